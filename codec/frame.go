@@ -1,0 +1,235 @@
+package codec
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"slices"
+)
+
+// Frame layout (docs/PROTOCOL.md §4):
+//
+//	0      version   (1)
+//	1      kind      (KindRequest or KindResponse)
+//	2      mode      (ModeMKE or ModeMTE)
+//	3      flags     (FlagHeadersInClear | FlagURLInClear; requests only)
+//	4..11  counter   big-endian uint64, the message number in its session
+//	12..19 timestamp big-endian int64, Unix milliseconds at the sender
+//	20..   AES-256-GCM ciphertext of the envelope, 16-byte tag last
+//
+// The whole header is additional data, so none of it can be changed in
+// flight without the frame failing to open.
+const (
+	Version   = 1
+	HeaderLen = 20
+	TagLen    = 16
+	// Overhead is what sealing adds to an envelope.
+	Overhead = HeaderLen + TagLen
+)
+
+// Frame kinds.
+const (
+	KindRequest  = 1
+	KindResponse = 2
+)
+
+// Encode types (DESIGN.md §1, docs/PROTOCOL.md §5).
+const (
+	// ModeMKE seals every message of a session with the session's
+	// direction key.
+	ModeMKE = 1
+	// ModeMTE derives a fresh key per message from the session and pads the
+	// envelope to a size bucket, so one exposed message key exposes one
+	// message and lengths leak only their bucket.
+	ModeMTE = 2
+)
+
+// Request flags: what also travels in clear, outside the frame, so that L7
+// load balancers can route on it. The sealed copy is the one the inbound
+// relay uses.
+const (
+	FlagHeadersInClear = 1 << 0
+	FlagURLInClear     = 1 << 1
+	knownFlags         = FlagHeadersInClear | FlagURLInClear
+)
+
+// ErrFrame is the one error for a frame that does not parse or authenticate.
+// It deliberately says nothing more: fail closed, tell the peer nothing.
+var ErrFrame = errors.New("codec: frame rejected")
+
+// Header is the clear part of a frame.
+type Header struct {
+	Kind    uint8
+	Mode    uint8
+	Flags   uint8
+	Counter uint64
+	Time    int64 // Unix milliseconds
+}
+
+// AppendHeader appends the 20-byte encoding of h to dst.
+func AppendHeader(dst []byte, h Header) []byte {
+	dst = append(dst, Version, h.Kind, h.Mode, h.Flags)
+	dst = binary.BigEndian.AppendUint64(dst, h.Counter)
+	return binary.BigEndian.AppendUint64(dst, uint64(h.Time))
+}
+
+// ParseHeader decodes the clear header of frame. It checks the version, kind,
+// mode and flags, and that a tag can follow; it authenticates nothing.
+func ParseHeader(frame []byte) (Header, error) {
+	if len(frame) < Overhead {
+		return Header{}, ErrFrame
+	}
+	return parseHeader(frame)
+}
+
+// parseHeader decodes frame[:HeaderLen]; len(frame) >= HeaderLen.
+func parseHeader(frame []byte) (Header, error) {
+	if frame[0] != Version {
+		return Header{}, ErrFrame
+	}
+	h := Header{
+		Kind:    frame[1],
+		Mode:    frame[2],
+		Flags:   frame[3],
+		Counter: binary.BigEndian.Uint64(frame[4:12]),
+		Time:    int64(binary.BigEndian.Uint64(frame[12:20])),
+	}
+	switch {
+	case h.Kind != KindRequest && h.Kind != KindResponse,
+		h.Mode != ModeMKE && h.Mode != ModeMTE,
+		h.Flags&^knownFlags != 0,
+		h.Kind == KindResponse && h.Flags != 0:
+		return Header{}, ErrFrame
+	}
+	return h, nil
+}
+
+// KeyLen is the length of every key the codec takes.
+const KeyLen = 32
+
+// Keys seals or opens one direction of a session (requests or responses).
+// A Keys is safe for concurrent use: the MKE AEAD is stateless and MTE keys
+// are derived per message.
+type Keys struct {
+	mke    cipher.AEAD
+	mteKey [KeyLen]byte // HKDF PRK from which per-message MTE keys expand
+}
+
+// NewKeys returns the keys of one direction. mke is the AES-256-GCM key used
+// in MKE mode; mte is the base from which MTE message keys are derived.
+func NewKeys(mke, mte []byte) *Keys {
+	if len(mke) != KeyLen || len(mte) != KeyLen {
+		panic("codec: key length must be 32")
+	}
+	k := &Keys{mke: newGCM(mke)}
+	copy(k.mteKey[:], mte)
+	return k
+}
+
+func newGCM(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic("codec: " + err.Error()) // only a wrong key length gets here
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("codec: " + err.Error())
+	}
+	return aead
+}
+
+// aeadFor returns the AEAD that seals message counter of kind in mode. MTE
+// keys are HKDF-Expand(mteKey, "pqrelay v1 mte" || kind || counter): one
+// message key opens one message and nothing else.
+func (k *Keys) aeadFor(mode, kind uint8, counter uint64) cipher.AEAD {
+	if mode == ModeMKE {
+		return k.mke
+	}
+	var info [len(mteLabel) + 9]byte
+	copy(info[:], mteLabel)
+	info[len(mteLabel)] = kind
+	binary.BigEndian.PutUint64(info[len(mteLabel)+1:], counter)
+	key, err := hkdf.Expand(sha256.New, k.mteKey[:], string(info[:]), KeyLen)
+	if err != nil {
+		panic("codec: " + err.Error())
+	}
+	return newGCM(key)
+}
+
+const mteLabel = "pqrelay v1 mte"
+
+// nonce is kind || 0 0 0 || counter. Counters never repeat within a session
+// and direction (the sender's atomic counter for requests, the request's own
+// counter, accepted once by the replay window, for responses), so neither
+// does a nonce under one key.
+func nonce(kind uint8, counter uint64) [12]byte {
+	var n [12]byte
+	n[0] = kind
+	binary.BigEndian.PutUint64(n[4:], counter)
+	return n
+}
+
+// Binding lengths.
+const (
+	ClientIDLen = 40
+	// BindLen is the length of the request tag a response is bound to.
+	BindLen = TagLen
+)
+
+// additionalData is header || clientID || bind: a frame opens only under
+// the client id it was sealed for, and a response only for the request whose
+// tag it names (docs/PROTOCOL.md §4.2).
+func additionalData(header, clientID, bind []byte) [HeaderLen + ClientIDLen + BindLen]byte {
+	if len(clientID) != ClientIDLen || (len(bind) != 0 && len(bind) != BindLen) {
+		panic("codec: bad client id or binding length")
+	}
+	var ad [HeaderLen + ClientIDLen + BindLen]byte
+	copy(ad[:], header[:HeaderLen])
+	copy(ad[HeaderLen:], clientID)
+	copy(ad[HeaderLen+ClientIDLen:], bind)
+	return ad
+}
+
+// Seal seals frame in place and returns it with the tag appended. On entry
+// frame holds a header written by AppendHeader followed by the plaintext
+// envelope. bind is empty for requests and the request's tag for responses.
+func Seal(frame []byte, k *Keys, clientID, bind []byte) []byte {
+	if len(frame) < HeaderLen {
+		panic("codec: Seal given a frame without a header")
+	}
+	h, err := parseHeader(frame)
+	if err != nil {
+		panic("codec: Seal given a frame with an invalid header")
+	}
+	frame = slices.Grow(frame, TagLen) // so that Seal works in place
+	ad := additionalData(frame, clientID, bind)
+	n := nonce(h.Kind, h.Counter)
+	plain := frame[HeaderLen:]
+	sealed := k.aeadFor(h.Mode, h.Kind, h.Counter).Seal(plain[:0], n[:], plain, ad[:])
+	return frame[:HeaderLen+len(sealed)]
+}
+
+// Open authenticates and decrypts frame in place and returns the envelope,
+// which aliases frame. Any failure returns ErrFrame and zeroes what was
+// decrypted, so no unauthenticated plaintext escapes.
+func Open(frame []byte, h Header, k *Keys, clientID, bind []byte) ([]byte, error) {
+	if len(frame) < Overhead {
+		return nil, ErrFrame
+	}
+	ad := additionalData(frame, clientID, bind)
+	n := nonce(h.Kind, h.Counter)
+	body := frame[HeaderLen:]
+	env, err := k.aeadFor(h.Mode, h.Kind, h.Counter).Open(body[:0], n[:], body, ad[:])
+	if err != nil {
+		clear(body)
+		return nil, ErrFrame
+	}
+	return env, nil
+}
+
+// Tag returns the authentication tag of a sealed frame: the value a response
+// binds to.
+func Tag(frame []byte) []byte { return frame[len(frame)-TagLen:] }

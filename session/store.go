@@ -1,0 +1,31 @@
+package session
+
+import (
+	"context"
+	"errors"
+)
+
+// Store holds the inbound relay's sessions, keyed by the random part of the
+// client id. Implementations: MemoryStore (in-process sharded maps) and the
+// Redis store, which layers a MemoryStore over Redis so that a replica that
+// has seen a session once serves it without a network round trip.
+type Store interface {
+	// Get returns the live session with id, or ErrUnknownSession.
+	Get(ctx context.Context, id ID) (*Session, error)
+	// Put stores s until s.Expires.
+	Put(ctx context.Context, s *Session) error
+	// Delete forgets the session with id; deleting an unknown id is no error.
+	Delete(ctx context.Context, id ID) error
+	// Accept records that request counter of s was received and returns
+	// ErrReplay if it was received before. A shared store must refuse a
+	// counter accepted by any replica (docs/PROTOCOL.md §6).
+	Accept(ctx context.Context, s *Session, counter uint64) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Store errors.
+var (
+	ErrUnknownSession = errors.New("session: unknown session")
+	ErrReplay         = errors.New("session: replayed message")
+)
