@@ -211,7 +211,6 @@ func (i *Initiator) ConsumePairResponse(resp []byte, now time.Time) (*Session, e
 	return i.secrets.newSession(i.suite, clientID, shared, i.request, resp[:len(resp)-macLen], now, expires)
 }
 
-
 // Session key labels: one key per direction and encode type.
 var keyLabels = [numKeys]string{
 	"pqrelay v1 request mke", "pqrelay v1 request mte",
