@@ -1,0 +1,64 @@
+// Command pqrelay-loadtest measures what a pqrelay pair costs: it loads a
+// control API directly and then through the relay, tier by tier, and
+// prints a markdown table per connection count.
+//
+//	pqrelay-loadtest run --control URL [--relay URL] [flags]   compare
+//	pqrelay-loadtest upstream [--port 9000] [--size 1KiB]       bundled control API
+//
+// Tables go to stdout, progress to stderr. A bad flag prints one line and
+// exits 2; a run where a side had no successful response at all exits 1
+// after printing what it measured; an interrupted run exits 130.
+//
+// The work is done by package loadtest; this file only dispatches.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `pqrelay-loadtest measures a control API and the same API through pqrelay.
+
+Usage:
+  pqrelay-loadtest run --control URL [--relay URL] [flags]
+  pqrelay-loadtest upstream [--addr 127.0.0.1] [--port 9000] [--size 1KiB] [--delay 0]
+
+Run "pqrelay-loadtest run -h" or "pqrelay-loadtest upstream -h" for the flags.
+`
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "upstream":
+		return cmdUpstream(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "pqrelay-loadtest: unknown command %q (want run or upstream)\n", args[0])
+	return exitUsage
+}

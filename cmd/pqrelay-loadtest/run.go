@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"time"
+
+	"github.com/pqrelay/pqrelay/loadtest"
+)
+
+const runHelp = `Usage: pqrelay-loadtest run --control URL [--relay URL] [flags]
+
+For each connection count in -c, loads the control API and then the relay
+with the same requests for the same time (after an uncounted warm-up), and
+prints one markdown table per count to stdout. Progress goes to stderr.
+
+Targets:
+  --control URL         the API itself, e.g. http://127.0.0.1:9000
+  --relay URL           relay A, e.g. http://127.0.0.1:8080
+  --path PATH           request path appended to both URLs (default /api/echo);
+                        a URL that already has a path is used as it is
+  --header 'N: V'       header for both sides (repeatable)
+  --relay-header 'N: V' header for the relay only, e.g. x-mte-upstream (repeatable)
+
+Load:
+  -c, --connections LIST  connection counts, one tier each (default 100)
+  -d, --duration DUR      measured time per side and tier (default 10s)
+  --warmup DUR            uncounted warm-up before each measurement (default 2s)
+  --rate R                open loop: R requests/s in total, latency from the
+                          intended send time (default 0: closed loop)
+  --method M              request method (default POST)
+  --size SIZE             request body: 512, 1KiB, 10KiB, 1MiB (binary) or
+                          KB/MB (1000-based); 0 sends no body (default 1KiB)
+  --timeout DUR           per request (default 5s)
+
+Checks (a response counts only if 2xx and these hold):
+  --expect-size SIZE|any  response body length (default: --size, which is what
+                          the bundled upstream answers)
+  --verify HEX|auto       response body CRC-32C; auto = the bundled upstream's
+                          body of --expect-size bytes (default: not checked)
+
+Output:
+  --json FILE             results in the schema documented in package loadtest
+  --html FILE             self-contained report with charts
+  --quiet                 no progress on stderr
+  --cpuprofile FILE       write a Go CPU profile of the loader itself, to check
+                          that it is not the bottleneck
+`
+
+type runFlags struct {
+	control, relay, path, method string
+	headers, relayHeaders        headerList
+	conns                        connList
+	duration, warmup, timeout    time.Duration
+	rate                         float64
+	size                         sizeValue
+	expect                       expectValue
+	verify                       verifyValue
+	jsonFile, htmlFile           string
+	quiet                        bool
+	pathSet                      bool
+	cpuProfile                   string
+}
+
+func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, bool) {
+	f := &runFlags{conns: connList{100}, size: sizeValue{n: 1 << 10}}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.StringVar(&f.control, "control", "", "")
+	fs.StringVar(&f.relay, "relay", "", "")
+	fs.StringVar(&f.path, "path", "/api/echo", "")
+	fs.StringVar(&f.method, "method", loadtest.DefaultMethod, "")
+	fs.Var(&f.headers, "header", "")
+	fs.Var(&f.relayHeaders, "relay-header", "")
+	fs.Var(&f.conns, "c", "")
+	fs.Var(&f.conns, "connections", "")
+	fs.DurationVar(&f.duration, "d", 10*time.Second, "")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "")
+	fs.DurationVar(&f.timeout, "timeout", loadtest.DefaultTimeout, "")
+	fs.Float64Var(&f.rate, "rate", 0, "")
+	fs.Var(&f.size, "size", "")
+	fs.Var(&f.expect, "expect-size", "")
+	fs.Var(&f.verify, "verify", "")
+	fs.StringVar(&f.jsonFile, "json", "", "")
+	fs.StringVar(&f.htmlFile, "html", "", "")
+	fs.BoolVar(&f.quiet, "quiet", false, "")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "")
+	if code, ok := parseFlags(fs, args, runHelp, stdout, stderr); !ok {
+		return nil, code, false
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "path" {
+			f.pathSet = true
+		}
+	})
+	bad := func(msg string) (*runFlags, int, bool) { return nil, usageError(stderr, "run", msg), false }
+	switch {
+	case f.control == "" && f.relay == "":
+		return bad("give --control URL, --relay URL or both")
+	case f.duration <= 0:
+		return bad("--duration must be positive")
+	case f.warmup < 0:
+		return bad("--warmup must not be negative")
+	case f.timeout <= 0:
+		return bad("--timeout must be positive")
+	case f.rate < 0 || f.rate > 1e8 || f.rate != f.rate:
+		return bad("--rate must be from 0 (closed loop) to 1e8 req/s")
+	case f.path == "" || f.path[0] != '/':
+		return bad("--path must start with /")
+	case len(f.relayHeaders) > 0 && f.relay == "":
+		return bad("--relay-header needs --relay")
+	}
+	if !f.expect.set {
+		f.expect.n = f.size.n
+	}
+	if f.verify.auto && f.expect.n == 0 {
+		return bad("--verify auto needs a response size (--expect-size or --size)")
+	}
+	return f, exitOK, true
+}
+
+// target joins a base URL and --path. A base that already names a path is
+// used as given; --path set explicitly on top of it is a contradiction.
+func target(base, path string, pathSet bool) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http:// or https:// URL", base)
+	}
+	if u.Path != "" && u.Path != "/" {
+		if pathSet {
+			return "", fmt.Errorf("%q already has a path; drop --path or the path in the URL", base)
+		}
+		return u.String(), nil
+	}
+	u.Path = ""
+	return u.String() + path, nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseRunFlags(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	var controlURL, relayURL string
+	var err error
+	if f.control != "" {
+		if controlURL, err = target(f.control, f.path, f.pathSet); err != nil {
+			return usageError(stderr, "run", "--control "+err.Error())
+		}
+	}
+	if f.relay != "" {
+		if relayURL, err = target(f.relay, f.path, f.pathSet); err != nil {
+			return usageError(stderr, "run", "--relay "+err.Error())
+		}
+	}
+
+	var body []byte
+	if f.size.n > 0 {
+		body = loadtest.Body(f.size.n)
+	}
+	base := loadtest.Config{
+		Method:     f.method,
+		Body:       body,
+		Duration:   f.duration,
+		Warmup:     f.warmup,
+		Timeout:    f.timeout,
+		Rate:       f.rate,
+		ExpectSize: f.expect.n,
+		Verify:     f.verify.set,
+	}
+	if f.verify.auto {
+		base.VerifyChecksum = loadtest.Checksum(loadtest.Body(f.expect.n))
+	} else {
+		base.VerifyChecksum = f.verify.sum
+	}
+	relayHeaders := append(append([]loadtest.Header(nil), f.headers...), f.relayHeaders...)
+
+	report := loadtest.Report{Meta: loadtest.Meta{
+		Generated:  time.Now(),
+		ControlURL: controlURL,
+		RelayURL:   relayURL,
+		Method:     f.method,
+		Size:       f.size.n,
+		ExpectSize: f.expect.n,
+		Warmup:     f.warmup,
+		Duration:   f.duration,
+		Timeout:    f.timeout,
+		Rate:       f.rate,
+	}}
+
+	if f.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
+			return exitFailed
+		}
+		defer stopProfile()
+	}
+
+	prog := newProgress(stderr, isTerminal(os.Stderr), f.quiet)
+	measure := func(label, u string, headers []loadtest.Header, conns int) (*loadtest.Result, error) {
+		if u == "" {
+			return nil, nil
+		}
+		cfg := base
+		cfg.URL = u
+		cfg.Headers = headers
+		cfg.Connections = conns
+		cfg.Progress = prog.update
+		cfg.ProgressInterval = prog.interval()
+		prog.start("[" + strconv.Itoa(conns) + " conns] " + label)
+		res, err := loadtest.Run(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		prog.done(res)
+		return &res, nil
+	}
+
+	interrupted := false
+	for _, n := range f.conns {
+		tier := loadtest.Tier{Connections: n}
+		if tier.Control, err = measure(loadtest.LabelControl, controlURL, f.headers, n); err == nil {
+			tier.Relay, err = measure(loadtest.LabelRelay, relayURL, relayHeaders, n)
+		}
+		if errors.Is(err, context.Canceled) {
+			prog.abort()
+			interrupted = true
+			break
+		}
+		if errors.Is(err, loadtest.ErrBadConfig) {
+			return usageError(stderr, "run", err.Error())
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
+			return exitFailed
+		}
+		report.Tiers = append(report.Tiers, tier)
+	}
+
+	if len(report.Tiers) > 0 {
+		if err := loadtest.WriteMarkdown(stdout, report); err != nil {
+			fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
+			return exitFailed
+		}
+		for _, out := range []struct {
+			file  string
+			write func(io.Writer, loadtest.Report) error
+		}{{f.jsonFile, loadtest.WriteJSON}, {f.htmlFile, loadtest.WriteHTML}} {
+			if out.file == "" {
+				continue
+			}
+			if err := writeFile(out.file, report, out.write); err != nil {
+				fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
+				return exitFailed
+			}
+		}
+	}
+	if interrupted {
+		fmt.Fprintln(stderr, "pqrelay-loadtest run: interrupted; tables show the tiers that finished")
+		return exitInterrupted
+	}
+	code = exitOK
+	for _, t := range report.Tiers {
+		for _, s := range []struct {
+			label string
+			r     *loadtest.Result
+		}{{loadtest.LabelControl, t.Control}, {loadtest.LabelRelay, t.Relay}} {
+			if s.r != nil && s.r.Requests == 0 {
+				fmt.Fprintf(stderr, "pqrelay-loadtest run: no successful response from %s at %d connections (%d errors, %d timeouts, %d non-2xx, %d bad body)\n",
+					s.label, t.Connections, s.r.Errors, s.r.Timeouts, s.r.Non2xx, s.r.BadBody)
+				code = exitFailed
+			}
+		}
+	}
+	return code
+}
+
+func writeFile(name string, r loadtest.Report, write func(io.Writer, loadtest.Report) error) error {
+	fh, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(fh)
+	err = write(bw, r)
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func startCPUProfile(name string) (stop func(), err error) {
+	fh, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); fh.Close() }, nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pqrelay/pqrelay/proxy"
+)
+
+// settings is everything main reads from the environment.
+type settings struct {
+	proxy    proxy.Config
+	port     int
+	addr     string
+	redisURL string
+}
+
+// loadSettings reads the environment variables of DESIGN.md §1 and the ones
+// pqrelay adds. Each error is one line naming the variable and saying what
+// it expects.
+func loadSettings(getenv func(string) string) (settings, error) {
+	st := settings{port: 8080, addr: getenv("LISTEN_ADDR"), redisURL: getenv("REDIS_URL")}
+	c := &st.proxy
+	c.Upstream = getenv("UPSTREAM")
+	c.ClientIDSecret = getenv("CLIENT_ID_SECRET")
+	c.OutboundToken = getenv("OUTBOUND_TOKEN")
+	var err error
+	parse := func(name string, f func(string) error) {
+		if v := getenv(name); v != "" && err == nil {
+			if e := f(v); e != nil {
+				err = errors.New(name + ": " + e.Error())
+			}
+		}
+	}
+	parse("PORT", func(v string) error {
+		p, e := strconv.Atoi(v)
+		if e != nil || p < 1 || p > 65535 {
+			return errors.New("must be a port number from 1 to 65535, got " + strconv.Quote(v))
+		}
+		st.port = p
+		return nil
+	})
+	parse("DEBUG", func(v string) error {
+		b, e := strconv.ParseBool(v)
+		if e != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		c.Debug = b
+		return nil
+	})
+	parse("HEADERS", func(v string) error {
+		var m map[string]string
+		if e := json.Unmarshal([]byte(v), &m); e != nil {
+			return errors.New(`must be a JSON object of strings, e.g. {"X-Env":"prod"}`)
+		}
+		for k, val := range m {
+			c.Headers = append(c.Headers, proxy.Header{Name: k, Value: val})
+		}
+		return nil
+	})
+	parse("CORS_ORIGINS", func(v string) error { c.CORSOrigins = splitList(v); return nil })
+	parse("CORS_METHODS", func(v string) error {
+		c.CORSMethods = splitList(v)
+		for _, m := range c.CORSMethods {
+			if strings.ToUpper(m) != m || strings.ContainsAny(m, " \t\"") {
+				return errors.New("must be a comma-separated list of upper-case methods, e.g. GET,POST")
+			}
+		}
+		return nil
+	})
+	parse("ALLOWED_PEERS", func(v string) error { c.AllowedPeers = splitList(v); return nil })
+	parse("MAX_BODY_BYTES", intInto(&c.MaxBodyBytes))
+	parse("MAX_HEADER_BYTES", intInto(&c.MaxHeaderBytes))
+	parse("PEER_TIMEOUT", durationInto(&c.PeerTimeout))
+	parse("UPSTREAM_TIMEOUT", durationInto(&c.UpstreamTimeout))
+	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
+	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
+	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	if err != nil {
+		return st, err
+	}
+	return st, c.Validate()
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func intInto(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return errors.New("must be a positive number of bytes, got " + strconv.Quote(v))
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func durationInto(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a positive duration like 30s or 2m, got " + strconv.Quote(v))
+		}
+		*dst = d
+		return nil
+	}
+}

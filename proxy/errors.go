@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// relayError is one row of the relay's error table (docs/PROTOCOL.md §8,
+// served at GET /api/mte-errors). Every error a relay answers is one of these,
+// as {"error": message, "code": code} with header x-mte-relay-error: code.
+type relayError struct {
+	code    string
+	status  int
+	message string // what to fix, for the app's developer
+	side    string // which relay answers it, and to whom
+	json    []byte // the response body, built once at start-up
+}
+
+// The error table. Messages say what to fix and nothing about keys, frames
+// or sessions beyond what the peer already knows (fail closed).
+var (
+	errTokenMissing = newError("MTE_TOKEN_MISSING", 401,
+		"missing x-mte-outbound-token header: send the relay's OUTBOUND_TOKEN", "outbound, to the app")
+	errTokenInvalid = newError("MTE_TOKEN_INVALID", 401,
+		"x-mte-outbound-token does not match this relay's OUTBOUND_TOKEN", "outbound, to the app")
+	errUpstreamMissing = newError("MTE_UPSTREAM_MISSING", 400,
+		"missing x-mte-upstream header: send the origin of the inbound relay, e.g. https://relay.example.com", "outbound, to the app")
+	errUpstreamInvalid = newError("MTE_UPSTREAM_INVALID", 400,
+		"x-mte-upstream must be an origin: http:// or https://, a host, an optional port, no path, query or credentials", "outbound, to the app")
+	errUpstreamNotAllowed = newError("MTE_UPSTREAM_NOT_ALLOWED", 403,
+		"x-mte-upstream is not in this relay's ALLOWED_PEERS", "outbound, to the app")
+	errBadEncodeType = newError("MTE_BAD_ENCODE_TYPE", 400,
+		"x-mte-encode-type must be MKE or MTE", "outbound, to the app")
+	errBadEncodeHeaders = newError("MTE_BAD_ENCODE_HEADERS", 400,
+		"x-mte-encode-headers must be true or false", "outbound, to the app")
+	errBadEncodeURL = newError("MTE_BAD_ENCODE_URL", 400,
+		"x-mte-encode-url must be true or false", "outbound, to the app")
+	errBodyTooLarge = newError("MTE_BODY_TOO_LARGE", 413,
+		"request body is larger than this relay's MAX_BODY_BYTES", "either relay, to its client")
+	errHeadersTooLarge = newError("MTE_HEADERS_TOO_LARGE", 431,
+		"request headers are larger than this relay's MAX_HEADER_BYTES", "either relay, to its client")
+	errTooManyHeaders = newError("MTE_TOO_MANY_HEADERS", 431,
+		"request has more header fields than a frame can carry (65,535)", "outbound, to the app")
+	errBadRequest = newError("MTE_BAD_REQUEST", 400,
+		"the request could not be parsed as HTTP/1.1", "either relay, to its client")
+	errClientTimeout = newError("MTE_CLIENT_TIMEOUT", 408,
+		"the request was not received within this relay's READ_TIMEOUT", "either relay, to its client")
+	errPeerUnreachable = newError("MTE_PEER_UNREACHABLE", 502,
+		"the inbound relay named by x-mte-upstream could not be reached", "outbound, to the app")
+	errPeerTimeout = newError("MTE_PEER_TIMEOUT", 504,
+		"the inbound relay did not answer within this relay's PEER_TIMEOUT", "outbound, to the app")
+	errPairRefused = newError("MTE_PAIR_REFUSED", 502,
+		"the inbound relay refused to pair: both relays need the same CLIENT_ID_SECRET", "outbound, to the app")
+	errPeerNotRelay = newError("MTE_PEER_NOT_RELAY", 502,
+		"x-mte-upstream does not answer as a pqrelay: point it at the inbound relay, not at the API", "outbound, to the app")
+	errPeerRefused = newError("MTE_PEER_REFUSED", 502,
+		"the inbound relay refused the request twice after pairing anew; see its logs", "outbound, to the app")
+	errPeerBadResponse = newError("MTE_PEER_BAD_RESPONSE", 502,
+		"the inbound relay's answer did not open: it may be a different relay or tampered with in transit", "outbound, to the app")
+	errUpstreamUnreachable = newError("MTE_UPSTREAM_UNREACHABLE", 502,
+		"the inbound relay could not reach its UPSTREAM", "inbound, sealed to the app")
+	errUpstreamTimeout = newError("MTE_UPSTREAM_TIMEOUT", 504,
+		"UPSTREAM did not answer within the inbound relay's UPSTREAM_TIMEOUT", "inbound, sealed to the app")
+	errUpstreamTooLarge = newError("MTE_UPSTREAM_RESPONSE_TOO_LARGE", 502,
+		"UPSTREAM answered with a body or headers larger than the inbound relay's limits", "inbound, sealed to the app")
+	errForbiddenHeader = newError("MTE_FORBIDDEN_HEADER", 400,
+		"the relayed request carried Content-Length or Transfer-Encoding inside the frame; relays never send these", "inbound, sealed to the app")
+	errSessionUnknown = newError("MTE_SESSION_UNKNOWN", 401,
+		"the inbound relay does not know this session; the outbound relay pairs anew and resends once", "inbound, to the outbound relay")
+	errClientIDInvalid = newError("MTE_CLIENT_ID_INVALID", 401,
+		"x-mte-client-id is malformed or not issued by this relay fleet", "inbound, to the outbound relay")
+	errFrameRejected = newError("MTE_FRAME_REJECTED", 400,
+		"the frame did not open: tampered, replayed, stale or sealed for another session", "inbound, to the outbound relay")
+	errPairRejected = newError("MTE_PAIR_REJECTED", 401,
+		"the pairing request did not verify: different CLIENT_ID_SECRET, clock skew over 60 s, or malformed", "inbound, to the outbound relay")
+	errStoreUnavailable = newError("MTE_STORE_UNAVAILABLE", 503,
+		"the session store could not be reached; retry", "inbound, to the outbound relay")
+	errNotFound = newError("MTE_NOT_FOUND", 404,
+		"no such relay endpoint", "either relay")
+	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
+		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
+)
+
+// errorTable lists every error, in the order GET /api/mte-errors serves them.
+var errorTable = []*relayError{
+	errTokenMissing, errTokenInvalid, errUpstreamMissing, errUpstreamInvalid,
+	errUpstreamNotAllowed, errBadEncodeType, errBadEncodeHeaders, errBadEncodeURL,
+	errBodyTooLarge, errHeadersTooLarge, errTooManyHeaders, errBadRequest, errClientTimeout,
+	errPeerUnreachable, errPeerTimeout, errPairRefused, errPeerNotRelay, errPeerRefused,
+	errPeerBadResponse, errUpstreamUnreachable, errUpstreamTimeout, errUpstreamTooLarge,
+	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
+	errPairRejected, errStoreUnavailable, errNotFound, errCORSOrigin,
+}
+
+func newError(code string, status int, message, side string) *relayError {
+	b := append([]byte(`{"error":`), strconv.Quote(message)...)
+	b = append(b, `,"code":"`...)
+	b = append(b, code...)
+	b = append(b, `"}`...)
+	return &relayError{code: code, status: status, message: message, side: side, json: b}
+}
+
+// writeError answers ctx with e. The body is prebuilt: no allocation.
+func writeError(ctx *fasthttp.RequestCtx, e *relayError) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(e.status)
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.Response.Header.Set(hdrRelayError, e.code)
+	ctx.Response.SetBodyRaw(e.json)
+}
+
+// errorTableJSON is the body of GET /api/mte-errors.
+var errorTableJSON = func() []byte {
+	b := []byte(`{"errors":[`)
+	for i, e := range errorTable {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"code":"`...)
+		b = append(b, e.code...)
+		b = append(b, `","status":`...)
+		b = strconv.AppendInt(b, int64(e.status), 10)
+		b = append(b, `,"message":`...)
+		b = strconv.AppendQuote(b, e.message)
+		b = append(b, `,"from":`...)
+		b = strconv.AppendQuote(b, e.side)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}()

@@ -1,0 +1,357 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/session"
+	"github.com/valyala/fasthttp"
+)
+
+// Version identifies the relay in HEAD /api/mte-relay.
+const Version = "pqrelay/1"
+
+// Server is one relay. It serves both roles on one listener.
+type Server struct {
+	cfg     Config
+	secrets *session.Secrets
+	store   session.Store
+	log     *slog.Logger
+	suite   session.Suite
+	token   []byte
+
+	upstream       *fasthttp.HostClient
+	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
+	peers          peerSet
+	extraHeaders   [][2][]byte
+	cors           corsPolicy
+	frameLimit     int // the largest frame a peer may send or answer
+	server         *fasthttp.Server
+	now            func() time.Time
+}
+
+// New returns a relay serving cfg with sessions in store. It validates cfg.
+func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	secrets, err := session.NewSecrets(cfg.ClientIDSecret)
+	if err != nil {
+		return nil, err
+	}
+	up, base, _ := parseUpstream(cfg.Upstream)
+	s := &Server{
+		cfg:            cfg,
+		secrets:        secrets,
+		store:          store,
+		log:            log,
+		suite:          session.DefaultSuite(),
+		token:          []byte(cfg.OutboundToken),
+		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
+		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
+		now:            time.Now,
+		// A frame holds the body and headers, padded in MTE mode.
+		frameLimit: codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
+	}
+	s.upstream = &fasthttp.HostClient{
+		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
+		IsTLS:                    up.Scheme == "https",
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		MaxConns:                 maxConnsPerHost,
+		MaxConnWaitTimeout:       cfg.UpstreamTimeout,
+		MaxIdleConnDuration:      upstreamIdle,
+		ReadBufferSize:           cfg.MaxHeaderBytes,
+		WriteBufferSize:          writeBufferSize,
+		MaxResponseBodySize:      cfg.MaxBodyBytes,
+		// fasthttp's default: only idempotent methods are retried after a
+		// connection error. A POST that may have reached the upstream is
+		// never sent twice; upstreamIdle keeps that case rare.
+	}
+	s.peers = peerSet{byValue: map[string]*peer{}, byOrig: map[string]*peer{}, allowed: map[string]bool{}}
+	for _, p := range cfg.AllowedPeers {
+		o, _ := parsePeerOrigin(p)
+		s.peers.allowed[o] = true
+	}
+	for _, h := range cfg.Headers {
+		s.extraHeaders = append(s.extraHeaders, [2][]byte{[]byte(h.Name), []byte(h.Value)})
+	}
+	s.server = &fasthttp.Server{
+		Handler:               s.handle,
+		ErrorHandler:          s.serverError,
+		Name:                  "",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.ReadTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		ReadBufferSize:        cfg.MaxHeaderBytes,
+		WriteBufferSize:       writeBufferSize,
+		MaxRequestBodySize:    s.frameLimit,
+		Concurrency:           maxConcurrency,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{log},
+	}
+	return s, nil
+}
+
+const (
+	// envelopeSlack covers an envelope's own fields: method, URI and
+	// length prefixes beyond the header block and body.
+	envelopeSlack = 64 << 10
+	// maxConcurrency bounds requests served at once (fasthttp's default
+	// is 256 * 1024); beyond it clients get 503 instead of memory running out.
+	maxConcurrency = 64 << 10
+)
+
+// Serve serves connections from ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.server.Serve(ln) }
+
+// Shutdown stops accepting connections and waits for in-flight requests to
+// finish, or for ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error { return s.server.ShutdownWithContext(ctx) }
+
+// Relay endpoints (docs/PROTOCOL.md §2).
+var (
+	pathPair   = []byte("/api/mte-pair")
+	pathRelay  = []byte("/api/mte-relay")
+	pathEcho   = []byte("/api/mte-echo")
+	pathEchoMsg = []byte("/api/mte-echo/")
+	pathErrors = []byte("/api/mte-errors")
+	pathHealth = []byte("/api/mte-health")
+)
+
+// handle routes a request: relay frames (they carry x-mte-client-id), the
+// relay's own endpoints, CORS preflights, and everything else to the
+// outbound role.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if id := ctx.Request.Header.Peek(hdrClientID); id != nil {
+		s.inbound(ctx, id)
+		return
+	}
+	path := ctx.Path()
+	switch {
+	case bytes.Equal(path, pathPair) && ctx.IsPost():
+		s.acceptPairing(ctx)
+	case bytes.Equal(path, pathRelay) && (ctx.IsHead() || ctx.IsGet()):
+		ctx.Response.Header.Set(hdrRelay, Version)
+	case (bytes.Equal(path, pathEcho) || bytes.HasPrefix(path, pathEchoMsg)) && ctx.IsGet():
+		s.echo(ctx, path)
+	case bytes.Equal(path, pathErrors) && ctx.IsGet():
+		ctx.Response.Header.SetContentType("application/json")
+		ctx.Response.SetBodyRaw(errorTableJSON)
+	case bytes.Equal(path, pathHealth) && ctx.IsGet():
+		s.health(ctx)
+	case s.cors.isPreflight(ctx):
+		s.cors.preflight(ctx)
+	default:
+		s.outbound(ctx)
+	}
+}
+
+func (s *Server) echo(ctx *fasthttp.RequestCtx, path []byte) {
+	out := map[string]any{"echo": true, "time": s.now().UnixMilli()}
+	if len(path) > len(pathEchoMsg) {
+		out["echo"] = string(path[len(pathEchoMsg):])
+	}
+	b, _ := json.Marshal(out)
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.Response.SetBody(b)
+	s.decorate(ctx)
+}
+
+// healthReporter is implemented by stores that can be degraded (Redis).
+type healthReporter interface{ Health() error }
+
+func (s *Server) health(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentType("application/json")
+	hr, ok := s.store.(healthReporter)
+	if !ok {
+		ctx.Response.SetBodyString(`{"status":"ok"}`)
+		return
+	}
+	if err := hr.Health(); err != nil {
+		b, _ := json.Marshal(map[string]string{"status": "degraded", "store": err.Error()})
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBody(b)
+		return
+	}
+	ctx.Response.SetBodyString(`{"status":"ok"}`)
+}
+
+// serverError answers what fasthttp could not parse or read in time.
+func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, errBodyTooLarge)
+	case errors.As(err, &small):
+		writeError(ctx, errHeadersTooLarge)
+	case errors.As(err, &timeout) && timeout.Timeout():
+		writeError(ctx, errClientTimeout)
+	default:
+		writeError(ctx, errBadRequest)
+	}
+	ctx.SetConnectionClose()
+}
+
+// decorate adds HEADERS and CORS fields to a response for the app.
+func (s *Server) decorate(ctx *fasthttp.RequestCtx) {
+	for _, h := range s.extraHeaders {
+		ctx.Response.Header.SetBytesKV(h[0], h[1])
+	}
+	s.cors.decorate(ctx)
+}
+
+// fail answers the app with e, decorated like any other response.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, e *relayError) {
+	writeError(ctx, e)
+	s.decorate(ctx)
+	if s.cfg.Debug {
+		s.log.Debug("request refused", "method", string(ctx.Method()), "code", e.code, "status", e.status)
+	}
+}
+
+// acceptPairing is the inbound relay's side of pairing (docs/PROTOCOL.md
+// §3.2): verify, answer, store the session.
+func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
+	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), s.now(), s.cfg.SessionLifetime)
+	if err != nil {
+		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String())
+		writeError(ctx, errPairRejected)
+		return
+	}
+	if err := s.store.Put(ctx, sess); err != nil {
+		s.log.Warn("pairing: store unavailable", "err", err)
+		writeError(ctx, errStoreUnavailable)
+		return
+	}
+	s.log.Info("paired", "remote", ctx.RemoteAddr().String(), "suite", sess.Suite.String())
+	ctx.Response.Header.SetContentType(pairContentType)
+	ctx.Response.SetBody(resp)
+}
+
+const (
+	pairContentType  = "application/x-mte-pair"
+	frameContentType = "application/x-mte-frame"
+)
+
+// pairWith is the outbound relay's side of pairing with p.
+func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
+	ini, err := s.secrets.CreatePairRequest(s.suite, s.now())
+	if err != nil {
+		s.log.Error("pairing: cannot create a request", "err", err)
+		return nil, errPairRefused
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(p.origin + string(pathPair))
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType(pairContentType)
+	req.SetBodyRaw(ini.Request())
+	if err := p.client.DoTimeout(req, resp, s.cfg.PeerTimeout); err != nil {
+		e := peerError(err)
+		s.log.Warn("pairing: peer unreachable", "peer", p.origin, "code", e.code)
+		return nil, e
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		code := string(resp.Header.Peek(hdrRelayError))
+		s.log.Warn("pairing refused by peer", "peer", p.origin, "status", resp.StatusCode(), "code", code)
+		if code == "" {
+			return nil, errPeerNotRelay
+		}
+		return nil, errPairRefused
+	}
+	sess, err := ini.ConsumePairResponse(resp.Body(), s.now())
+	if err != nil {
+		s.log.Warn("pairing: the peer's answer did not verify", "peer", p.origin)
+		return nil, errPairRefused
+	}
+	s.log.Info("paired", "peer", p.origin, "suite", sess.Suite.String(), "expires", sess.Expires.UTC().Format(time.RFC3339))
+	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
+}
+
+// peerError classifies a failed exchange with a peer relay.
+func peerError(err error) *relayError {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+		return errPeerTimeout
+	}
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		return errPeerBadResponse
+	}
+	return errPeerUnreachable
+}
+
+// corsPolicy answers browsers for CORS_ORIGINS. With no origins configured
+// it does nothing at all.
+type corsPolicy struct {
+	anyOrigin bool
+	origins   map[string]bool
+	methods   []byte
+}
+
+func newCORSPolicy(origins, methods []string) corsPolicy {
+	c := corsPolicy{origins: map[string]bool{}, methods: []byte(strings.Join(methods, ", "))}
+	for _, o := range origins {
+		if o == "*" {
+			c.anyOrigin = true
+		}
+		c.origins[strings.TrimSuffix(o, "/")] = true
+	}
+	return c
+}
+
+func (c *corsPolicy) enabled() bool { return len(c.origins) > 0 }
+
+func (c *corsPolicy) allows(origin []byte) bool {
+	return len(origin) > 0 && (c.anyOrigin || c.origins[string(origin)])
+}
+
+func (c *corsPolicy) isPreflight(ctx *fasthttp.RequestCtx) bool {
+	return c.enabled() && ctx.IsOptions() && len(ctx.Request.Header.Peek("Origin")) > 0 &&
+		len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0
+}
+
+func (c *corsPolicy) preflight(ctx *fasthttp.RequestCtx) {
+	if !c.allows(ctx.Request.Header.Peek("Origin")) {
+		writeError(ctx, errCORSOrigin)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	c.decorate(ctx)
+	ctx.Response.Header.SetBytesV("Access-Control-Allow-Methods", c.methods)
+	if h := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(h) > 0 {
+		ctx.Response.Header.SetBytesV("Access-Control-Allow-Headers", h)
+	}
+	ctx.Response.Header.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
+}
+
+const corsMaxAge = 600
+
+func (c *corsPolicy) decorate(ctx *fasthttp.RequestCtx) {
+	if !c.enabled() {
+		return
+	}
+	if origin := ctx.Request.Header.Peek("Origin"); c.allows(origin) {
+		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
+		ctx.Response.Header.Add("Vary", "Origin")
+	}
+}
+
+// fasthttpLogger routes fasthttp's own messages to slog at debug level.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp", "format", format)
+}
