@@ -129,6 +129,14 @@ func NewKeys(mke, mte []byte) *Keys {
 	return k
 }
 
+// String keeps key material out of logs: without it, printing a *Keys with
+// %v or %x (a Session's exported Request and Response fields) would print
+// the MTE base key.
+func (*Keys) String() string { return "codec.Keys{redacted}" }
+
+// GoString is String for %#v.
+func (k *Keys) GoString() string { return k.String() }
+
 func newGCM(key []byte) cipher.AEAD {
 	block, err := aes.NewCipher(key)
 	if err != nil {
