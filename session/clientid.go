@@ -41,9 +41,15 @@ func (c *ClientID) IssuedAt() time.Time {
 	return time.Unix(int64(binary.BigEndian.Uint64(c[IDLen:24])), 0)
 }
 
+// clientIDEncoding is unpadded base64url in strict mode: the 4 unused low
+// bits of the last character must be zero, so each client id has exactly one
+// header form and nothing downstream (logs, caches, load-balancer stickiness
+// on the header) sees 16 spellings of one id.
+var clientIDEncoding = base64.RawURLEncoding.Strict()
+
 // AppendText appends the header form of c.
 func (c *ClientID) AppendText(dst []byte) []byte {
-	return base64.RawURLEncoding.AppendEncode(dst, c[:])
+	return clientIDEncoding.AppendEncode(dst, c[:])
 }
 
 // Equal compares two client ids in constant time.
@@ -58,7 +64,7 @@ func ParseClientID(text []byte) (ClientID, error) {
 	if len(text) != ClientIDChars {
 		return c, ErrClientID
 	}
-	if n, err := base64.RawURLEncoding.Decode(c[:], text); err != nil || n != ClientIDLen {
+	if n, err := clientIDEncoding.Decode(c[:], text); err != nil || n != ClientIDLen {
 		return ClientID{}, ErrClientID
 	}
 	return c, nil
