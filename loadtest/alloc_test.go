@@ -1,0 +1,53 @@
+//go:build !race
+
+package loadtest
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRoundTripAllocs asserts that the per-request path (write the
+// serialized request, read and check the response, record the latency)
+// allocates nothing in steady state, so the loader's garbage collector
+// never competes with the target for the CPU. AllocsPerRun counts the
+// whole process, the in-process upstream included, which is allocation
+// free too. Built without -race, which allocates on its own.
+func TestRoundTripAllocs(t *testing.T) {
+	up := startUpstream(t, 1024, 0)
+	cfg := Config{
+		URL:            up.URL() + "/api/echo",
+		Body:           Body(1024),
+		Headers:        []Header{{"x-mte-upstream", "http://127.0.0.1:1"}},
+		Connections:    1,
+		Duration:       time.Minute,
+		ExpectSize:     1024,
+		Verify:         true,
+		VerifyChecksum: up.Checksum(),
+	}
+	p, err := cfg.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	w := newWorker(p, make(chan struct{}), now, now.Add(time.Minute))
+	defer w.closeConn()
+	step := func() {
+		sent := time.Now()
+		oc := w.roundTrip(sent.Add(p.timeout), false)
+		if oc != outcomeOK {
+			t.Fatalf("outcome %d", oc)
+		}
+		w.record(oc, sent, sent, time.Now())
+	}
+	if err := w.connect(); err != nil {
+		t.Fatal(err)
+	}
+	step() // first use sizes the buffers
+	if n := testing.AllocsPerRun(2000, step); n != 0 {
+		t.Fatalf("%v allocations per request, want 0", n)
+	}
+	if w.ok.Load() == 0 {
+		t.Fatal("no request was recorded")
+	}
+}

@@ -1,0 +1,253 @@
+package loadtest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults applied by Run to zero-valued Config fields.
+const (
+	DefaultMethod           = "POST"
+	DefaultTimeout          = 5 * time.Second
+	DefaultProgressInterval = time.Second
+
+	// defaultRequestsPerSecond sizes the safety bound on requests when
+	// Config.MaxRequests is zero: far above what one loader reaches on
+	// loopback, so it only ever stops a loop whose clock check failed.
+	defaultRequestsPerSecond = 5_000_000
+
+	// maxRate keeps the open-loop interval of one connection above a
+	// nanosecond, where time.Duration arithmetic stops meaning anything.
+	maxRate = 1e8
+)
+
+// Config describes one load run against one target: a fixed number of
+// connections for a fixed time. The zero value of every optional field is
+// usable; Run validates the whole struct once before it opens a connection.
+type Config struct {
+	// URL is the full target, "http://host:port/path?query" or https.
+	// Required.
+	URL string
+
+	// Method is the request method; zero value: DefaultMethod (POST).
+	Method string
+
+	// Headers are added to every request in order. Host, Content-Length,
+	// Content-Type and User-Agent given here replace the defaults.
+	Headers []Header
+
+	// Body is sent with every request; nil sends an empty body.
+	Body []byte
+
+	// Connections is the number of concurrent workers, each holding one
+	// keep-alive connection. Required, at least 1.
+	Connections int
+
+	// Duration is the length of the measured phase. Required.
+	Duration time.Duration
+
+	// Warmup runs the same load on the same connections before the
+	// measured phase and counts nothing; zero value: no warm-up.
+	Warmup time.Duration
+
+	// Timeout bounds one request from the moment it is written (and the
+	// connect before it); zero value: DefaultTimeout.
+	Timeout time.Duration
+
+	// Rate, in requests per second summed over all connections, selects
+	// open-loop mode: request k of a connection is due at a fixed time,
+	// and latency is measured from that time even when the connection was
+	// still busy, which corrects coordinated omission. Zero value: closed
+	// loop, each connection sends its next request when the last answer
+	// arrives.
+	Rate float64
+
+	// ExpectSize is the response body length a response needs to count as
+	// a success; zero value: any length.
+	ExpectSize int
+
+	// Verify, when set, also requires the response body's Checksum to
+	// equal VerifyChecksum.
+	Verify         bool
+	VerifyChecksum uint32
+
+	// TLS is used for https URLs; zero value: system roots, server name
+	// from the URL.
+	TLS *tls.Config
+
+	// MaxRequests bounds the requests sent by the whole run, warm-up
+	// included, as a safety net beside the clock; zero value: 5,000,000
+	// per second of Warmup+Duration.
+	MaxRequests int64
+
+	// Progress, if set, is called from one goroutine every
+	// ProgressInterval (zero value: DefaultProgressInterval) while the
+	// run lasts. It must return quickly; it does not slow the workers.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+}
+
+// Progress is a snapshot passed to Config.Progress.
+type Progress struct {
+	// Warmup is true during the warm-up phase; Elapsed then counts from
+	// the start of the warm-up, and the counters are zero.
+	Warmup bool
+	// Elapsed is the time spent in the current phase; Total its length.
+	Elapsed, Total time.Duration
+	// Requests and Failed count measured-phase responses so far:
+	// successes, and errors + timeouts + non-2xx + bad bodies.
+	Requests, Failed int64
+}
+
+// RPS is the success rate of the measured phase so far.
+func (p Progress) RPS() float64 {
+	if p.Warmup || p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Requests) / p.Elapsed.Seconds()
+}
+
+// plan is a validated Config turned into what the workers need: the
+// address to dial and the request already serialized, so the hot loop
+// writes the same bytes every time instead of re-encoding a request.
+type plan struct {
+	addr       string
+	tls        *tls.Config // nil for http
+	raw        []byte
+	method     string
+	timeout    time.Duration
+	interval   time.Duration // open loop: per-connection send interval
+	perWorker  int64
+	expectSize int
+	verify     bool
+	checksum   uint32
+}
+
+func badConfig(input, why string) error {
+	return &inputError{kind: ErrBadConfig, input: input, why: why}
+}
+
+func (c *Config) plan() (*plan, error) {
+	p := &plan{
+		method:     c.Method,
+		timeout:    c.Timeout,
+		expectSize: c.ExpectSize,
+		verify:     c.Verify,
+		checksum:   c.VerifyChecksum,
+	}
+	if p.method == "" {
+		p.method = DefaultMethod
+	}
+	for i := 0; i < len(p.method); i++ {
+		if !isTokenChar(p.method[i]) {
+			return nil, badConfig(p.method, "method is not an HTTP token")
+		}
+	}
+	if p.timeout == 0 {
+		p.timeout = DefaultTimeout
+	}
+	switch {
+	case c.Connections < 1:
+		return nil, badConfig(strconv.Itoa(c.Connections), "connections must be at least 1")
+	case c.Duration <= 0:
+		return nil, badConfig(c.Duration.String(), "duration must be positive")
+	case c.Warmup < 0:
+		return nil, badConfig(c.Warmup.String(), "warm-up must not be negative")
+	case p.timeout < 0:
+		return nil, badConfig(c.Timeout.String(), "timeout must not be negative")
+	case c.Rate < 0 || c.Rate > maxRate || math.IsNaN(c.Rate):
+		return nil, badConfig(strconv.FormatFloat(c.Rate, 'g', -1, 64), "rate must be 0 (closed loop) up to 1e8 req/s")
+	case c.ExpectSize < 0:
+		return nil, badConfig(strconv.Itoa(c.ExpectSize), "expected size must not be negative (0 = any)")
+	case c.MaxRequests < 0:
+		return nil, badConfig(strconv.FormatInt(c.MaxRequests, 10), "max requests must not be negative")
+	}
+	if c.Rate > 0 {
+		p.interval = time.Duration(float64(c.Connections) / c.Rate * float64(time.Second))
+		if p.interval <= 0 {
+			p.interval = 1
+		}
+	}
+	total := c.MaxRequests
+	if total == 0 {
+		secs := int64((c.Warmup + c.Duration + time.Second - 1) / time.Second)
+		total = secs * defaultRequestsPerSecond
+	}
+	p.perWorker = (total + int64(c.Connections) - 1) / int64(c.Connections)
+
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, badConfig(c.URL, "not a URL")
+	}
+	port := u.Port()
+	switch u.Scheme {
+	case "http":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		if port == "" {
+			port = "443"
+		}
+		p.tls = c.TLS
+		if p.tls == nil {
+			p.tls = &tls.Config{}
+		}
+		if p.tls.ServerName == "" {
+			p.tls = p.tls.Clone()
+			p.tls.ServerName = u.Hostname()
+		}
+	default:
+		return nil, badConfig(c.URL, "URL must start with http:// or https://")
+	}
+	if u.Hostname() == "" {
+		return nil, badConfig(c.URL, "URL has no host")
+	}
+	if u.User != nil {
+		return nil, badConfig(c.URL, "credentials in the URL are not supported; send an Authorization header")
+	}
+	p.addr = net.JoinHostPort(u.Hostname(), port)
+	p.raw, err = c.serialize(p.method, u)
+	if err != nil {
+		return nil, badConfig(c.URL, err.Error())
+	}
+	return p, nil
+}
+
+// serialize renders the request once with fasthttp, in origin form
+// (RFC 9112 §3.2.1), so every request on the wire is byte-identical.
+func (c *Config) serialize(method string, u *url.URL) ([]byte, error) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.DisableNormalizing()
+	req.SetRequestURI(u.String())
+	req.Header.SetMethod(method)
+	req.Header.SetUserAgent("pqrelay-loadtest")
+	if len(c.Body) > 0 || methodHasBody(method) {
+		req.Header.SetContentType("application/octet-stream")
+	}
+	for _, h := range c.Headers {
+		if strings.EqualFold(h.Name, "Content-Length") {
+			// The length comes from Body; a contradicting header would
+			// make the target read the wrong number of bytes.
+			continue
+		}
+		req.Header.Set(h.Name, h.Value)
+	}
+	req.SetBodyRaw(c.Body)
+	var buf bytes.Buffer
+	if _, err := req.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func methodHasBody(m string) bool { return m == "POST" || m == "PUT" || m == "PATCH" }

@@ -1,0 +1,327 @@
+package loadtest
+
+// A worker owns one keep-alive connection and walks it through the run:
+//
+//	connect (lazily, and again after any error that leaves the stream in
+//	an unknown state) → wait for the next send time (open loop only) →
+//	write the pre-serialized request → read the response into a reused
+//	fasthttp.Response → classify it → record its latency in the worker's
+//	own histogram (measured phase only) → repeat until the window ends,
+//	the run is cancelled, or the per-worker request bound is reached.
+//
+// Nothing on that path allocates in steady state (see alloc_test.go): the
+// request bytes are shared and read-only, the bufio.Reader and Response
+// are the worker's own, and histograms are per worker so no lock is taken.
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
+)
+
+// outcome classifies one request.
+type outcome uint8
+
+const (
+	outcomeOK      outcome = iota
+	outcomeError           // connect, write, read or parse failure
+	outcomeTimeout         // Timeout elapsed before the full response
+	outcomeNon2xx          // complete response, status outside 200-299
+	outcomeBadBody         // 2xx with the wrong length or checksum
+	outcomeDiscard         // cut short by the end of the run, not counted
+)
+
+const (
+	// readBufferSize holds a response header block in one read; the body
+	// of a large response streams through it.
+	readBufferSize = 16 << 10
+
+	// maxResponseBody bounds what one response may make a worker buffer.
+	maxResponseBody = MaxSize + 1<<20
+
+	// connectBackoff spaces out reconnects after a failed connect, so a
+	// target that refuses connections yields a steady error count rather
+	// than a spinning CPU.
+	connectBackoff = 10 * time.Millisecond
+
+	// histogram range in microseconds: 1 µs to 100 s, 3 significant
+	// digits (0.1 % error). Larger values are clamped to the top.
+	histLowest  = 1
+	histHighest = 100_000_000
+	histDigits  = 3
+)
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histLowest, histHighest, histDigits)
+}
+
+type worker struct {
+	p      *plan
+	stop   <-chan struct{}
+	dialer net.Dialer
+
+	conn net.Conn
+	// cur mirrors conn for the cancel watcher, which unblocks a worker
+	// stuck in a read by moving its deadline into the past.
+	cur  atomic.Pointer[net.Conn]
+	br   *bufio.Reader
+	resp fasthttp.Response
+
+	// Window of the measured phase.
+	measureStart, end time.Time
+
+	hist    *hdrhistogram.Histogram // latency, from the intended send time
+	service *hdrhistogram.Histogram // open loop: from the actual send time
+
+	// ok and failed are read by the progress goroutine while the worker
+	// runs; the breakdown below is read only after it returns.
+	ok, failed                        atomic.Int64
+	errors, timeouts, non2xx, badBody int64
+}
+
+func newWorker(p *plan, stop <-chan struct{}, measureStart, end time.Time) *worker {
+	w := &worker{
+		p:            p,
+		stop:         stop,
+		measureStart: measureStart,
+		end:          end,
+		hist:         newHistogram(),
+	}
+	if p.interval > 0 {
+		w.service = newHistogram()
+	}
+	return w
+}
+
+func (w *worker) stopped() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// runClosed sends each request as soon as the previous answer is in.
+func (w *worker) runClosed() {
+	defer w.closeConn()
+	for i := int64(0); i < w.p.perWorker && !w.stopped(); i++ {
+		now := time.Now()
+		if !now.Before(w.end) {
+			return
+		}
+		w.step(now)
+	}
+}
+
+// runOpen sends request k at first + k·interval whether or not the
+// previous one is done, the way a population of independent users would;
+// a late connection sends immediately and its latency still counts from
+// the due time (wrk2's correction of coordinated omission).
+func (w *worker) runOpen(first time.Time) {
+	defer w.closeConn()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	due := first
+	for i := int64(0); i < w.p.perWorker && due.Before(w.end); i++ {
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-w.stop:
+				return
+			}
+		} else if w.stopped() {
+			return
+		}
+		w.step(due)
+		due = due.Add(w.p.interval)
+	}
+}
+
+// step performs one request due at intended and records it.
+func (w *worker) step(intended time.Time) {
+	if w.conn == nil {
+		if err := w.connect(); err != nil {
+			w.record(w.classify(err, false), intended, intended, time.Now())
+			w.pause(connectBackoff)
+			return
+		}
+	}
+	sent := time.Now()
+	deadline := sent.Add(w.p.timeout)
+	capped := false
+	if !deadline.Before(w.end) {
+		deadline, capped = w.end, true
+	}
+	oc := w.roundTrip(deadline, capped)
+	w.record(oc, intended, sent, time.Now())
+}
+
+// roundTrip writes the request on the open connection and reads the
+// answer. It is the per-request hot path: no allocation in steady state.
+func (w *worker) roundTrip(deadline time.Time, capped bool) outcome {
+	if err := w.conn.SetDeadline(deadline); err != nil {
+		w.closeConn()
+		return w.classify(err, capped)
+	}
+	if _, err := w.conn.Write(w.p.raw); err != nil {
+		w.closeConn()
+		return w.classify(err, capped)
+	}
+	if err := w.resp.ReadLimitBody(w.br, maxResponseBody); err != nil {
+		w.closeConn()
+		return w.classify(err, capped)
+	}
+	if w.resp.ConnectionClose() {
+		w.closeConn()
+	}
+	if code := w.resp.StatusCode(); code < 200 || code > 299 {
+		return outcomeNon2xx
+	}
+	body := w.resp.Body()
+	if w.p.expectSize > 0 && len(body) != w.p.expectSize {
+		return outcomeBadBody
+	}
+	if w.p.verify && Checksum(body) != w.p.checksum {
+		return outcomeBadBody
+	}
+	return outcomeOK
+}
+
+// classify maps a transport error to an outcome. A deadline that was the
+// end of the window (capped) or a cancelled run is not the target's fault
+// and is discarded rather than counted as a timeout.
+func (w *worker) classify(err error, capped bool) outcome {
+	if w.stopped() || err == errWindowEnded {
+		return outcomeDiscard
+	}
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		if capped {
+			return outcomeDiscard
+		}
+		return outcomeTimeout
+	}
+	return outcomeError
+}
+
+func (w *worker) connect() error {
+	deadline := time.Now().Add(w.p.timeout)
+	if deadline.After(w.end) {
+		deadline = w.end
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	conn, err := w.dialer.DialContext(ctx, "tcp", w.p.addr)
+	if err != nil {
+		if !deadline.Before(w.end) && errors.Is(err, context.DeadlineExceeded) {
+			return errWindowEnded
+		}
+		return err
+	}
+	if w.p.tls != nil {
+		tc := tls.Client(conn, w.p.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return err
+		}
+		conn = tc
+	}
+	w.conn = conn
+	shared := conn // the watcher's copy: w.conn itself changes under it
+	w.cur.Store(&shared)
+	if w.br == nil {
+		w.br = bufio.NewReaderSize(conn, readBufferSize)
+	} else {
+		w.br.Reset(conn)
+	}
+	// A run cancelled while this connect was under way would otherwise
+	// miss the watcher's deadline nudge.
+	if w.stopped() {
+		w.closeConn()
+		return errWindowEnded
+	}
+	return nil
+}
+
+// errWindowEnded marks a connect cut short by the end of the run.
+var errWindowEnded = errors.New("loadtest: run ended")
+
+func (w *worker) closeConn() {
+	if w.conn != nil {
+		w.cur.Store(nil)
+		w.conn.Close()
+		w.conn = nil
+	}
+}
+
+// unblock is called by the cancel watcher from another goroutine.
+func (w *worker) unblock() {
+	if c := w.cur.Load(); c != nil {
+		(*c).SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// pause sleeps for d or until the run stops or its window ends.
+func (w *worker) pause(d time.Duration) {
+	if rest := time.Until(w.end); rest < d {
+		d = rest
+	}
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-w.stop:
+		t.Stop()
+	}
+}
+
+// record counts one outcome. Outcomes that completed during warm-up are
+// dropped, so the measured phase starts on warm connections.
+func (w *worker) record(oc outcome, intended, sent, done time.Time) {
+	if oc == outcomeDiscard || done.Before(w.measureStart) {
+		return
+	}
+	switch oc {
+	case outcomeOK:
+		w.ok.Add(1)
+		recordMicros(w.hist, done.Sub(intended))
+		if w.service != nil {
+			recordMicros(w.service, done.Sub(sent))
+		}
+		return
+	case outcomeError:
+		w.errors++
+	case outcomeTimeout:
+		w.timeouts++
+	case outcomeNon2xx:
+		w.non2xx++
+	case outcomeBadBody:
+		w.badBody++
+	}
+	w.failed.Add(1)
+}
+
+// recordMicros records d in microseconds, clamped to the histogram's range
+// so that RecordValue never takes its allocating error path.
+func recordMicros(h *hdrhistogram.Histogram, d time.Duration) {
+	us := d.Microseconds()
+	if us < histLowest {
+		us = histLowest
+	} else if us > histHighest {
+		us = histHighest
+	}
+	_ = h.RecordValue(us)
+}
