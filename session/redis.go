@@ -1,0 +1,667 @@
+package session
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// RedisStore is the Store for fleets of inbound replicas (docs/REDIS.md): an
+// in-process layer of sharded maps over Redis, reached through rueidis.
+//
+//   - Get serves from the local layer with no network round trip once this
+//     replica has seen a session. On a local miss it reads the sealed session
+//     with DoCache. Every replica's connections track the session key prefix
+//     in RESP3 broadcast mode, so a session replaced or deleted anywhere is
+//     invalidated in rueidis's cache and in the local layer everywhere. A
+//     lost connection may have lost invalidations: entries from before it are
+//     confirmed with Redis again before they are served.
+//   - Put and Delete write through; sessions are sealed at rest (atrest.go)
+//     and expire in Redis when they expire.
+//   - Accept checks the session's local window first (a replay within one
+//     replica costs nothing), then the window shared in Redis: one Lua
+//     EVALSHA per request (redis_replay.go).
+//   - While Redis is unreachable the store degrades instead of failing:
+//     known sessions stay usable, Put and Delete are kept and written when
+//     Redis returns, Accept falls back to the local window (or refuses
+//     everything with StrictReplay). The store logs the outage once, reports
+//     it through Health and recovers by itself.
+type RedisStore struct {
+	cfg     RedisConfig
+	secrets *Secrets
+	log     *slog.Logger
+	now     func() time.Time
+
+	local *localSessions
+	// gen moves whenever invalidations may have been lost (rueidis reports a
+	// closed connection, or Redis a flush, as a nil invalidation).
+	gen atomic.Uint64
+	// down is set until the first connection and during outages. While it
+	// is set nothing on the request path waits for Redis.
+	down   atomic.Bool
+	closed atomic.Bool
+	client atomic.Pointer[redisClient]
+
+	mu          sync.Mutex
+	pending     map[ID]*Session // written during an outage; nil means deleted
+	downSince   time.Time
+	downErr     error
+	lastDownLog time.Time
+	sealLog     time.Time
+
+	wake chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+
+	// stats count round trips, for tests and metrics.
+	stats struct {
+		loads, accepts, invalidations atomic.Uint64
+	}
+}
+
+type redisClient struct{ rueidis.Client }
+
+var _ Store = (*RedisStore)(nil)
+
+// ErrStoreUnavailable is returned by Accept with RedisConfig.StrictReplay
+// while Redis is unreachable.
+var ErrStoreUnavailable = errors.New("session: shared store unavailable")
+
+// Keys in Redis.
+const (
+	redisKeyPrefix   = "pqrelay:"
+	sessionKeyPrefix = redisKeyPrefix + "s:" // + hex id: the sealed session
+	// loadAttempts bounds how often a load retries when an invalidation for
+	// the same shard arrives while it reads.
+	loadAttempts = 3
+	// writeTimeout bounds Put's and Delete's Redis writes beyond the dial
+	// timeout; they do not follow the caller's cancellation (a pairing whose
+	// client went away must still be written or kept pending).
+	writeTimeout = time.Second
+	// sweepEvery drops expired sessions from the local layer.
+	sweepEvery = time.Minute
+)
+
+// NewRedisStore returns at once. It connects in the background, retrying
+// with back-off and logging failures at most every few seconds, and serves
+// from its local layer meanwhile. Close stops it.
+func NewRedisStore(cfg RedisConfig, secrets *Secrets, log *slog.Logger) (*RedisStore, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, redisURLError("no address")
+	}
+	if secrets == nil {
+		return nil, errors.New("session: NewRedisStore needs the relay's Secrets")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &RedisStore{
+		cfg:     cfg.withDefaults(),
+		secrets: secrets,
+		log:     log.With("redis", cfg.String()),
+		now:     time.Now,
+		local:   newLocalSessions(),
+		pending: make(map[ID]*Session),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+	}
+	r.down.Store(true)
+	r.downSince = r.now()
+	r.downErr = errors.New("not connected yet")
+	r.wg.Add(2)
+	go r.run()
+	go r.sweep()
+	return r, nil
+}
+
+// Get returns the live session with id: from the local layer when it holds
+// the session (no allocation, no round trip), else from Redis.
+func (r *RedisStore) Get(ctx context.Context, id ID) (*Session, error) {
+	e := r.local.get(id)
+	if e != nil && !e.s.Expired(r.now()) {
+		if e.servable(r.gen.Load(), r.down.Load()) {
+			return e.s, nil
+		}
+		if r.down.Load() { // invalidated, and Redis cannot say by what
+			return nil, ErrUnknownSession
+		}
+		return r.load(ctx, id, e) // confirm, or learn what replaced it
+	}
+	if r.down.Load() {
+		return nil, ErrUnknownSession
+	}
+	return r.load(ctx, id, nil)
+}
+
+// GetLocal returns the session with id if the local layer can serve it
+// without Redis. A caller that must not let unauthenticated ids reach Redis
+// verifies the client id when GetLocal misses, then calls Get.
+func (r *RedisStore) GetLocal(id ID) (*Session, bool) {
+	e := r.local.get(id)
+	if e == nil || e.s.Expired(r.now()) || !e.servable(r.gen.Load(), r.down.Load()) {
+		return nil, false
+	}
+	return e.s, true
+}
+
+// load reads id from Redis into the local layer. old is the local entry
+// being confirmed, if any: it is kept (with its replay window) when Redis
+// holds the same session, dropped when Redis holds none, and served as it is
+// when Redis cannot be reached.
+func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session, error) {
+	c := r.client.Load()
+	if c == nil {
+		return nil, ErrUnknownSession
+	}
+	key := sessionKey(id)
+	var s *Session
+	for range loadAttempts {
+		gen, epoch := r.gen.Load(), r.local.epoch(id)
+		r.stats.loads.Add(1)
+		blob, err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), MaxLifetime).AsBytes()
+		switch {
+		case rueidis.IsRedisNil(err):
+			r.local.drop(id, old, epoch)
+			return nil, ErrUnknownSession
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.markDown(err)
+			if old != nil && old.gen.Load() != invalidatedGen {
+				return old.s, nil // outage: serve what we know
+			}
+			return nil, ErrUnknownSession
+		}
+		if s, err = r.secrets.OpenSession(id, blob); err != nil {
+			r.warnSealed()
+			r.local.drop(id, old, epoch)
+			return nil, ErrUnknownSession
+		}
+		if s.Expired(r.now()) {
+			return nil, ErrUnknownSession
+		}
+		if got, ok := r.local.install(id, s, gen, epoch); ok {
+			return got, nil
+		}
+		// An invalidation in this shard arrived while we read: read again,
+		// rueidis has dropped its cached copy by now.
+	}
+	return s, nil
+}
+
+// Put stores s locally at once and in Redis until s.Expires. While Redis is
+// unreachable s is kept locally and written when Redis returns.
+func (r *RedisStore) Put(ctx context.Context, s *Session) error {
+	id := s.ClientID.ID()
+	gen := r.gen.Load()
+	r.local.put(id, s, gen)
+	if r.deferIfDown(id, s) {
+		return nil
+	}
+	if err := r.write(ctx, id, s); err != nil {
+		r.deferWrite(id, s, err)
+		return nil
+	}
+	r.local.confirm(id, s, gen)
+	return nil
+}
+
+// Delete forgets id here and in Redis, which tells every other replica.
+func (r *RedisStore) Delete(ctx context.Context, id ID) error {
+	r.local.remove(id)
+	if r.deferIfDown(id, nil) {
+		return nil
+	}
+	if err := r.write(ctx, id, nil); err != nil {
+		r.deferWrite(id, nil, err)
+	}
+	return nil
+}
+
+// write sets (s != nil) or deletes the session key for id.
+func (r *RedisStore) write(ctx context.Context, id ID, s *Session) error {
+	c := r.client.Load()
+	if c == nil {
+		return ErrStoreUnavailable
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DialTimeout+writeTimeout)
+	defer cancel()
+	key := sessionKey(id)
+	if s == nil {
+		return c.Do(ctx, c.B().Del().Key(key).Build()).Error()
+	}
+	ttl := s.Expires.Sub(r.now()).Milliseconds()
+	if ttl <= 0 {
+		return nil // expired: nothing to share
+	}
+	blob := r.secrets.SealSession(s)
+	return c.Do(ctx, c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build()).Error()
+}
+
+// Accept checks counter against the session's local window, then against
+// the window all replicas share in Redis: one command per request, none for
+// a replay this replica has seen itself. While Redis is unreachable the
+// local window alone decides, unless StrictReplay is set.
+func (r *RedisStore) Accept(ctx context.Context, s *Session, counter uint64) error {
+	if !s.Accept(counter) {
+		return ErrReplay
+	}
+	if r.down.Load() {
+		return r.acceptDegraded()
+	}
+	c := r.client.Load()
+	if c == nil {
+		return r.acceptDegraded()
+	}
+	r.stats.accepts.Add(1)
+	expires := s.Expires.Add(MaxClockSkew).UnixMilli()
+	seen, err := windowLua.Exec(ctx, c, []string{windowKey(s)},
+		[]string{strconv.FormatUint(counter, 10), strconv.FormatInt(expires, 10)}).AsInt64()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.markDown(err)
+		return r.acceptDegraded()
+	}
+	if seen != 0 {
+		return ErrReplay
+	}
+	return nil
+}
+
+func (r *RedisStore) acceptDegraded() error {
+	if r.cfg.StrictReplay {
+		return ErrStoreUnavailable
+	}
+	return nil
+}
+
+// Health is nil when Redis is reachable and every write kept during an
+// outage has been flushed; otherwise it says since when Redis is
+// unreachable and why. It never holds secrets.
+func (r *RedisStore) Health() error {
+	if r.closed.Load() {
+		return errors.New("redis store closed")
+	}
+	if !r.down.Load() {
+		return nil
+	}
+	r.mu.Lock()
+	since, cause, n := r.downSince, r.downErr, len(r.pending)
+	r.mu.Unlock()
+	msg := "redis unreachable since " + since.UTC().Format(time.RFC3339) + ": " + errText(cause)
+	if n > 0 {
+		msg += " (" + strconv.Itoa(n) + " session writes waiting)"
+	}
+	return errors.New(msg)
+}
+
+// Close stops reconnecting and closes the connections. Writes still waiting
+// for Redis are lost (logged). The local layer stays readable.
+func (r *RedisStore) Close() error {
+	r.once.Do(func() {
+		r.closed.Store(true)
+		r.down.Store(true)
+		close(r.stop)
+		r.wg.Wait()
+		if c := r.client.Load(); c != nil {
+			c.Close()
+		}
+		r.mu.Lock()
+		n := len(r.pending)
+		r.mu.Unlock()
+		if n > 0 {
+			r.log.Warn("redis store closed with session writes never flushed", "waiting", n)
+		}
+	})
+	return nil
+}
+
+// deferIfDown keeps a write for later if Redis is down.
+func (r *RedisStore) deferIfDown(id ID, s *Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.down.Load() {
+		return false
+	}
+	r.pending[id] = s
+	return true
+}
+
+// deferWrite keeps a write that failed with err and starts an outage.
+// Both happen under mu, so the recovery that ends the outage flushes it.
+func (r *RedisStore) deferWrite(id ID, s *Session, err error) {
+	r.mu.Lock()
+	r.pending[id] = s
+	r.markDownLocked(err)
+	r.mu.Unlock()
+}
+
+func (r *RedisStore) markDown(err error) {
+	r.mu.Lock()
+	r.markDownLocked(err)
+	r.mu.Unlock()
+}
+
+// markDownLocked starts an outage: logged once (and at most every logEvery
+// if Redis flaps), and the supervisor is woken to probe for recovery.
+func (r *RedisStore) markDownLocked(err error) {
+	if r.closed.Load() || r.down.Load() {
+		return
+	}
+	now := r.now()
+	r.down.Store(true)
+	r.downSince, r.downErr = now, err
+	if now.Sub(r.lastDownLog) >= r.cfg.logEvery {
+		r.lastDownLog = now
+		replay := "local replay windows only"
+		if r.cfg.StrictReplay {
+			replay = "refusing frames (strict replay)"
+		}
+		r.log.Warn("redis unreachable: serving known sessions from memory, keeping new ones until it returns, "+replay,
+			"err", errText(err))
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *RedisStore) warnSealed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := r.now(); now.Sub(r.sealLog) >= r.cfg.logEvery {
+		r.sealLog = now
+		r.log.Warn("a session in redis does not open: another fleet with a different CLIENT_ID_SECRET shares the database, or it was altered")
+	}
+}
+
+// run is the supervisor: it connects, then after every outage probes until
+// Redis answers and the kept writes are flushed.
+func (r *RedisStore) run() {
+	defer r.wg.Done()
+	c := r.connect()
+	if c == nil {
+		return
+	}
+	if r.closed.Load() { // Close ran while we connected
+		c.Close()
+		return
+	}
+	r.client.Store(c) // if Close runs from here on, it closes c
+	for {
+		if !r.recover() {
+			return
+		}
+		select {
+		case <-r.stop:
+			return
+		case <-r.wake:
+		}
+	}
+}
+
+// connect makes the rueidis client, retrying with back-off.
+func (r *RedisStore) connect() *redisClient {
+	backoff := r.cfg.retryMin
+	var lastLog time.Time
+	for attempt := 1; ; attempt++ {
+		c, err := rueidis.NewClient(r.clientOption())
+		if err == nil {
+			if attempt > 1 {
+				r.log.Info("redis connected", "attempts", attempt)
+			}
+			return &redisClient{c}
+		}
+		r.mu.Lock()
+		r.downErr = err
+		r.mu.Unlock()
+		if now := time.Now(); now.Sub(lastLog) >= r.cfg.logEvery {
+			lastLog = now
+			r.log.Warn("redis unreachable at start-up: retrying with back-off, serving sessions from memory meanwhile",
+				"attempt", attempt, "err", errText(err))
+		}
+		if !r.sleep(backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, r.cfg.retryMax)
+	}
+}
+
+// recover waits out an outage: PING, then flush the kept writes, with
+// back-off, until the store is up. It returns false when the store closes.
+func (r *RedisStore) recover() bool {
+	backoff := r.cfg.retryMin
+	for r.down.Load() {
+		if r.closed.Load() {
+			return false
+		}
+		err := r.tryRecover()
+		if err == nil {
+			break
+		}
+		r.mu.Lock()
+		r.downErr = err
+		r.mu.Unlock()
+		if !r.sleep(backoff) {
+			return false
+		}
+		backoff = min(2*backoff, r.cfg.retryMax)
+	}
+	return true
+}
+
+func (r *RedisStore) tryRecover() error {
+	c := r.client.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout+writeTimeout)
+	defer cancel()
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+		return err
+	}
+	flushed := 0
+	for {
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			since := r.downSince
+			r.down.Store(false)
+			r.downErr = nil
+			r.mu.Unlock()
+			r.log.Info("redis reachable: shared sessions and replay windows back in use",
+				"down_for", r.now().Sub(since).Round(time.Millisecond).String(), "flushed", flushed)
+			return nil
+		}
+		batch := make(map[ID]*Session, len(r.pending))
+		for id, s := range r.pending {
+			batch[id] = s
+		}
+		r.mu.Unlock()
+		n, err := r.flush(ctx, c, batch)
+		flushed += n
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// flush writes a batch of kept writes in one pipeline and forgets those that
+// were not replaced meanwhile.
+func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Session) (int, error) {
+	gen := r.gen.Load()
+	ids := make([]ID, 0, len(batch))
+	cmds := make(rueidis.Commands, 0, len(batch))
+	now := r.now()
+	for id, s := range batch {
+		key := sessionKey(id)
+		if s == nil {
+			cmds = append(cmds, c.B().Del().Key(key).Build())
+			ids = append(ids, id)
+			continue
+		}
+		ttl := s.Expires.Sub(now).Milliseconds()
+		if ttl <= 0 { // expired while waiting: nothing to write
+			r.mu.Lock()
+			if r.pending[id] == s {
+				delete(r.pending, id)
+			}
+			r.mu.Unlock()
+			continue
+		}
+		blob := r.secrets.SealSession(s)
+		cmds = append(cmds, c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build())
+		ids = append(ids, id)
+	}
+	var firstErr error
+	n := 0
+	for i, res := range c.DoMulti(ctx, cmds...) {
+		if err := res.Error(); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		id, s := ids[i], batch[ids[i]]
+		r.mu.Lock()
+		if cur, ok := r.pending[id]; ok && cur == s {
+			delete(r.pending, id)
+		}
+		r.mu.Unlock()
+		if s != nil {
+			r.local.confirm(id, s, gen)
+		}
+		n++
+	}
+	return n, firstErr
+}
+
+func (r *RedisStore) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (r *RedisStore) sweep() {
+	defer r.wg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			now := r.now()
+			r.local.sweep(now)
+			r.mu.Lock()
+			for id, s := range r.pending {
+				if s != nil && s.Expired(now) {
+					delete(r.pending, id)
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+// onInvalidations runs on rueidis's reading goroutine for every key of the
+// session prefix written by any client, this one included; nil means that
+// any key may have changed (a closed connection, a flush).
+func (r *RedisStore) onInvalidations(keys []rueidis.RedisMessage) {
+	if keys == nil {
+		r.gen.Add(1)
+		return
+	}
+	r.stats.invalidations.Add(uint64(len(keys)))
+	for i := range keys {
+		k, err := keys[i].ToString()
+		if err != nil {
+			continue
+		}
+		if id, ok := idFromSessionKey(k); ok {
+			r.local.invalidate(id)
+		}
+	}
+}
+
+func (r *RedisStore) clientOption() rueidis.ClientOption {
+	c := &r.cfg
+	dialer := net.Dialer{Timeout: c.DialTimeout}
+	opt := rueidis.ClientOption{
+		InitAddress: c.Addrs,
+		Username:    c.Username,
+		Password:    c.password,
+		SelectDB:    c.DB,
+		TLSConfig:   c.tlsConfig(),
+		Dialer:      dialer,
+		ClientName:  "pqrelay",
+		// Broadcast tracking of the session prefix: every replica hears
+		// of every session write, including writes to sessions it never
+		// read (those it paired itself).
+		ClientTrackingOptions: []string{"PREFIX", sessionKeyPrefix, "BCAST"},
+		OnInvalidations:       r.onInvalidations,
+		// Sealed sessions are 278 bytes; this holds tens of thousands.
+		CacheSizeEachConn: 16 << 20,
+		// A stuck Redis is noticed within seconds, not the default ten.
+		ConnWriteTimeout: c.DialTimeout + writeTimeout,
+		// rueidis retries read-only commands on network errors, without
+		// end when the context has no deadline. A few quick retries ride
+		// out a failover; after that the store degrades instead.
+		RetryDelay: func(attempts int, _ rueidis.Completed, _ error) time.Duration {
+			if attempts > 3 {
+				return -1
+			}
+			return time.Duration(attempts) * 20 * time.Millisecond
+		},
+	}
+	if c.MasterSet != "" {
+		opt.Sentinel = rueidis.SentinelOption{
+			MasterSet: c.MasterSet,
+			Dialer:    dialer,
+			TLSConfig: c.tlsConfig(),
+			// Reconcile with the sentinels now and then as well as on
+			// +switch-master, which can be missed (rueidis's advice).
+			TopologyRefreshInterval: 5 * time.Second,
+		}
+	}
+	return opt
+}
+
+func sessionKey(id ID) string {
+	var b [len(sessionKeyPrefix) + 2*IDLen]byte
+	k := append(b[:0], sessionKeyPrefix...)
+	return string(hex.AppendEncode(k, id[:]))
+}
+
+func idFromSessionKey(k string) (ID, bool) {
+	var id ID
+	hexID, ok := strings.CutPrefix(k, sessionKeyPrefix)
+	if !ok || len(hexID) != 2*IDLen {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(hexID)); err != nil {
+		return id, false
+	}
+	return id, true
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}

@@ -1,0 +1,735 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pqrelay/pqrelay/internal/redistest"
+	"github.com/pqrelay/pqrelay/session/replay"
+)
+
+// testRedisConfig points at srv with back-off and timeouts short enough for
+// outage tests to finish in a second or two.
+func testRedisConfig(t testing.TB, url string) RedisConfig {
+	t.Helper()
+	cfg, err := ParseRedisURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DialTimeout = 500 * time.Millisecond
+	cfg.retryMin = 10 * time.Millisecond
+	cfg.retryMax = 100 * time.Millisecond
+	return cfg
+}
+
+func openTestRedis(t testing.TB, srv *redistest.Server, sec *Secrets) *RedisStore {
+	t.Helper()
+	return openTestRedisConfig(t, testRedisConfig(t, srv.URL()), sec, nil)
+}
+
+func openTestRedisConfig(t testing.TB, cfg RedisConfig, sec *Secrets, log *slog.Logger) *RedisStore {
+	t.Helper()
+	r, err := NewRedisStore(cfg, sec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func waitHealthy(t testing.TB, r *RedisStore) {
+	t.Helper()
+	eventually(t, 5*time.Second, "redis store healthy", func() bool { return r.Health() == nil })
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a log sink safe for the store's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestParseRedisURL(t *testing.T) {
+	t.Parallel()
+	good := []struct {
+		url  string
+		want RedisConfig
+		str  string
+	}{
+		{"redis://localhost:6379", RedisConfig{Addrs: []string{"localhost:6379"}}, "redis://localhost:6379"},
+		{"redis://10.0.0.7", RedisConfig{Addrs: []string{"10.0.0.7:6379"}}, "redis://10.0.0.7:6379"},
+		{"redis://:s3cret@cache:6380/2", RedisConfig{Addrs: []string{"cache:6380"}, DB: 2, password: "s3cret"}, "redis://:xxxxx@cache:6380/2"},
+		{"rediss://relay:p%40ss@cache.example.com:6380/0", RedisConfig{TLS: true, Addrs: []string{"cache.example.com:6380"}, Username: "relay", password: "p@ss"}, "rediss://relay:xxxxx@cache.example.com:6380"},
+		{"redis://[::1]:7000", RedisConfig{Addrs: []string{"[::1]:7000"}}, "redis://[::1]:7000"},
+		{"redis://[::1]", RedisConfig{Addrs: []string{"[::1]:6379"}}, "redis://[::1]:6379"},
+		{"redis://n1:7000?addr=n2:7001&addr=n3:7002", RedisConfig{Addrs: []string{"n1:7000", "n2:7001", "n3:7002"}}, "redis://n1:7000?addr=n2%3A7001&addr=n3%3A7002"},
+		{"redis://:pw@s1:26379/1?addr=s2:26379&master_set=mymaster", RedisConfig{Addrs: []string{"s1:26379", "s2:26379"}, DB: 1, MasterSet: "mymaster", password: "pw"}, "redis://:xxxxx@s1:26379/1?addr=s2%3A26379&master_set=mymaster"},
+		{"redis://h:1?dial_timeout=3s", RedisConfig{Addrs: []string{"h:1"}, DialTimeout: 3 * time.Second}, "redis://h:1?dial_timeout=3s"},
+	}
+	for _, g := range good {
+		got, err := ParseRedisURL(g.url)
+		if err != nil {
+			t.Errorf("ParseRedisURL(%q): %v", g.url, err)
+			continue
+		}
+		if fmt.Sprint(got.Addrs) != fmt.Sprint(g.want.Addrs) || got.TLS != g.want.TLS || got.Username != g.want.Username ||
+			got.password != g.want.password || got.DB != g.want.DB || got.MasterSet != g.want.MasterSet || got.DialTimeout != g.want.DialTimeout {
+			t.Errorf("ParseRedisURL(%q) = %s, want %s", g.url, got, g.want)
+		}
+		if s := got.String(); s != g.str {
+			t.Errorf("ParseRedisURL(%q).String() = %q, want %q", g.url, s, g.str)
+		}
+	}
+
+	const pw = "hunter2-topsecret"
+	bad := []struct{ url, says string }{
+		{"", "empty"},
+		{"localhost:6379", "scheme"},
+		{"http://" + pw + "@h:1", `"http"`},
+		{"unix:///tmp/redis.sock", `"unix"`},
+		{"redis://:" + pw + "@h:port", `port`},
+		{"redis://:" + pw + "@h:70000", `port "70000"`},
+		{"redis://user@h:1", "without a password"},
+		{"redis://u:@h:1", "empty password"},
+		{"redis://:" + pw + "@h:1/x", `database "x"`},
+		{"redis://:" + pw + "@h:1/-1", `database "-1"`},
+		{"redis://:" + pw + "@h:1/0/1", "path"},
+		{"redis://:" + pw + "@:1", "no host"},
+		{"redis://:" + pw + "@h:1?protocol=2", `parameter "protocol"`},
+		{"redis://:" + pw + "@h:1?addr=h2:x", `port "x"`},
+		{"redis://:" + pw + "@h:1?master_set=", "master_set"},
+		{"redis://:" + pw + "@h:1?dial_timeout=soon", "dial_timeout"},
+		{"redis://:" + pw + "@h:1/3?addr=h2:2", "database 0"},
+		{"redis://:" + pw + "@h:1#frag", "fragment"},
+		{"redis://:" + pw + "@h\n:1", "not a URL"},
+		{"redis://:" + pw + "@h\x7f:1", "not a URL"},
+		{"redis:h:1", "two slashes"},
+	}
+	for _, b := range bad {
+		_, err := ParseRedisURL(b.url)
+		if err == nil {
+			t.Errorf("ParseRedisURL(%q) succeeded", b.url)
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "REDIS_URL: ") || !strings.Contains(msg, b.says) || strings.Contains(msg, "\n") {
+			t.Errorf("ParseRedisURL(%q) = %q, want one line starting REDIS_URL: and saying %q", b.url, msg, b.says)
+		}
+		if strings.Contains(msg, pw) {
+			t.Errorf("ParseRedisURL(%q) error repeats the password: %q", b.url, msg)
+		}
+	}
+}
+
+func TestRedisConfigRedactsPassword(t *testing.T) {
+	t.Parallel()
+	const pw = "hunter2-topsecret"
+	cfg, err := ParseRedisURL("rediss://relay:" + pw + "@cache:6380/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{cfg.String(), cfg.GoString(), fmt.Sprint(cfg), fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, &cfg)} {
+		if strings.Contains(s, pw) {
+			t.Fatalf("password printed: %s", s)
+		}
+	}
+}
+
+func TestRedisCrossReplica(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+
+	s := newTestSession(t, sec, time.Hour)
+	if err := a.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	// Redis echoes a's own write back as an invalidation; a keeps serving
+	// the very *Session it paired (and its replay window).
+	eventually(t, 2*time.Second, "a hears its own write", func() bool { return a.stats.invalidations.Load() > 0 })
+	if got, err := a.Get(ctx, s.ClientID.ID()); err != nil || got != s {
+		t.Fatalf("a.Get after its own Put: %v, same *Session: %v", err, got == s)
+	}
+	got, err := b.Get(ctx, s.ClientID.ID())
+	if err != nil || !sameSession(got, s) {
+		t.Fatalf("replica b: Get of a's session: %v", err)
+	}
+	// Seen once, b serves it from memory: no more round trips.
+	loads := b.stats.loads.Load()
+	for range 100 {
+		if g, err := b.Get(ctx, s.ClientID.ID()); err != nil || g != got {
+			t.Fatalf("second Get: %v, same object: %v", err, g == got)
+		}
+	}
+	if n := b.stats.loads.Load() - loads; n != 0 {
+		t.Fatalf("%d Redis reads for a session b already holds", n)
+	}
+
+	// A frame accepted by a and replayed to b is refused, and the other
+	// way round; fresh counters pass on either.
+	sa, _ := a.Get(ctx, s.ClientID.ID())
+	for c := uint64(1); c <= 50; c++ {
+		first, second := a, b
+		s1, s2 := sa, got
+		if c%2 == 0 {
+			first, second, s1, s2 = b, a, got, sa
+		}
+		if err := first.Accept(ctx, s1, c); err != nil {
+			t.Fatalf("counter %d: first Accept: %v", c, err)
+		}
+		if err := second.Accept(ctx, s2, c); !errors.Is(err, ErrReplay) {
+			t.Fatalf("counter %d replayed to the other replica: %v, want ErrReplay", c, err)
+		}
+	}
+	// An in-replica replay costs no Redis command.
+	accepts := a.stats.accepts.Load()
+	if err := a.Accept(ctx, sa, 1); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay on the same replica: %v", err)
+	}
+	if a.stats.accepts.Load() != accepts {
+		t.Fatal("a replay the local window refuses went to Redis")
+	}
+}
+
+// Many replicas racing on the same counters: each is accepted exactly once
+// in the fleet.
+func TestRedisAcceptRace(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	s := newTestSession(t, sec, time.Hour)
+	const replicas, counters = 4, 300
+	stores := make([]*RedisStore, replicas)
+	for i := range stores {
+		stores[i] = openTestRedis(t, srv, sec)
+		waitHealthy(t, stores[i])
+	}
+	if err := stores[0].Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	accepted := make(map[uint64]int)
+	var wg sync.WaitGroup
+	for _, st := range stores {
+		wg.Go(func() {
+			local, err := st.Get(ctx, s.ClientID.ID())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for c := uint64(1); c <= counters; c++ {
+				if err := st.Accept(ctx, local, c); err == nil {
+					mu.Lock()
+					accepted[c]++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrReplay) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for c := uint64(1); c <= counters; c++ {
+		if accepted[c] != 1 {
+			t.Fatalf("counter %d accepted %d times across the fleet", c, accepted[c])
+		}
+	}
+}
+
+// The Lua window and replay.Window agree on random sequences: in order,
+// shuffled within the window, jumps, and replays.
+func TestRedisWindowMatchesReplayWindow(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	r := openTestRedis(t, srv, sec)
+	waitHealthy(t, r)
+	c := r.client.Load()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 4 {
+		s := newTestSession(t, sec, time.Hour)
+		key := windowKey(s)
+		var w replay.Window
+		next := uint64(1)
+		for i := range 3000 {
+			var counter uint64
+			switch p := rng.IntN(100); {
+			case p < 50:
+				counter = next
+				next++
+			case p < 80: // behind, maybe outside the window
+				if back := uint64(rng.IntN(20000)); back < next {
+					counter = next - back
+				} else {
+					counter = 1
+				}
+			case p < 95: // ahead
+				counter = next + uint64(rng.IntN(3000))
+			default: // far ahead: a jump over the whole ring
+				next += uint64(rng.IntN(100000))
+				counter = next
+			}
+			want := w.Accept(counter)
+			seen, err := windowLua.Exec(ctx, c, []string{key}, []string{fmt.Sprint(counter), fmt.Sprint(s.Expires.UnixMilli())}).AsInt64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := seen == 0; got != want {
+				t.Fatalf("round %d step %d: counter %d: redis window accepts=%v, replay.Window accepts=%v", round, i, counter, got, want)
+			}
+		}
+	}
+	// Counters up to 2^32-1 fit the script's u32.
+	s := newTestSession(t, sec, time.Hour)
+	want := []int64{0, 1, 0}
+	for i, counter := range []uint64{RejectAfterMessages - 1, RejectAfterMessages - 1, RejectAfterMessages - 2} {
+		seen, err := windowLua.Exec(ctx, c, []string{windowKey(s)}, []string{fmt.Sprint(counter), fmt.Sprint(s.Expires.UnixMilli())}).AsInt64()
+		if err != nil || seen != want[i] {
+			t.Fatalf("counter %d: seen=%d err=%v, want %d", counter, seen, err, want[i])
+		}
+	}
+}
+
+// Invalidation: a session deleted or replaced on one replica is not served
+// stale by another once the invalidation has arrived.
+func TestRedisInvalidation(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+
+	t.Run("Delete", func(t *testing.T) {
+		s := newTestSession(t, sec, time.Hour)
+		id := s.ClientID.ID()
+		if err := a.Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, "b drops the deleted session", func() bool {
+			_, ok := b.GetLocal(id)
+			return !ok
+		})
+		if _, err := b.Get(ctx, id); !errors.Is(err, ErrUnknownSession) {
+			t.Fatalf("b.Get after a.Delete = %v, want ErrUnknownSession", err)
+		}
+	})
+	t.Run("Replace", func(t *testing.T) {
+		s1 := newTestSession(t, sec, time.Hour)
+		id := s1.ClientID.ID()
+		s2 := sessionWithID(sec, id, s1.Created.Add(time.Second), s1.Expires)
+		if err := a.Put(ctx, s1); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Get(ctx, id); err != nil || !sameSession(got, s1) {
+			t.Fatal("b does not see s1", err)
+		}
+		if err := a.Put(ctx, s2); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, "b drops the replaced session", func() bool {
+			got, ok := b.GetLocal(id)
+			return !ok || !sameSession(got, s1)
+		})
+		if got, err := b.Get(ctx, id); err != nil || !sameSession(got, s2) {
+			t.Fatalf("b.Get after a replaced the session: %v", err)
+		}
+	})
+	t.Run("PairedHere", func(t *testing.T) {
+		// b paired the session itself (never read it from Redis): a's
+		// Delete still reaches it, through broadcast tracking.
+		s := newTestSession(t, sec, time.Hour)
+		id := s.ClientID.ID()
+		if err := b.Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, "b drops the session it paired", func() bool {
+			_, err := b.Get(ctx, id)
+			return errors.Is(err, ErrUnknownSession)
+		})
+	})
+}
+
+// Invalidations lost with a connection: b holds a session, every connection
+// is killed, a deletes the session before b reconnects; b must not serve it.
+func TestRedisLostInvalidations(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+	s := newTestSession(t, sec, time.Hour)
+	id := s.ClientID.ID()
+	if err := a.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	gen := b.gen.Load()
+	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "b notices its connections closed", func() bool { return b.gen.Load() != gen })
+	// a's connections died too; its Delete reconnects (or is kept and
+	// flushed after a short outage).
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, a)
+	eventually(t, 2*time.Second, "the session is gone from Redis", func() bool {
+		_, err := srv.Do("GET", sessionKey(id))
+		return errors.Is(err, redistest.ErrNil)
+	})
+	waitHealthy(t, b)
+	if got, err := b.Get(ctx, id); !errors.Is(err, ErrUnknownSession) {
+		t.Fatalf("b served a session deleted while its connection was down: %v %v", got, err)
+	}
+
+	// A session that is still in Redis is confirmed and kept, with its
+	// replay window.
+	s2 := newTestSession(t, sec, time.Hour)
+	if err := a.Put(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	first, err := b.Get(ctx, s2.ClientID.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen = b.gen.Load()
+	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "b notices its connections closed", func() bool { return b.gen.Load() != gen })
+	eventually(t, 2*time.Second, "b confirms the session", func() bool {
+		got, err := b.Get(ctx, s2.ClientID.ID())
+		return err == nil && got == first
+	})
+}
+
+// A Redis dump holds no key material: the session blob is sealed, the window
+// holds counters only, and both expire with the session.
+func TestRedisAtRest(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	r := openTestRedis(t, srv, sec)
+	waitHealthy(t, r)
+	s := newTestSession(t, sec, 30*time.Minute)
+	if err := r.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for c := uint64(1); c <= 100; c++ {
+		if err := r.Accept(ctx, s, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := srv.Do("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := strings.Split(keys, "\n")
+	if len(names) != 2 {
+		t.Fatalf("keys in Redis: %q, want the session and its window", names)
+	}
+	for _, name := range names {
+		v, err := srv.Do("GET", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case name == sessionKey(s.ClientID.ID()):
+			if len(v) != SealedSessionLen {
+				t.Errorf("session blob is %d bytes, want %d", len(v), SealedSessionLen)
+			}
+		case name == windowKey(s):
+			if len(v) > 4+windowBlocks*8 {
+				t.Errorf("window is %d bytes, want at most %d", len(v), 4+windowBlocks*8)
+			}
+		default:
+			t.Errorf("unexpected key %q", name)
+		}
+		for i := range s.keys {
+			for off := 0; off+8 <= 32; off += 4 { // no 8-byte run of any key
+				if strings.Contains(v, string(s.keys[i][off:off+8])) {
+					t.Fatalf("%s holds session key material", name)
+				}
+			}
+		}
+		if strings.Contains(v, string(s.ClientID[24:])) {
+			t.Fatalf("%s holds the client id's MAC", name)
+		}
+		pttl, err := srv.Do("PTTL", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ms int64
+		fmt.Sscan(pttl, &ms)
+		life := time.Until(s.Expires).Milliseconds()
+		if ms < life-5000 || ms > life+MaxClockSkew.Milliseconds()+1000 {
+			t.Errorf("%s expires in %d ms, want about %d", name, ms, life)
+		}
+	}
+}
+
+// Outage: Redis stops mid-use. Known sessions keep working, new pairings are
+// kept and written when Redis returns, the outage is logged once and shows
+// in Health, and the store recovers without a restart.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	// This Redis keeps its data across the restart (an append-only file
+	// synced on every write), so the delete kept during the outage has
+	// something to delete when it is flushed.
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	sec := testSecrets(t)
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	a := openTestRedisConfig(t, testRedisConfig(t, srv.URL()), sec, log)
+	waitHealthy(t, a)
+
+	known := newTestSession(t, sec, time.Hour)
+	doomed := newTestSession(t, sec, time.Hour)
+	for _, s := range []*Session{known, doomed} {
+		if err := a.Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known, _ = a.Get(ctx, known.ClientID.ID())
+	if err := a.Accept(ctx, known, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	// The first command to fail starts the outage; everything keeps working.
+	for c := uint64(2); c <= 50; c++ {
+		if err := a.Accept(ctx, known, c); err != nil {
+			t.Fatalf("Accept during outage: %v", err)
+		}
+		if _, err := a.Get(ctx, known.ClientID.ID()); err != nil {
+			t.Fatalf("Get of a known session during outage: %v", err)
+		}
+	}
+	if err := a.Accept(ctx, known, 7); !errors.Is(err, ErrReplay) {
+		t.Fatalf("in-replica replay during outage: %v, want ErrReplay", err)
+	}
+	health := a.Health()
+	if health == nil || !strings.HasPrefix(health.Error(), "redis unreachable since ") {
+		t.Fatalf("Health during outage = %v", health)
+	}
+	fresh := newTestSession(t, sec, time.Hour)
+	if err := a.Put(ctx, fresh); err != nil {
+		t.Fatalf("Put during outage: %v", err)
+	}
+	if got, err := a.Get(ctx, fresh.ClientID.ID()); err != nil || got != fresh {
+		t.Fatalf("Get of a session paired during the outage: %v", err)
+	}
+	if err := a.Delete(ctx, doomed.ClientID.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if h := a.Health(); h == nil || !strings.Contains(h.Error(), "2 session writes waiting") {
+		t.Fatalf("Health with kept writes = %v", h)
+	}
+
+	// Redis comes back on the same port, with its data.
+	srv.Restart()
+	waitHealthy(t, a)
+	b := openTestRedis(t, srv, sec)
+	waitHealthy(t, b)
+	if got, err := b.Get(ctx, fresh.ClientID.ID()); err != nil || !sameSession(got, fresh) {
+		t.Fatalf("replica b: session paired during the outage: %v", err)
+	}
+	if _, err := srv.Do("GET", sessionKey(doomed.ClientID.ID())); !errors.Is(err, redistest.ErrNil) {
+		t.Fatalf("session deleted during the outage is in Redis: %v", err)
+	}
+	// Shared replay windows are back.
+	if err := a.Accept(ctx, known, 100); err != nil {
+		t.Fatal(err)
+	}
+	bk := sessionWithKeysOf(known)
+	if err := b.Accept(ctx, bk, 100); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay to b after recovery: %v, want ErrReplay", err)
+	}
+
+	out := logs.String()
+	if n := strings.Count(out, "redis unreachable:"); n != 1 {
+		t.Errorf("outage logged %d times, want once:\n%s", n, out)
+	}
+	if !strings.Contains(out, "redis reachable") {
+		t.Errorf("recovery not logged:\n%s", out)
+	}
+	if strings.Contains(out, testStoreSecret) {
+		t.Error("logs hold CLIENT_ID_SECRET")
+	}
+}
+
+// sessionWithKeysOf is s as another replica would load it: same keys, its
+// own local window.
+func sessionWithKeysOf(s *Session) *Session {
+	return sessionFromKeys(s.Suite, s.ClientID, s.keys, s.Created, s.Expires)
+}
+
+func TestRedisStrictReplay(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	cfg := testRedisConfig(t, srv.URL())
+	cfg.StrictReplay = true
+	r := openTestRedisConfig(t, cfg, sec, nil)
+	waitHealthy(t, r)
+	s := newTestSession(t, sec, time.Hour)
+	if err := r.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Accept(ctx, s, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	for c := uint64(2); c < 5; c++ {
+		if err := r.Accept(ctx, s, c); !errors.Is(err, ErrStoreUnavailable) {
+			t.Fatalf("strict Accept during outage = %v, want ErrStoreUnavailable", err)
+		}
+	}
+	srv.Restart()
+	waitHealthy(t, r)
+	if err := r.Accept(ctx, s, 10); err != nil {
+		t.Fatalf("strict Accept after recovery: %v", err)
+	}
+}
+
+// Start-up with Redis down: NewRedisStore returns at once, serves from
+// memory, logs the retries, and connects when Redis appears.
+func TestRedisStartsWithoutRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	srv.Stop()
+	sec := testSecrets(t)
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	cfg := testRedisConfig(t, "redis://:hunter2-topsecret@"+srv.Addr)
+	cfg.logEvery = time.Hour
+	start := time.Now()
+	r := openTestRedisConfig(t, cfg, sec, slog.New(slog.NewTextHandler(logs, nil)))
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("NewRedisStore took %v with Redis down", d)
+	}
+	s := newTestSession(t, sec, time.Hour)
+	if err := r.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Get(ctx, s.ClientID.ID()); err != nil || got != s {
+		t.Fatalf("Get before Redis is up: %v", err)
+	}
+	if err := r.Accept(ctx, s, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a few attempts
+	if h := r.Health(); h == nil || !strings.Contains(h.Error(), "redis unreachable since") {
+		t.Fatalf("Health before Redis is up = %v", h)
+	}
+	srv.Restart()
+	// The server has no password: AUTH fails and the store keeps trying.
+	// Set one and it connects.
+	if _, err := srv.Do("CONFIG", "SET", "requirepass", "hunter2-topsecret"); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, r)
+	out := logs.String()
+	if n := strings.Count(out, "retrying with back-off"); n != 1 {
+		t.Errorf("start-up failures logged %d times within logEvery, want 1:\n%s", n, out)
+	}
+	if strings.Contains(out, "hunter2-topsecret") {
+		t.Errorf("logs hold the Redis password:\n%s", out)
+	}
+	if h := r.Health(); h != nil {
+		t.Fatal(h)
+	}
+}
+
+// No goroutine outlives Close, after use and after an outage.
+func TestRedisCloseLeaksNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	for range 3 {
+		r, err := NewRedisStore(testRedisConfig(t, srv.URL()), sec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitHealthy(t, r)
+		s := newTestSession(t, sec, time.Hour)
+		_ = r.Put(ctx, s)
+		_, _ = r.Get(ctx, s.ClientID.ID())
+		_ = r.Accept(ctx, s, 1)
+		srv.Kill()
+		_ = r.Accept(ctx, s, 2)
+		srv.Restart()
+		waitHealthy(t, r)
+		r.Close()
+	}
+	// A store closed while Redis is down and it is still dialling.
+	srv.Kill()
+	r, _ := NewRedisStore(testRedisConfig(t, srv.URL()), sec, nil)
+	time.Sleep(30 * time.Millisecond)
+	r.Close()
+	eventually(t, 5*time.Second, "goroutines back to the baseline", func() bool {
+		return runtime.NumGoroutine() <= before
+	})
+}
