@@ -4,8 +4,8 @@ import (
 	"encoding/hex"
 	"strconv"
 
-	"github.com/redis/rueidis"
 	"github.com/pqrelay/pqrelay/session/replay"
+	"github.com/redis/rueidis"
 )
 
 // The replay window shared by all replicas (docs/REDIS.md §6.2): the RFC 6479
