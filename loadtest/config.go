@@ -115,6 +115,13 @@ func (p Progress) RPS() float64 {
 	return float64(p.Requests) / p.Elapsed.Seconds()
 }
 
+// Validate reports the first problem Run would refuse the Config for,
+// without opening a connection; the error wraps ErrBadConfig.
+func (c *Config) Validate() error {
+	_, err := c.plan()
+	return err
+}
+
 // plan is a validated Config turned into what the workers need: the
 // address to dial and the request already serialized, so the hot loop
 // writes the same bytes every time instead of re-encoding a request.

@@ -52,6 +52,9 @@ func ParseSize(s string) (int, error) {
 	if num == "" {
 		return 0, sizeError(s, "missing number")
 	}
+	if last := num[len(num)-1]; mult == 1 && (last == 'k' || last == 'm' || last == 'g') {
+		return 0, sizeError(s, "ambiguous unit: write KiB/MiB/GiB (1024-based) or KB/MB/GB (1000-based)")
+	}
 	for i := 0; i < len(num); i++ {
 		if num[i] < '0' || num[i] > '9' {
 			return 0, sizeError(s, "want an integer with an optional unit B, KiB, MiB, GiB, KB, MB or GB")

@@ -206,16 +206,34 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	prog := newProgress(stderr, isTerminal(os.Stderr), f.quiet)
-	measure := func(label, u string, headers []loadtest.Header, conns int) (*loadtest.Result, error) {
-		if u == "" {
-			return nil, nil
-		}
+	config := func(u string, headers []loadtest.Header, conns int) loadtest.Config {
 		cfg := base
 		cfg.URL = u
 		cfg.Headers = headers
 		cfg.Connections = conns
 		cfg.Progress = prog.update
 		cfg.ProgressInterval = prog.interval()
+		return cfg
+	}
+	// Refuse a bad configuration before the first tier spends minutes on
+	// the control side.
+	for _, side := range []struct {
+		u       string
+		headers []loadtest.Header
+	}{{controlURL, f.headers}, {relayURL, relayHeaders}} {
+		if side.u == "" {
+			continue
+		}
+		cfg := config(side.u, side.headers, f.conns[0])
+		if err := cfg.Validate(); err != nil {
+			return usageError(stderr, "run", err.Error())
+		}
+	}
+	measure := func(label, u string, headers []loadtest.Header, conns int) (*loadtest.Result, error) {
+		if u == "" {
+			return nil, nil
+		}
+		cfg := config(u, headers, conns)
 		prog.start("[" + strconv.Itoa(conns) + " conns] " + label)
 		res, err := loadtest.Run(ctx, cfg)
 		if err != nil {
@@ -235,9 +253,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			prog.abort()
 			interrupted = true
 			break
-		}
-		if errors.Is(err, loadtest.ErrBadConfig) {
-			return usageError(stderr, "run", err.Error())
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pqrelay/pqrelay/loadtest"
+)
+
+func TestBadFlagsExit2WithOneLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error line
+	}{
+		{"no command", nil, ""},
+		{"unknown command", []string{"bench"}, "unknown command"},
+		{"unknown flag", []string{"run", "--control", "http://127.0.0.1:1", "--nope"}, "nope"},
+		{"no target", []string{"run"}, "--control"},
+		{"bad size", []string{"run", "--control", "http://127.0.0.1:1", "--size", "1K"}, "ambiguous"},
+		{"bad size unit", []string{"run", "--control", "http://127.0.0.1:1", "--size", "1.5KiB"}, "size"},
+		{"bad connections", []string{"run", "--control", "http://127.0.0.1:1", "-c", "100,x"}, `"x"`},
+		{"zero connections", []string{"run", "--control", "http://127.0.0.1:1", "-c", "0"}, "connection count"},
+		{"bad duration", []string{"run", "--control", "http://127.0.0.1:1", "-d", "ten"}, "-d"},
+		{"zero duration", []string{"run", "--control", "http://127.0.0.1:1", "-d", "0s"}, "--duration"},
+		{"negative warmup", []string{"run", "--control", "http://127.0.0.1:1", "--warmup", "-1s"}, "--warmup"},
+		{"zero timeout", []string{"run", "--control", "http://127.0.0.1:1", "--timeout", "0s"}, "--timeout"},
+		{"negative rate", []string{"run", "--control", "http://127.0.0.1:1", "--rate", "-5"}, "--rate"},
+		{"bad header", []string{"run", "--control", "http://127.0.0.1:1", "--header", "x"}, "Name: value"},
+		{"header CRLF", []string{"run", "--control", "http://127.0.0.1:1", "--header", "a: b\r\nc: d"}, "control character"},
+		{"relay header without relay", []string{"run", "--control", "http://127.0.0.1:1", "--relay-header", "a: b"}, "--relay"},
+		{"bad verify", []string{"run", "--control", "http://127.0.0.1:1", "--verify", "xyz"}, "checksum"},
+		{"verify auto without size", []string{"run", "--control", "http://127.0.0.1:1", "--expect-size", "any", "--verify", "auto"}, "--verify auto"},
+		{"expect size zero", []string{"run", "--control", "http://127.0.0.1:1", "--expect-size", "0"}, "any"},
+		{"bad control URL", []string{"run", "--control", "127.0.0.1:9000"}, "--control"},
+		{"bad relay URL", []string{"run", "--control", "http://127.0.0.1:1", "--relay", "ftp://x"}, "--relay"},
+		{"path twice", []string{"run", "--control", "http://127.0.0.1:1/a", "--path", "/b"}, "already has a path"},
+		{"relative path", []string{"run", "--control", "http://127.0.0.1:1", "--path", "api"}, "--path"},
+		{"bad method", []string{"run", "--control", "http://127.0.0.1:1", "--method", "GE T"}, "method"},
+		{"stray argument", []string{"run", "--control", "http://127.0.0.1:1", "extra"}, `"extra"`},
+		{"upstream bad port", []string{"upstream", "--port", "70000"}, "--port"},
+		{"upstream bad size", []string{"upstream", "--size", "lots"}, "size"},
+		{"upstream negative delay", []string{"upstream", "--delay", "-1ms"}, "--delay"},
+		{"upstream bad addr", []string{"upstream", "--addr", "example.com"}, "--addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errb bytes.Buffer
+			code := realMain(context.Background(), tt.args, &out, &errb)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", code, exitUsage, errb.String())
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout not empty: %q", out.String())
+			}
+			if tt.args == nil {
+				return // bare invocation prints the usage
+			}
+			msg := errb.String()
+			if strings.Count(msg, "\n") != 1 || !strings.HasSuffix(msg, "\n") {
+				t.Fatalf("want exactly one error line, got %q", msg)
+			}
+			if !strings.Contains(msg, tt.want) {
+				t.Fatalf("error line %q does not mention %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-h"}, {"run", "-h"}, {"upstream", "--help"}} {
+		var out, errb bytes.Buffer
+		if code := realMain(context.Background(), args, &out, &errb); code != exitOK || out.Len() == 0 || errb.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q", args, code, out.Len(), errb.String())
+		}
+	}
+}
+
+func TestTarget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		base, path string
+		pathSet    bool
+		want       string
+		ok         bool
+	}{
+		{"http://127.0.0.1:9000", "/api/echo", false, "http://127.0.0.1:9000/api/echo", true},
+		{"http://127.0.0.1:9000/", "/api/echo", false, "http://127.0.0.1:9000/api/echo", true},
+		{"http://127.0.0.1:9000/v1/x?q=1", "/api/echo", false, "http://127.0.0.1:9000/v1/x?q=1", true},
+		{"https://api.example:8443", "/p", true, "https://api.example:8443/p", true},
+		{"http://127.0.0.1:9000/v1", "/p", true, "", false},
+		{"127.0.0.1:9000", "/p", false, "", false},
+		{"http://", "/p", false, "", false},
+	}
+	for _, tt := range tests {
+		got, err := target(tt.base, tt.path, tt.pathSet)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("target(%q, %q, %v) = %q, %v; want %q", tt.base, tt.path, tt.pathSet, got, err, tt.want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestUpstreamCommand(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- realMain(ctx, []string{"upstream", "--port", "0", "--size", "512", "--delay", "1ms"}, &out, &errb)
+	}()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line; stderr %q", errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	line := out.String()
+	if !strings.HasPrefix(line, "listening on http://127.0.0.1:") || !strings.Contains(line, "body 512 bytes") ||
+		!strings.Contains(line, "crc32c "+loadtest.FormatChecksum(loadtest.Checksum(loadtest.Body(512)))) {
+		t.Fatalf("listening line %q", line)
+	}
+	addr := strings.Fields(strings.TrimPrefix(line, "listening on http://"))[0]
+	res, err := loadtest.Run(context.Background(), loadtest.Config{
+		URL: "http://" + addr + "/anything", Connections: 2, Duration: 200 * time.Millisecond,
+		ExpectSize: 512, Verify: true, VerifyChecksum: loadtest.Checksum(loadtest.Body(512)),
+	})
+	if err != nil || res.Requests == 0 || res.Failed() != 0 {
+		t.Fatalf("load against the upstream command: %+v, %v", res, err)
+	}
+
+	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
+	select {
+	case code := <-done:
+		if code != exitOK || errb.String() != "" {
+			t.Fatalf("exit %d, stderr %q", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream did not shut down")
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("port still open after shutdown")
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 {
+		t.Fatalf("upstream printed %d lines, want 1: %q", n, out.String())
+	}
+}
+
+func TestRunCommandEndToEnd(t *testing.T) {
+	t.Parallel()
+	up, err := loadtest.StartUpstream("127.0.0.1:0", 1024, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	dir := t.TempDir()
+	jsonFile, htmlFile := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
+	var out, errb bytes.Buffer
+	code := realMain(context.Background(), []string{
+		"run", "--control", up.URL(), "--relay", up.URL(),
+		"--relay-header", "x-mte-upstream: http://127.0.0.1:1", "--relay-header", "x-mte-outbound-token: secret-token-value",
+		"-c", "2,3", "-d", "300ms", "--warmup", "100ms", "--size", "1KiB", "--verify", "auto",
+		"--json", jsonFile, "--html", htmlFile,
+	}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	md := out.String()
+	for _, want := range []string{"### 2 connections\n", "### 3 connections\n", "| | # Requests | Req/second | Median (ms) | p90 | p99 |\n", "| Result | "} {
+		if !strings.Contains(md, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Count(md, "| Result | ") != 2 {
+		t.Errorf("want 2 Result rows:\n%s", md)
+	}
+	// Progress goes to stderr (plain lines: the test's stderr is no TTY).
+	if !strings.Contains(errb.String(), "[2 conns] pqrelay done: ") {
+		t.Errorf("stderr lacks the progress summary:\n%s", errb.String())
+	}
+	f, err := os.Open(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := loadtest.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tiers) != 2 || rep.Tiers[1].Connections != 3 || rep.Tiers[0].Relay == nil || rep.Tiers[0].Relay.Requests == 0 {
+		t.Fatalf("JSON report: %+v", rep)
+	}
+	page, err := os.ReadFile(htmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range [][]byte{page, []byte(md)} {
+		if bytes.Contains(file, []byte("secret-token-value")) {
+			t.Fatal("a report leaks the relay header value")
+		}
+	}
+}
+
+func TestRunCommandNoSuccessExits1(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out, errb bytes.Buffer
+	code := realMain(context.Background(), []string{"run", "--control", "http://" + addr, "-c", "1", "-d", "200ms", "--warmup", "0s", "--quiet"}, &out, &errb)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(errb.String(), "no successful response from Control API at 1 connections") {
+		t.Fatalf("stderr %q", errb.String())
+	}
+	if !strings.Contains(out.String(), "| Control API | 0 |") {
+		t.Fatalf("the table is still printed: %q", out.String())
+	}
+}
+
+func TestRunCommandInterrupted(t *testing.T) {
+	t.Parallel()
+	up, err := loadtest.StartUpstream("127.0.0.1:0", 64, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var out, errb bytes.Buffer
+	code := realMain(ctx, []string{"run", "--control", up.URL(), "-c", "1,2", "-d", "200ms", "--warmup", "0s", "--expect-size", "any", "--quiet"}, &out, &errb)
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want %d; stderr %q", code, exitInterrupted, errb.String())
+	}
+	if !strings.Contains(out.String(), "### 1 connection\n") || strings.Contains(out.String(), "### 2 connections") {
+		t.Fatalf("want the finished tier only:\n%s", out.String())
+	}
+}
+
+func TestProgressOutput(t *testing.T) {
+	t.Parallel()
+	pr := loadtest.Progress{Elapsed: 1500 * time.Millisecond, Total: 10 * time.Second, Requests: 3000, Failed: 2}
+	res := loadtest.Result{Requests: 30000, Duration: 10 * time.Second, Errors: 1}
+
+	var tty bytes.Buffer
+	p := newProgress(&tty, true, false)
+	p.start("[100 conns] pqrelay")
+	p.update(pr)
+	p.done(res)
+	got := tty.String()
+	if strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\n") || strings.Count(got, "\r") != 3 {
+		t.Fatalf("TTY output should rewrite one line in place: %q", got)
+	}
+	if !strings.Contains(got, "\r[100 conns] pqrelay 1.5s/10s 2,000 req/s 2 failed") {
+		t.Fatalf("TTY progress line: %q", got)
+	}
+	if !strings.Contains(got, "done: 30,000 requests, 3,000 req/s, 1 failed") {
+		t.Fatalf("TTY summary: %q", got)
+	}
+
+	var plain bytes.Buffer
+	p = newProgress(&plain, false, false)
+	p.start("[100 conns] pqrelay")
+	p.update(pr)
+	p.done(res)
+	if got := plain.String(); strings.Contains(got, "\r") || strings.Count(got, "\n") != 3 {
+		t.Fatalf("plain output should be whole lines: %q", got)
+	}
+	if p.interval() != plainInterval || newProgress(nil, true, false).interval() != ttyInterval {
+		t.Fatal("intervals")
+	}
+
+	var quiet bytes.Buffer
+	p = newProgress(&quiet, true, true)
+	p.start("x")
+	p.update(pr)
+	p.done(res)
+	if quiet.Len() != 0 {
+		t.Fatalf("quiet printed %q", quiet.String())
+	}
+}
