@@ -28,8 +28,8 @@ import (
 //   - Put and Delete write through; sessions are sealed at rest (atrest.go)
 //     and expire in Redis when they expire.
 //   - Accept checks the session's local window first (a replay within one
-//     replica costs nothing), then the window shared in Redis: one Lua
-//     EVALSHA per request (redis_replay.go).
+//     replica costs nothing), then the record of counters shared in Redis:
+//     one BITFIELD per request (redis_replay.go).
 //   - While Redis is unreachable the store degrades instead of failing:
 //     known sessions stay usable, Put and Delete are kept and written when
 //     Redis returns, Accept falls back to the local window (or refuses
@@ -65,7 +65,7 @@ type RedisStore struct {
 
 	// stats count round trips, for tests and metrics.
 	stats struct {
-		loads, accepts, invalidations atomic.Uint64
+		loads, accepts, stamps, invalidations atomic.Uint64
 	}
 }
 
@@ -76,6 +76,8 @@ var _ Store = (*RedisStore)(nil)
 // ErrStoreUnavailable is returned by Accept with RedisConfig.StrictReplay
 // while Redis is unreachable.
 var ErrStoreUnavailable = errors.New("session: shared store unavailable")
+
+var errBadReply = errors.New("session: unexpected reply from redis")
 
 // Keys in Redis.
 const (
@@ -250,8 +252,10 @@ func (r *RedisStore) write(ctx context.Context, id ID, s *Session) error {
 }
 
 // Accept checks counter against the session's local window, then against
-// the window all replicas share in Redis: one command per request, none for
-// a replay this replica has seen itself. While Redis is unreachable the
+// the record all replicas share in Redis: one command per request, none for
+// a replay this replica has seen itself. Call it only for frames whose
+// timestamp the caller found within MaxClockSkew: the shared record forgets
+// counters once their frames must be stale (redis_replay.go). While Redis is unreachable the
 // local window alone decides, unless StrictReplay is set.
 func (r *RedisStore) Accept(ctx context.Context, s *Session, counter uint64) error {
 	if !s.Accept(counter) {
@@ -265,9 +269,7 @@ func (r *RedisStore) Accept(ctx context.Context, s *Session, counter uint64) err
 		return r.acceptDegraded()
 	}
 	r.stats.accepts.Add(1)
-	expires := s.Expires.Add(MaxClockSkew).UnixMilli()
-	seen, err := windowLua.Exec(ctx, c, []string{windowKey(s)},
-		[]string{strconv.FormatUint(counter, 10), strconv.FormatInt(expires, 10)}).AsInt64()
+	seen, err := r.acceptShared(ctx, c, s, counter)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -275,7 +277,7 @@ func (r *RedisStore) Accept(ctx context.Context, s *Session, counter uint64) err
 		r.markDown(err)
 		return r.acceptDegraded()
 	}
-	if seen != 0 {
+	if seen {
 		return ErrReplay
 	}
 	return nil

@@ -1,78 +1,92 @@
 package session
 
 import (
+	"context"
 	"encoding/hex"
 	"strconv"
 
-	"github.com/pqrelay/pqrelay/session/replay"
 	"github.com/redis/rueidis"
 )
 
-// The replay window shared by all replicas (docs/REDIS.md §6.2): the RFC 6479
-// window of package replay, kept in one Redis string per session and updated
-// by one Lua script, so that a request costs one EVALSHA, auto-pipelined by
-// rueidis with every other replica's and request's commands.
+// The replay record all replicas share (docs/REDIS.md §6.2): one bit per
+// request counter, in Redis bitmaps of chunkCounters counters each. A request
+// costs one BITFIELD, auto-pipelined by rueidis with every other request's
+// commands, that sets the counter's bit and returns its old value, so two
+// replicas racing on one counter cannot both see it clear.
 //
-//	key:   pqrelay:r:<hex id>:<created, Unix ms>   (a replaced session gets a new window)
-//	value: last u32 | ring [256] u64               2,052 bytes, PEXPIREAT the session's expiry + MaxClockSkew
+//	key:   pqrelay:r:<hex id>:<created, Unix ms>:<counter / chunkCounters>
+//	value: bit 0: "expiry set" marker; bit 1+counter%chunkCounters: seen
 //
-// The script is the same algorithm as replay.Window.Accept, and the tests
-// run both over the same counter sequences.
+// A chunk is created without an expiry by its first BITFIELD. The same
+// BITFIELD returns the marker; whoever reads it clear stamps the chunk, once
+// per chunk and replica at most, in one pipeline: PEXPIREAT the session's
+// expiry + MaxClockSkew, then the marker, then PEXPIRE chunkRetire on the
+// previous chunk. Counters are handed out in order, so once a chunk is in use
+// the previous one's frames were all sealed by now; their timestamps go stale
+// within MaxClockSkew (the proxy refuses stale frames before Accept), so the
+// previous chunk need only outlive that, with room for clock differences
+// between replicas. A busy session so keeps about chunkRetire worth of
+// counters, a bit each; an idle one a single chunk.
 const (
 	windowKeyPrefix = redisKeyPrefix + "r:"
-	windowBlocks    = 256
-	windowBits      = windowBlocks * 64
-	// windowScript returns 1 for a counter seen before or too old, else 0
-	// after recording it. Counters are below 2^32, exact in Lua numbers.
-	windowScript = `
-local k = KEYS[1]
-local c = tonumber(ARGV[1])
-local last = redis.call('BITFIELD', k, 'GET', 'u32', 0)[1]
-local block = math.floor(c / 64)
-local bit = 32 + (block % 256) * 64 + c % 64
-if c > last then
-  local cur = math.floor(last / 64)
-  local n = math.min(block - cur, 256)
-  if n > 0 then
-    local first = (cur + 1) % 256
-    local n1 = math.min(n, 256 - first)
-    redis.call('SETRANGE', k, 4 + first * 8, string.rep('\0', n1 * 8))
-    if n > n1 then
-      redis.call('SETRANGE', k, 4, string.rep('\0', (n - n1) * 8))
-    end
-  end
-  local r = redis.call('BITFIELD', k, 'SET', 'u32', 0, c, 'SET', 'u1', bit, 1)
-  if last == 0 then
-    redis.call('PEXPIREAT', k, ARGV[2])
-  end
-  return r[2]
-end
-if last - c > ` + windowSizeText + ` then
-  return 1
-end
-return redis.call('SETBIT', k, bit, 1)
-`
-	windowSizeText = "16320"
+	// chunkCounters per bitmap: 1 KiB. A stamp (one extra round trip in a
+	// pipeline) costs one request in 8,192.
+	chunkCounters = 8192
+	// chunkRetire is how long a chunk lives after the next one starts:
+	// frames from it are stale MaxClockSkew after that, and as much again
+	// is allowed for replica clocks that disagree.
+	chunkRetire = 3 * MaxClockSkew
 )
 
-// The script hard-codes the window geometry; a change to package replay
-// must change it too. These fail to compile when they drift apart.
-var (
-	_ [replay.WindowSize - 16320]struct{}
-	_ [16320 - replay.WindowSize]struct{}
-	_ [windowBits - (replay.WindowSize + 64)]struct{}
-)
-
-// The SHA-1 of the script is loaded from Redis (SCRIPT LOAD) rather than
-// computed here, so that the relay never calls crypto/sha1 (FIPS mode).
-var windowLua = rueidis.NewLuaScript(windowScript, rueidis.WithLoadSHA1(true))
-
-func windowKey(s *Session) string {
+// appendChunkKey appends the key of chunk of s's replay record. A session
+// replaced under the same id has another creation time, so another record.
+func appendChunkKey(dst []byte, s *Session, chunk uint64) []byte {
 	id := s.ClientID.ID()
-	var b [len(windowKeyPrefix) + 2*IDLen + 1 + 20]byte
-	k := append(b[:0], windowKeyPrefix...)
-	k = hex.AppendEncode(k, id[:])
-	k = append(k, ':')
-	k = strconv.AppendInt(k, s.Created.UnixMilli(), 10)
-	return string(k)
+	dst = append(dst, windowKeyPrefix...)
+	dst = hex.AppendEncode(dst, id[:])
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, s.Created.UnixMilli(), 10)
+	dst = append(dst, ':')
+	return strconv.AppendUint(dst, chunk, 10)
+}
+
+func chunkKey(s *Session, chunk uint64) string {
+	var b [len(windowKeyPrefix) + 2*IDLen + 2 + 2*20]byte
+	return string(appendChunkKey(b[:0], s, chunk))
+}
+
+// acceptShared records counter in the shared record and reports whether
+// some replica had recorded it before.
+func (r *RedisStore) acceptShared(ctx context.Context, c *redisClient, s *Session, counter uint64) (seen bool, err error) {
+	chunk := counter / chunkCounters
+	key := chunkKey(s, chunk)
+	bits, err := c.Do(ctx, c.B().Bitfield().Key(key).
+		Set("u1", int64(counter%chunkCounters)+1, 1).
+		Get("u1", 0).Build()).AsIntSlice()
+	if err != nil {
+		return false, err
+	}
+	if len(bits) != 2 {
+		return false, errBadReply
+	}
+	if bits[1] == 0 {
+		r.stampChunk(ctx, c, s, key, chunk)
+	}
+	return bits[0] != 0, nil
+}
+
+// stampChunk gives a new chunk its expiry and retires the previous one. The
+// expiry goes first: if we stop between the two, the marker is still clear
+// and the next request stamps again, so no chunk is left without expiry.
+// Errors are left to the next command to notice: the counter is recorded.
+func (r *RedisStore) stampChunk(ctx context.Context, c *redisClient, s *Session, key string, chunk uint64) {
+	cmds := make(rueidis.Commands, 0, 3)
+	cmds = append(cmds,
+		c.B().Pexpireat().Key(key).MillisecondsTimestamp(s.Expires.Add(MaxClockSkew).UnixMilli()).Build(),
+		c.B().Setbit().Key(key).Offset(0).Value(1).Build())
+	if chunk > 0 {
+		cmds = append(cmds, c.B().Pexpire().Key(chunkKey(s, chunk-1)).Milliseconds(chunkRetire.Milliseconds()).Build())
+	}
+	r.stats.stamps.Add(1)
+	c.DoMulti(ctx, cmds...)
 }

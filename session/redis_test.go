@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pqrelay/pqrelay/internal/redistest"
-	"github.com/pqrelay/pqrelay/session/replay"
 )
 
 // testRedisConfig points at srv with back-off and timeouts short enough for
@@ -273,9 +273,9 @@ func TestRedisAcceptRace(t *testing.T) {
 	}
 }
 
-// The Lua window and replay.Window agree on random sequences: in order,
-// shuffled within the window, jumps, and replays.
-func TestRedisWindowMatchesReplayWindow(t *testing.T) {
+// The shared record accepts each counter exactly once, in any order, across
+// chunk boundaries: checked against a plain set on random sequences.
+func TestRedisSharedRecordExact(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
@@ -284,10 +284,9 @@ func TestRedisWindowMatchesReplayWindow(t *testing.T) {
 	c := r.client.Load()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
-	for round := range 4 {
+	for round := range 3 {
 		s := newTestSession(t, sec, time.Hour)
-		key := windowKey(s)
-		var w replay.Window
+		seen := make(map[uint64]bool)
 		next := uint64(1)
 		for i := range 3000 {
 			var counter uint64
@@ -295,36 +294,92 @@ func TestRedisWindowMatchesReplayWindow(t *testing.T) {
 			case p < 50:
 				counter = next
 				next++
-			case p < 80: // behind, maybe outside the window
-				if back := uint64(rng.IntN(20000)); back < next {
-					counter = next - back
-				} else {
-					counter = 1
-				}
+			case p < 80: // behind
+				counter = 1 + uint64(rng.Int64N(int64(next)))
 			case p < 95: // ahead
 				counter = next + uint64(rng.IntN(3000))
-			default: // far ahead: a jump over the whole ring
-				next += uint64(rng.IntN(100000))
+			default: // far ahead, over several chunks
+				next += uint64(rng.IntN(5 * chunkCounters))
 				counter = next
 			}
-			want := w.Accept(counter)
-			seen, err := windowLua.Exec(ctx, c, []string{key}, []string{fmt.Sprint(counter), fmt.Sprint(s.Expires.UnixMilli())}).AsInt64()
+			got, err := r.acceptShared(ctx, c, s, counter)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := seen == 0; got != want {
-				t.Fatalf("round %d step %d: counter %d: redis window accepts=%v, replay.Window accepts=%v", round, i, counter, got, want)
+			if got != seen[counter] {
+				t.Fatalf("round %d step %d: counter %d: shared record says seen=%v, want %v", round, i, counter, got, seen[counter])
 			}
+			seen[counter] = true
 		}
 	}
-	// Counters up to 2^32-1 fit the script's u32.
+	// The highest counter a session may use fits.
 	s := newTestSession(t, sec, time.Hour)
-	want := []int64{0, 1, 0}
-	for i, counter := range []uint64{RejectAfterMessages - 1, RejectAfterMessages - 1, RejectAfterMessages - 2} {
-		seen, err := windowLua.Exec(ctx, c, []string{windowKey(s)}, []string{fmt.Sprint(counter), fmt.Sprint(s.Expires.UnixMilli())}).AsInt64()
-		if err != nil || seen != want[i] {
-			t.Fatalf("counter %d: seen=%d err=%v, want %d", counter, seen, err, want[i])
+	for i, want := range []bool{false, true} {
+		if got, err := r.acceptShared(ctx, c, s, RejectAfterMessages-1); err != nil || got != want {
+			t.Fatalf("attempt %d at 2^32-1: seen=%v err=%v, want %v", i, got, err, want)
 		}
+	}
+}
+
+// Chunks of the shared record expire: the current one with the session, a
+// finished one chunkRetire after the next one starts; each chunk is stamped
+// once, not on every request.
+func TestRedisSharedRecordExpiry(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+	s := newTestSession(t, sec, 30*time.Minute)
+	if err := a.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.Get(ctx, s.ClientID.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pttl := func(chunk uint64) time.Duration {
+		t.Helper()
+		v, err := srv.Do("PTTL", chunkKey(s, chunk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := strconv.ParseInt(v, 10, 64)
+		return time.Duration(ms) * time.Millisecond
+	}
+	for c := uint64(1); c < chunkCounters; c += 7 {
+		if err := a.Accept(ctx, s, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.stats.stamps.Load(); n != 1 {
+		t.Fatalf("%d stamps for one chunk, want 1", n)
+	}
+	life := time.Until(s.Expires) + MaxClockSkew
+	if d := pttl(0); d < life-5*time.Second || d > life+time.Second {
+		t.Fatalf("current chunk expires in %v, want about %v", d, life)
+	}
+	// b starts chunk 1: it stamps it and retires chunk 0.
+	if err := b.Accept(ctx, sb, chunkCounters+3); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Accept(ctx, s, chunkCounters+4); err != nil {
+		t.Fatal(err)
+	}
+	if a.stats.stamps.Load() != 1 || b.stats.stamps.Load() != 1 {
+		t.Fatalf("stamps: a %d, b %d; want 1 each", a.stats.stamps.Load(), b.stats.stamps.Load())
+	}
+	if d := pttl(0); d <= 0 || d > chunkRetire {
+		t.Fatalf("finished chunk expires in %v, want at most %v", d, chunkRetire)
+	}
+	if d := pttl(1); d < life-5*time.Second || d > life+time.Second {
+		t.Fatalf("new chunk expires in %v, want about %v", d, life)
+	}
+	// Until it expires, the finished chunk still refuses replays.
+	if err := b.Accept(ctx, sessionWithKeysOf(s), 8); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay from the finished chunk: %v, want ErrReplay", err)
 	}
 }
 
@@ -496,9 +551,9 @@ func TestRedisAtRest(t *testing.T) {
 			if len(v) != SealedSessionLen {
 				t.Errorf("session blob is %d bytes, want %d", len(v), SealedSessionLen)
 			}
-		case name == windowKey(s):
-			if len(v) > 4+windowBlocks*8 {
-				t.Errorf("window is %d bytes, want at most %d", len(v), 4+windowBlocks*8)
+		case name == chunkKey(s, 0):
+			if len(v) > chunkCounters/8+1 {
+				t.Errorf("replay chunk is %d bytes, want at most %d", len(v), chunkCounters/8+1)
 			}
 		default:
 			t.Errorf("unexpected key %q", name)
