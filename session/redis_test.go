@@ -788,3 +788,60 @@ func TestRedisCloseLeaksNothing(t *testing.T) {
 		return runtime.NumGoroutine() <= before
 	})
 }
+
+// The same fleet behaviour through rueidis's Cluster and Sentinel clients,
+// with the URL forms docs/REDIS.md documents.
+func TestRedisClusterAndSentinel(t *testing.T) {
+	t.Parallel()
+	sec := testSecrets(t)
+	urls := map[string]func(t *testing.T) string{
+		"Cluster": func(t *testing.T) string {
+			nodes := redistest.StartCluster(t, 3)
+			return "redis://" + nodes[0].Addr + "?addr=" + nodes[1].Addr + "&addr=" + nodes[2].Addr
+		},
+		"Sentinel": func(t *testing.T) string {
+			master := redistest.Start(t)
+			sentinel := redistest.StartSentinel(t, master, "relays")
+			return "redis://" + sentinel.Addr + "/0?master_set=relays"
+		},
+	}
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cfg := testRedisConfig(t, url(t))
+			a, b := openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)
+			waitHealthy(t, a)
+			waitHealthy(t, b)
+			// Enough sessions to land on every cluster node.
+			sessions := make([]*Session, 24)
+			for i := range sessions {
+				sessions[i] = newTestSession(t, sec, time.Hour)
+				if err := a.Put(ctx, sessions[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range sessions {
+				sb, err := b.Get(ctx, s.ClientID.ID())
+				if err != nil || !sameSession(sb, s) {
+					t.Fatalf("b.Get of a's session: %v", err)
+				}
+				if err := a.Accept(ctx, s, 1); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Accept(ctx, sb, 1); !errors.Is(err, ErrReplay) {
+					t.Fatalf("replay to b: %v, want ErrReplay", err)
+				}
+				if err := a.Delete(ctx, s.ClientID.ID()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range sessions {
+				eventually(t, 2*time.Second, "b drops a deleted session", func() bool {
+					_, err := b.Get(ctx, s.ClientID.ID())
+					return errors.Is(err, ErrUnknownSession)
+				})
+			}
+		})
+	}
+}

@@ -40,6 +40,7 @@ type Server struct {
 	bin  string
 	dir  string
 	args []string
+	conf string // config file contents, for modes that need one (Sentinel)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -51,8 +52,13 @@ type Server struct {
 // until it answers PING, and stops it in t.Cleanup.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return startServer(t, "", extra)
+}
+
+func startServer(t testing.TB, conf string, extra []string) *Server {
+	t.Helper()
 	bin := Binary(t)
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: extra}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: extra, conf: conf}
 	// A free port can be taken between our probe and redis-server's bind;
 	// try a few before giving up.
 	var err error
@@ -123,7 +129,15 @@ func (s *Server) Running() bool {
 }
 
 func (s *Server) start() error {
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		conf := filepath.Join(s.dir, "redis.conf")
+		if err := os.WriteFile(conf, []byte(s.conf), 0o600); err != nil {
+			return err
+		}
+		args = append(args, conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -131,7 +145,7 @@ func (s *Server) start() error {
 		"--daemonize", "no",
 		"--dir", s.dir,
 		"--logfile", "redis.log",
-	}
+	)
 	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
@@ -177,6 +191,64 @@ func (s *Server) stop(sig syscall.Signal) {
 	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 		<-done
+	}
+}
+
+// StartCluster runs a Redis Cluster of n masters (no replicas) on free
+// ports, with the 16,384 slots split evenly, and waits until every node
+// reports cluster_state:ok.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	nodes := make([]*Server, n)
+	for i := range nodes {
+		nodes[i] = Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000")
+	}
+	const slots = 16384
+	for i, node := range nodes {
+		lo, hi := i*slots/n, (i+1)*slots/n-1
+		if _, err := node.Do("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi)); err != nil {
+			t.Fatalf("redistest: cluster slots on %s: %v", node.Addr, err)
+		}
+		if i > 0 {
+			if _, err := node.Do("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(nodes[0].Port)); err != nil {
+				t.Fatalf("redistest: cluster meet from %s: %v", node.Addr, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, node := range nodes {
+		for {
+			info, err := node.Do("CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster not ok within %v: %s", startTimeout, info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nodes
+}
+
+// StartSentinel runs a Sentinel (redis-server --sentinel) on a free port
+// that monitors master under name, and waits until it reports the master.
+func StartSentinel(t testing.TB, master *Server, name string) *Server {
+	t.Helper()
+	conf := "sentinel monitor " + name + " 127.0.0.1 " + strconv.Itoa(master.Port) + " 1\n" +
+		"sentinel down-after-milliseconds " + name + " 1000\n"
+	s := startServer(t, conf, []string{"--sentinel"})
+	deadline := time.Now().Add(startTimeout)
+	for {
+		addr, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		if err == nil && addr == "127.0.0.1\n"+strconv.Itoa(master.Port) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: sentinel does not report master %s: %q %v", name, addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
