@@ -14,7 +14,9 @@ import (
 //
 //	PQRELAY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds ./codec
 //
-// Each target must run clean for -fuzztime=10s (make fuzz-short).
+// Each target must run clean for ten seconds (a fuzz-short run):
+//
+//	go test -run '^$' -fuzz '^FuzzOpen$' -fuzztime 10s ./codec
 
 // genuineFrames are the only frames FuzzOpen may see open: the request and
 // response frames of both modes sealed under the test keys.
