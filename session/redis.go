@@ -58,8 +58,9 @@ type RedisStore struct {
 	lastDownLog time.Time
 	sealLog     time.Time
 
-	wake chan struct{}
-	stop chan struct{}
+	wake  chan struct{} // an outage began: probe until it ends
+	check chan struct{} // a connection closed: is Redis still there?
+	stop  chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
 
@@ -115,6 +116,7 @@ func NewRedisStore(cfg RedisConfig, secrets *Secrets, log *slog.Logger) (*RedisS
 		local:   newLocalSessions(),
 		pending: make(map[ID]*Session),
 		wake:    make(chan struct{}, 1),
+		check:   make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
 	r.down.Store(true)
@@ -411,8 +413,22 @@ func (r *RedisStore) run() {
 		case <-r.stop:
 			return
 		case <-r.wake:
+		case <-r.check:
+			// An idle replica learns of an outage here, not from the
+			// next request, so Health and the log tell the truth.
+			if !r.down.Load() {
+				if err := r.ping(c); err != nil {
+					r.markDown(err)
+				}
+			}
 		}
 	}
+}
+
+func (r *RedisStore) ping(c *redisClient) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout+writeTimeout)
+	defer cancel()
+	return c.Do(ctx, c.B().Ping().Build()).Error()
 }
 
 // connect makes the rueidis client, retrying with back-off.
@@ -467,11 +483,11 @@ func (r *RedisStore) recover() bool {
 
 func (r *RedisStore) tryRecover() error {
 	c := r.client.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout+writeTimeout)
-	defer cancel()
-	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+	if err := r.ping(c); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout+writeTimeout)
+	defer cancel()
 	flushed := 0
 	for {
 		r.mu.Lock()
@@ -586,6 +602,10 @@ func (r *RedisStore) sweep() {
 func (r *RedisStore) onInvalidations(keys []rueidis.RedisMessage) {
 	if keys == nil {
 		r.gen.Add(1)
+		select {
+		case r.check <- struct{}{}:
+		default:
+		}
 		return
 	}
 	r.stats.invalidations.Add(uint64(len(keys)))

@@ -672,6 +672,19 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
+// An idle replica notices an outage without a request failing, so Health
+// tells the truth, and notices the recovery too.
+func TestRedisIdleOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	r := openTestRedis(t, srv, testSecrets(t))
+	waitHealthy(t, r)
+	srv.Kill()
+	eventually(t, 3*time.Second, "Health reports the outage", func() bool { return r.Health() != nil })
+	srv.Restart()
+	waitHealthy(t, r)
+}
+
 // sessionWithKeysOf is s as another replica would load it: same keys, its
 // own local window.
 func sessionWithKeysOf(s *Session) *Session {
