@@ -61,8 +61,8 @@ type RedisStore struct {
 	wake  chan struct{} // an outage began: probe until it ends
 	check chan struct{} // a connection closed: is Redis still there?
 	stop  chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	wg    sync.WaitGroup
+	once  sync.Once
 
 	// stats count round trips, for tests and metrics.
 	stats struct {
