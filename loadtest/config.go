@@ -59,7 +59,9 @@ type Config struct {
 	Warmup time.Duration
 
 	// Timeout bounds one request from the moment it is written (and the
-	// connect before it); zero value: DefaultTimeout.
+	// connect before it); zero value: DefaultTimeout. To keep timer
+	// updates off the per-request path a request may time out up to
+	// Timeout/64 early.
 	Timeout time.Duration
 
 	// Rate, in requests per second summed over all connections, selects
@@ -131,6 +133,7 @@ type plan struct {
 	raw        []byte
 	method     string
 	timeout    time.Duration
+	slack      time.Duration // deadline update granularity, Timeout/64
 	interval   time.Duration // open loop: per-connection send interval
 	perWorker  int64
 	expectSize int
@@ -177,6 +180,7 @@ func (c *Config) plan() (*plan, error) {
 	case c.MaxRequests < 0:
 		return nil, badConfig(strconv.FormatInt(c.MaxRequests, 10), "max requests must not be negative")
 	}
+	p.slack = p.timeout / 64
 	if c.Rate > 0 {
 		p.interval = time.Duration(float64(c.Connections) / c.Rate * float64(time.Second))
 		if p.interval <= 0 {

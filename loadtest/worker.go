@@ -69,6 +69,8 @@ type worker struct {
 	dialer net.Dialer
 
 	conn net.Conn
+	// deadline is the one set on conn (zero on a new connection).
+	deadline time.Time
 	// cur mirrors conn for the cancel watcher, which unblocks a worker
 	// stuck in a read by moving its deadline into the past.
 	cur  atomic.Pointer[net.Conn]
@@ -110,15 +112,14 @@ func (w *worker) stopped() bool {
 	}
 }
 
-// runClosed sends each request as soon as the previous answer is in.
+// runClosed sends each request as soon as the previous answer is in. The
+// completion time of one request is the send time of the next, which
+// saves a clock read per request.
 func (w *worker) runClosed() {
 	defer w.closeConn()
-	for i := int64(0); i < w.p.perWorker && !w.stopped(); i++ {
-		now := time.Now()
-		if !now.Before(w.end) {
-			return
-		}
-		w.step(now)
+	now := time.Now()
+	for i := int64(0); i < w.p.perWorker && now.Before(w.end) && !w.stopped(); i++ {
+		now = w.step(now, now)
 	}
 }
 
@@ -133,47 +134,61 @@ func (w *worker) runOpen(first time.Time) {
 	defer timer.Stop()
 	due := first
 	for i := int64(0); i < w.p.perWorker && due.Before(w.end); i++ {
-		if d := time.Until(due); d > 0 {
+		now := time.Now()
+		if d := due.Sub(now); d > 0 {
 			timer.Reset(d)
 			select {
 			case <-timer.C:
+				now = time.Now()
 			case <-w.stop:
 				return
 			}
 		} else if w.stopped() {
 			return
 		}
-		w.step(due)
+		w.step(due, now)
 		due = due.Add(w.p.interval)
 	}
 }
 
-// step performs one request due at intended and records it.
-func (w *worker) step(intended time.Time) {
+// step performs one request due at intended and sent at sent, records it,
+// and returns when it completed.
+func (w *worker) step(intended, sent time.Time) time.Time {
 	if w.conn == nil {
-		if err := w.connect(); err != nil {
-			w.record(w.classify(err, false), intended, intended, time.Now())
+		err := w.connect()
+		now := time.Now()
+		if err != nil {
+			w.record(w.classify(err, false), intended, intended, now)
 			w.pause(connectBackoff)
-			return
+			return time.Now()
 		}
+		sent = now // the connect is not part of the request's service time
 	}
-	sent := time.Now()
-	deadline := sent.Add(w.p.timeout)
-	capped := false
-	if !deadline.Before(w.end) {
-		deadline, capped = w.end, true
-	}
-	oc := w.roundTrip(deadline, capped)
-	w.record(oc, intended, sent, time.Now())
+	oc := w.roundTrip(sent)
+	done := time.Now()
+	w.record(oc, intended, sent, done)
+	return done
 }
 
 // roundTrip writes the request on the open connection and reads the
 // answer. It is the per-request hot path: no allocation in steady state.
-func (w *worker) roundTrip(deadline time.Time, capped bool) outcome {
-	if err := w.conn.SetDeadline(deadline); err != nil {
-		w.closeConn()
-		return w.classify(err, capped)
+func (w *worker) roundTrip(sent time.Time) outcome {
+	// Moving a deadline is a runtime timer update; doing it only when the
+	// wanted deadline has moved on by more than the slack makes the
+	// effective timeout fall in (Timeout-slack, Timeout] at a fraction of
+	// the cost. The end of the window is always set exactly.
+	want := sent.Add(w.p.timeout)
+	if !want.Before(w.end) {
+		want = w.end
 	}
+	if want.Sub(w.deadline) > w.p.slack || (want.Equal(w.end) && !w.deadline.Equal(w.end)) {
+		if err := w.conn.SetDeadline(want); err != nil {
+			w.closeConn()
+			return w.classify(err, false)
+		}
+		w.deadline = want
+	}
+	capped := w.deadline.Equal(w.end)
 	if _, err := w.conn.Write(w.p.raw); err != nil {
 		w.closeConn()
 		return w.classify(err, capped)
@@ -262,6 +277,7 @@ func (w *worker) closeConn() {
 		w.cur.Store(nil)
 		w.conn.Close()
 		w.conn = nil
+		w.deadline = time.Time{}
 	}
 }
 

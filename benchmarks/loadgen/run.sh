@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# benchmarks/loadgen/run.sh — is pqrelay-loadtest fast enough to measure a
+# relay? It loads the bundled upstream with our loader and with wrk, in
+# alternating rounds on the same machine and the same upstream process, and
+# prints a markdown table of req/s and of the loader's own CPU time per
+# request (user + system, from /usr/bin/time), plus the ratio ours/wrk.
+#
+# Alternating rounds matter: on a shared 2-core box the loader and the
+# upstream compete for the CPUs and the box's neighbours come and go, so
+# numbers from separate runs compare nothing.
+#
+# Env: ROUNDS (3), DURATION (10s), CONNS (100), SIZE (1KiB), THREADS (wrk
+# threads, default: the number of cores).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-100}
+SIZE=${SIZE:-1KiB}
+THREADS=${THREADS:-$(nproc)}
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+if ! command -v wrk >/dev/null; then
+	echo "installing wrk" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null
+fi
+if [ ! -x /usr/bin/time ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y time >/dev/null
+fi
+if ! command -v jq >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y jq >/dev/null
+fi
+
+go build -o bin/pqrelay-loadtest ./cmd/pqrelay-loadtest
+
+work=$(mktemp -d)
+upstream_pid=
+cleanup() {
+	if [ -n "$upstream_pid" ]; then
+		kill "$upstream_pid" 2>/dev/null || true
+		wait "$upstream_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+./bin/pqrelay-loadtest upstream --port 0 --size "$SIZE" >"$work/upstream.out" 2>&1 &
+upstream_pid=$!
+for _ in $(seq 100); do
+	grep -q '^listening on ' "$work/upstream.out" && break
+	sleep 0.05
+done
+url=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$work/upstream.out")
+if [ -z "$url" ]; then
+	echo "upstream did not start:" >&2
+	cat "$work/upstream.out" >&2
+	exit 1
+fi
+bytes=$(sed -n 's/.*(body \([0-9]*\) bytes.*/\1/p' "$work/upstream.out")
+
+# wrk sends a body of the same length as ours.
+cat >"$work/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = string.rep("x", $bytes)
+wrk.headers["Content-Type"] = "application/octet-stream"
+EOF
+
+# cpu_us FILE REQUESTS: loader CPU microseconds per request.
+cpu_us() {
+	awk -v n="$2" '{ printf "%.2f", ($1 + $2) * 1e6 / n }' "$1"
+}
+
+echo "| Round | Loader | Requests | Req/s | Loader CPU µs/req |"
+echo "|---|---|---|---|---|"
+ours_rps=()
+wrk_rps=()
+ours_cpu=()
+wrk_cpu=()
+for round in $(seq "$ROUNDS"); do
+	/usr/bin/time -f '%U %S' -o "$work/ours.time" \
+		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s \
+		--size "$SIZE" --verify auto --quiet --json "$work/ours.json" >/dev/null
+	req=$(jq '.tiers[0].control.requests' "$work/ours.json")
+	rps=$(jq '.tiers[0].control.rps | floor' "$work/ours.json")
+	failed=$(jq '.tiers[0].control | .errors + .timeouts + .non_2xx + .bad_body' "$work/ours.json")
+	if [ "$failed" != 0 ]; then
+		echo "our loader saw $failed failures; the comparison is void" >&2
+		exit 1
+	fi
+	cpu=$(cpu_us "$work/ours.time" "$req")
+	ours_rps+=("$rps")
+	ours_cpu+=("$cpu")
+	echo "| $round | pqrelay-loadtest | $req | $rps | $cpu |"
+
+	/usr/bin/time -f '%U %S' -o "$work/wrk.time" \
+		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$work/post.lua" "$url/api/echo" >"$work/wrk.out"
+	req=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
+	rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$work/wrk.out")
+	if grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
+		echo "wrk saw errors; the comparison is void:" >&2
+		cat "$work/wrk.out" >&2
+		exit 1
+	fi
+	cpu=$(cpu_us "$work/wrk.time" "$req")
+	wrk_rps+=("$rps")
+	wrk_cpu+=("$cpu")
+	echo "| $round | wrk -t$THREADS | $req | $rps | $cpu |"
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+or=$(median "${ours_rps[@]}")
+wr=$(median "${wrk_rps[@]}")
+oc=$(median "${ours_cpu[@]}")
+wc=$(median "${wrk_cpu[@]}")
+echo
+echo "| Median of $ROUNDS rounds | Req/s | Loader CPU µs/req |"
+echo "|---|---|---|"
+echo "| pqrelay-loadtest | $or | $oc |"
+echo "| wrk -t$THREADS | $wr | $wc |"
+awk -v o="$or" -v w="$wr" -v oc="$oc" -v wc="$wc" 'BEGIN {
+	printf "| ours / wrk | %.3f | %.2f |\n", o / w, oc / wc
+}'
+echo
+echo "$CONNS connections, $SIZE request and response bodies, $DURATION per run, $(nproc) cores shared by loader and upstream ($(uname -m), $(go env GOVERSION), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'))."
