@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 )
 
 // Frame layout (docs/PROTOCOL.md §4):
@@ -169,17 +170,6 @@ func (k *Keys) aeadFor(mode, kind uint8, counter uint64) cipher.AEAD {
 
 const mteLabel = "pqrelay v1 mte"
 
-// nonce is kind || 0 0 0 || counter. Counters never repeat within a session
-// and direction (the sender's atomic counter for requests, the request's own
-// counter, accepted once by the replay window, for responses), so neither
-// does a nonce under one key.
-func nonce(kind uint8, counter uint64) [12]byte {
-	var n [12]byte
-	n[0] = kind
-	binary.BigEndian.PutUint64(n[4:], counter)
-	return n
-}
-
 // Binding lengths.
 const (
 	ClientIDLen = 40
@@ -187,18 +177,44 @@ const (
 	BindLen = TagLen
 )
 
-// additionalData is header || clientID || bind: a frame opens only under
-// the client id it was sealed for, and a response only for the request whose
-// tag it names (docs/PROTOCOL.md §4.2).
-func additionalData(header, clientID, bind []byte) [HeaderLen + ClientIDLen + BindLen]byte {
+// frameScratch holds the nonce and additional data of one Seal or Open.
+// Passed to the AEAD through the cipher.AEAD interface, arrays on the stack
+// escape to the heap: two allocations per frame on a hot path that must
+// allocate nothing (DESIGN.md §3). They come from a pool instead.
+type frameScratch struct {
+	nonce [12]byte
+	ad    [HeaderLen + ClientIDLen + BindLen]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(frameScratch) }}
+
+// getScratch returns a pooled scratch holding, for the frame whose header is
+// header[:HeaderLen]:
+//
+//	nonce = kind || 0 0 0 || counter
+//	ad    = header || clientID || bind (16 zero bytes when bind is empty)
+//
+// Counters never repeat within a session and direction (the sender's atomic
+// counter for requests, the request's own counter, accepted once by the
+// replay window, for responses), so neither does a nonce under one key. The
+// additional data makes a frame open only under the client id it was sealed
+// for, and a response only for the request whose tag it names
+// (docs/PROTOCOL.md §4.2). Return the scratch with scratchPool.Put.
+func getScratch(header []byte, kind uint8, counter uint64, clientID, bind []byte) *frameScratch {
 	if len(clientID) != ClientIDLen || (len(bind) != 0 && len(bind) != BindLen) {
 		panic("codec: bad client id or binding length")
 	}
-	var ad [HeaderLen + ClientIDLen + BindLen]byte
-	copy(ad[:], header[:HeaderLen])
-	copy(ad[HeaderLen:], clientID)
-	copy(ad[HeaderLen+ClientIDLen:], bind)
-	return ad
+	s := scratchPool.Get().(*frameScratch)
+	s.nonce = [12]byte{kind}
+	binary.BigEndian.PutUint64(s.nonce[4:], counter)
+	copy(s.ad[:], header[:HeaderLen])
+	copy(s.ad[HeaderLen:], clientID)
+	if len(bind) == 0 {
+		clear(s.ad[HeaderLen+ClientIDLen:]) // a pooled scratch holds the last binding
+	} else {
+		copy(s.ad[HeaderLen+ClientIDLen:], bind)
+	}
+	return s
 }
 
 // Seal seals frame in place and returns it with the tag appended. On entry
@@ -213,10 +229,10 @@ func Seal(frame []byte, k *Keys, clientID, bind []byte) []byte {
 		panic("codec: Seal given a frame with an invalid header")
 	}
 	frame = slices.Grow(frame, TagLen) // so that Seal works in place
-	ad := additionalData(frame, clientID, bind)
-	n := nonce(h.Kind, h.Counter)
+	s := getScratch(frame, h.Kind, h.Counter, clientID, bind)
 	plain := frame[HeaderLen:]
-	sealed := k.aeadFor(h.Mode, h.Kind, h.Counter).Seal(plain[:0], n[:], plain, ad[:])
+	sealed := k.aeadFor(h.Mode, h.Kind, h.Counter).Seal(plain[:0], s.nonce[:], plain, s.ad[:])
+	scratchPool.Put(s)
 	return frame[:HeaderLen+len(sealed)]
 }
 
@@ -227,10 +243,10 @@ func Open(frame []byte, h Header, k *Keys, clientID, bind []byte) ([]byte, error
 	if len(frame) < Overhead {
 		return nil, ErrFrame
 	}
-	ad := additionalData(frame, clientID, bind)
-	n := nonce(h.Kind, h.Counter)
+	s := getScratch(frame, h.Kind, h.Counter, clientID, bind)
 	body := frame[HeaderLen:]
-	env, err := k.aeadFor(h.Mode, h.Kind, h.Counter).Open(body[:0], n[:], body, ad[:])
+	env, err := k.aeadFor(h.Mode, h.Kind, h.Counter).Open(body[:0], s.nonce[:], body, s.ad[:])
+	scratchPool.Put(s)
 	if err != nil {
 		clear(body)
 		return nil, ErrFrame

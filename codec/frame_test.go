@@ -401,6 +401,21 @@ func TestMTEPerMessageKeys(t *testing.T) {
 	}
 }
 
+// TestScratchReuse: the pooled nonce and additional data carry nothing from
+// one frame to the next (a request sealed right after a bound response has a
+// zero binding).
+func TestScratchReuse(t *testing.T) {
+	t.Parallel()
+	k := testKeys()
+	for range 50 {
+		sealFrame(k, respHeader(ModeMKE, 1), testResponseEnv(nil, ModeMKE), testClientID, seq(0xf0, BindLen))
+		req := sealFrame(k, reqHeader(ModeMKE, 1), testRequestEnv(nil, ModeMKE), testClientID, nil)
+		if want := unhex(t, codecKAT.requestMKE); !bytes.Equal(req, want) {
+			t.Fatalf("request sealed after a bound response:\n got %x\nwant %x", req, want)
+		}
+	}
+}
+
 // TestNonceDistinct: frames differing only in counter give different
 // ciphertexts (the counter is in the nonce), in both modes.
 func TestNonceDistinct(t *testing.T) {
