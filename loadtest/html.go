@@ -47,8 +47,8 @@ h3 { font-size: 16px; margin: 18px 0 6px; }
 p.meta { color: #555; margin: 0 0 8px; font-size: 14px; }
 p.note { color: #555; font-size: 13px; margin: 4px 0 0; }
 svg { display: block; max-width: 100%; height: auto; }
-table { border-collapse: collapse; font-size: 14px; margin: 4px 0; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 8px; border-bottom: 1px solid #e3e3e3; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 13px; margin: 4px 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 7px; border-bottom: 1px solid #e3e3e3; text-align: right; white-space: nowrap; }
 ul.summary { margin: 8px 0 0; padding-left: 20px; font-size: 15px; }
 ul.summary li { margin: 2px 0; }
 ul.summary b { white-space: nowrap; }
@@ -223,7 +223,7 @@ func (p plot) axes(b *strings.Builder, tiers []Tier, yTitle string) {
 	}
 	cy := p.top + p.height/2
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="14" fill="%s" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n",
-		p.left-62, cy, colorText, p.left-62, cy, html.EscapeString(yTitle))
+		p.left-80, cy, colorText, p.left-80, cy, html.EscapeString(yTitle))
 }
 
 // point is one plotted value; ok is false where the side was not measured
@@ -335,7 +335,7 @@ func writeThroughputChart(b *strings.Builder, r Report) {
 	control := sidePoints(r.Tiers, pickControl, rps)
 	relay := sidePoints(r.Tiers, pickRelay, rps)
 	top, step := niceScale(maxPoint(control, relay))
-	p := plot{left: 100, top: 60, width: svgWidth - 140, height: svgHeight - 60 - 70, n: len(r.Tiers), yMax: top, yStep: step}
+	p := plot{left: 110, top: 60, width: svgWidth - 150, height: svgHeight - 60 - 70, n: len(r.Tiers), yMax: top, yStep: step}
 
 	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="throughput" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="Requests per second against concurrent connections" font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif">`+"\n",
 		svgWidth, svgHeight, svgWidth, svgHeight)
@@ -379,16 +379,16 @@ func writeLatencyChart(b *strings.Builder, r Report) {
 
 	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="latency" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="Latency percentiles against concurrent connections" font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif">`+"\n",
 		svgWidth, svgHeight, svgWidth, svgHeight)
-	fmt.Fprintf(b, `<text x="100" y="24" font-size="17" font-weight="600" fill="%s">Latency percentiles by connection count</text>`+"\n", colorText)
+	fmt.Fprintf(b, `<text x="110" y="24" font-size="17" font-weight="600" fill="%s">Latency percentiles by connection count</text>`+"\n", colorText)
 	var items []legendItem
 	for _, m := range metrics {
 		items = append(items, legendItem{m.label, m.color, m.marker})
 	}
-	legend(b, 100, 46, items)
+	legend(b, 110, 46, items)
 	const gap = 60
-	panelW := (svgWidth - 100 - 30 - gap) / 2.0
+	panelW := (svgWidth - 110 - 30 - gap) / 2.0
 	for si, s := range sides {
-		left := 100 + float64(si)*(panelW+gap)
+		left := 110 + float64(si)*(panelW+gap)
 		p := plot{left: left, top: 84, width: panelW, height: svgHeight - 84 - 70, n: len(r.Tiers), yMax: top, yStep: step}
 		fmt.Fprintf(b, `<g class="panel" data-series="%s">`+"\n", s.name)
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="15" font-weight="600" fill="%s">%s</text>`+"\n",
