@@ -134,6 +134,9 @@ start relay-a env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN
 wait_http "relay A" "$relay_a/api/mte-echo"
 
 say "loading $CONNS connections, $DURATION each side after a $WARMUP warm-up, $SIZE bodies"
+# The loader runs in the background and the script waits for it: bash
+# runs a trap only between commands, and "wait" is the one command a
+# signal interrupts, so SIGTERM stops the demo at once, not after the run.
 ./bin/pqrelay-loadtest run \
 	--control "$upstream" \
 	--relay "$relay_a" \
@@ -141,7 +144,16 @@ say "loading $CONNS connections, $DURATION each side after a $WARMUP warm-up, $S
 	--relay-header "x-mte-outbound-token: $token" \
 	-c "$CONNS" -d "$DURATION" --warmup "$WARMUP" --rate "$RATE" \
 	--size "$SIZE" --verify auto \
-	--json demo-results.json --html demo-report.html
+	--json demo-results.json --html demo-report.html &
+pids+=("$!")
+names+=(loadtest)
+loader=$!
+status=0
+wait "$loader" || status=$?
+if [ "$status" != 0 ]; then
+	say "the load test failed (exit $status)"
+	exit "$status"
+fi
 
 failed=0
 say "wrote $root/demo-results.json and $root/demo-report.html"
