@@ -17,7 +17,9 @@ const (
 	hdrEncodeURL     = "x-mte-encode-url"
 	hdrClientID      = "x-mte-client-id"
 	hdrRelayError    = "x-mte-relay-error"
-	hdrRelay         = "x-mte-relay"
+	// hdrRelay marks every answer an inbound relay gives another relay, so
+	// that an API mistaken for a relay is recognised as such.
+	hdrRelay = "x-mte-relay"
 )
 
 var controlPrefix = []byte("x-mte-")

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -55,15 +54,8 @@ func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) 
 			ReadBufferSize:           cfg.MaxHeaderBytes,
 			WriteBufferSize:          writeBufferSize,
 			MaxResponseBodySize:      frameLimit,
-			// A frame is safe to send twice: the inbound relay's replay
-			// window accepts it at most once, so the upstream never sees
-			// it twice. That lets us retry what fasthttp would not (POST on
-			// a keep-alive connection the peer closed while idle, its
-			// issues #1875 and #818) without risking a duplicate request.
-			RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
-				return false, attempts < 2 && !errors.Is(err, fasthttp.ErrTimeout) &&
-					!errors.Is(err, fasthttp.ErrBodyTooLarge)
-			},
+			// sendToPeer resends; fasthttp must not resend on its own.
+			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		},
 	}
 }

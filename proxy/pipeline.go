@@ -134,11 +134,14 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 	}
 	req.SetBodyRaw(buf.B)
 
-	if err := p.client.DoTimeout(req, resp, s.cfg.PeerTimeout); err != nil {
+	if err := s.sendToPeer(p, req, resp); err != nil {
 		return peerError(err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return peerRefusal(resp)
+	}
+	if len(resp.Header.Peek(hdrRelay)) == 0 {
+		return errPeerNotRelay, false
 	}
 	return s.openResponse(ctx, resp.Body(), sess, counter, opts, tag[:]), false
 }
@@ -356,6 +359,7 @@ func (s *Server) sealResponse(ctx *fasthttp.RequestCtx, sess *session.Session, h
 		frame = env.Finish(up.Body(), h.Mode)
 	}
 	frame = codec.Seal(frame, sess.Response, sess.ClientID[:], tag)
+	ctx.Response.Header.Set(hdrRelay, Version)
 	ctx.Response.Header.SetContentType(frameContentType)
 	// The frame becomes the response body; the old body buffer is recycled.
 	buf.B = ctx.Response.SwapBody(frame)

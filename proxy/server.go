@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -36,6 +37,10 @@ type Server struct {
 	frameLimit     int // the largest frame a peer may send or answer
 	server         *fasthttp.Server
 	now            func() time.Time
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	stopped   bool
 }
 
 // New returns a relay serving cfg with sessions in store. It validates cfg.
@@ -114,20 +119,40 @@ const (
 )
 
 // Serve serves connections from ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.server.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	return s.server.Serve(ln)
+}
 
 // Shutdown stops accepting connections and waits for in-flight requests to
-// finish, or for ctx to end.
-func (s *Server) Shutdown(ctx context.Context) error { return s.server.ShutdownWithContext(ctx) }
+// finish, or for ctx to end. It also closes the listeners itself: fasthttp's
+// Shutdown returns at once if it runs before Serve has registered its
+// listener, which would leave that Serve running.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	return s.server.ShutdownWithContext(ctx)
+}
 
 // Relay endpoints (docs/PROTOCOL.md §2).
 var (
-	pathPair   = []byte("/api/mte-pair")
-	pathRelay  = []byte("/api/mte-relay")
-	pathEcho   = []byte("/api/mte-echo")
+	pathPair    = []byte("/api/mte-pair")
+	pathRelay   = []byte("/api/mte-relay")
+	pathEcho    = []byte("/api/mte-echo")
 	pathEchoMsg = []byte("/api/mte-echo/")
-	pathErrors = []byte("/api/mte-errors")
-	pathHealth = []byte("/api/mte-health")
+	pathErrors  = []byte("/api/mte-errors")
+	pathHealth  = []byte("/api/mte-health")
 )
 
 // handle routes a request: relay frames (they carry x-mte-client-id), the
@@ -237,6 +262,7 @@ func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.log.Info("paired", "remote", ctx.RemoteAddr().String(), "suite", sess.Suite.String())
+	ctx.Response.Header.Set(hdrRelay, Version)
 	ctx.Response.Header.SetContentType(pairContentType)
 	ctx.Response.SetBody(resp)
 }
@@ -260,10 +286,14 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType(pairContentType)
 	req.SetBodyRaw(ini.Request())
-	if err := p.client.DoTimeout(req, resp, s.cfg.PeerTimeout); err != nil {
+	if err := s.sendToPeer(p, req, resp); err != nil {
 		e := peerError(err)
 		s.log.Warn("pairing: peer unreachable", "peer", p.origin, "code", e.code)
 		return nil, e
+	}
+	if resp.StatusCode() == fasthttp.StatusOK && len(resp.Header.Peek(hdrRelay)) == 0 {
+		s.log.Warn("pairing: the peer is not a relay", "peer", p.origin)
+		return nil, errPeerNotRelay
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
 		code := string(resp.Header.Peek(hdrRelayError))
@@ -280,6 +310,43 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 	}
 	s.log.Info("paired", "peer", p.origin, "suite", sess.Suite.String(), "expires", sess.Expires.UTC().Format(time.RFC3339))
 	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
+}
+
+// sendToPeer sends req to p within PEER_TIMEOUT, resending it after any
+// failure that is not a timeout. Resending is always safe: the peer's replay
+// window accepts a frame once, so the upstream never sees it twice (and a
+// duplicate pairing request only makes an unused session). The first resend
+// is immediate, since the usual cause is a pooled keep-alive connection the
+// peer closed (fasthttp would not resend a POST: its issues #1875, #818);
+// later ones back off, so that a restarting inbound relay (a deploy) costs
+// the app a short wait instead of an error. resendFor bounds the wait.
+func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Response) error {
+	start := time.Now()
+	deadline := start.Add(s.cfg.PeerTimeout)
+	var pause time.Duration
+	for {
+		err := p.client.DoDeadline(req, resp, deadline)
+		if err == nil || !resendable(err) || time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
+			return err
+		}
+		time.Sleep(pause)
+		pause = min(max(2*pause, resendFirstPause), resendMaxPause)
+	}
+}
+
+const (
+	resendFirstPause = 10 * time.Millisecond
+	resendMaxPause   = 200 * time.Millisecond
+	resendFor        = 2 * time.Second
+)
+
+// resendable reports a failure after which the peer cannot have answered:
+// not a timeout (the peer may still be working on it) and not an oversized
+// answer (it would be the same again).
+func resendable(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return !errors.Is(err, fasthttp.ErrTimeout) && !errors.Is(err, fasthttp.ErrDialTimeout) &&
+		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !(errors.As(err, &timeout) && timeout.Timeout())
 }
 
 // peerError classifies a failed exchange with a peer relay.

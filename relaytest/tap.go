@@ -98,3 +98,14 @@ func (tp *Tap) Close() {
 	tp.mu.Unlock()
 	tp.wg.Wait()
 }
+
+// CloseConns closes every connection through the tap, as a middlebox or an
+// idle timeout would; the tap keeps accepting new ones.
+func (tp *Tap) CloseConns() {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for c := range tp.conns {
+		c.Close()
+		delete(tp.conns, c)
+	}
+}
