@@ -223,7 +223,10 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 	sess, err := s.store.Get(ctx, id.ID())
 	switch {
 	case errors.Is(err, session.ErrUnknownSession):
-		if s.secrets.VerifyClientID(&id) != nil {
+		// A copy, so that only this path's id escapes to the HMAC's heap
+		// and the hit path stays allocation-free.
+		unknown := id
+		if s.secrets.VerifyClientID(&unknown) != nil {
 			writeError(ctx, errClientIDInvalid)
 		} else {
 			writeError(ctx, errSessionUnknown)
