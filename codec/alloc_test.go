@@ -6,9 +6,9 @@ import "testing"
 
 // TestZeroAllocs: sealing and opening an MKE frame and building and parsing
 // its envelope allocate nothing in steady state (DESIGN.md §3). Built
-// without -race, which makes sync.Pool drop items on purpose. MTE derives a
-// key per message through crypto/hkdf, crypto/aes and crypto/cipher, which
-// allocate; it is measured, not asserted.
+// without -race, which makes sync.Pool drop items on purpose. MTE builds an
+// AES-GCM per message key with crypto/aes and crypto/cipher, which allocate;
+// it is measured, not asserted.
 func TestZeroAllocs(t *testing.T) {
 	k := testKeys()
 	buf := make([]byte, 0, 4096)
