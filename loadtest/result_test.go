@@ -73,3 +73,8 @@ func TestPercentilesEmpty(t *testing.T) {
 		t.Fatalf("empty histogram gave %+v", got)
 	}
 }
+
+// recordMicros records d in h the way a worker's flush does.
+func recordMicros(h *hdrhistogram.Histogram, d time.Duration) {
+	_ = h.RecordValue(micros(d))
+}

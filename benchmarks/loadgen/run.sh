@@ -9,6 +9,9 @@
 # upstream compete for the CPUs and the box's neighbours come and go, so
 # numbers from separate runs compare nothing.
 #
+# Neither loader warms up (wrk cannot), both time out after 10 s, and a
+# round in which either saw a failure voids the comparison.
+#
 # Env: ROUNDS (3), DURATION (10s), CONNS (100), SIZE (1KiB), THREADS (wrk
 # threads, default: the number of cores).
 set -euo pipefail
@@ -81,7 +84,7 @@ ours_cpu=()
 wrk_cpu=()
 for round in $(seq "$ROUNDS"); do
 	/usr/bin/time -f '%U %S' -o "$work/ours.time" \
-		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s \
+		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s --timeout 10s \
 		--size "$SIZE" --verify auto --quiet --json "$work/ours.json" >/dev/null
 	req=$(jq '.tiers[0].control.requests' "$work/ours.json")
 	rps=$(jq '.tiers[0].control.rps | floor' "$work/ours.json")
@@ -96,7 +99,7 @@ for round in $(seq "$ROUNDS"); do
 	echo "| $round | pqrelay-loadtest | $req | $rps | $cpu |"
 
 	/usr/bin/time -f '%U %S' -o "$work/wrk.time" \
-		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$work/post.lua" "$url/api/echo" >"$work/wrk.out"
+		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s "$work/post.lua" "$url/api/echo" >"$work/wrk.out"
 	req=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
 	rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$work/wrk.out")
 	if grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
