@@ -133,10 +133,10 @@ func NewRedisStore(cfg RedisConfig, secrets *Secrets, log *slog.Logger) (*RedisS
 func (r *RedisStore) Get(ctx context.Context, id ID) (*Session, error) {
 	e := r.local.get(id)
 	if e != nil && !e.s.Expired(r.now()) {
-		if e.servable(r.gen.Load(), r.down.Load()) {
+		if e.servable(r.gen.Load(), r.down.Load(), r.cfg.OutageLocalWindow) {
 			return e.s, nil
 		}
-		if r.down.Load() { // invalidated, and Redis cannot say by what
+		if r.down.Load() { // shared, or invalidated: not safe without Redis
 			return nil, ErrUnknownSession
 		}
 		return r.load(ctx, id, e) // confirm, or learn what replaced it
@@ -152,7 +152,7 @@ func (r *RedisStore) Get(ctx context.Context, id ID) (*Session, error) {
 // verifies the client id when GetLocal misses, then calls Get.
 func (r *RedisStore) GetLocal(id ID) (*Session, bool) {
 	e := r.local.get(id)
-	if e == nil || e.s.Expired(r.now()) || !e.servable(r.gen.Load(), r.down.Load()) {
+	if e == nil || e.s.Expired(r.now()) || !e.servable(r.gen.Load(), r.down.Load(), r.cfg.OutageLocalWindow) {
 		return nil, false
 	}
 	return e.s, true
@@ -182,7 +182,7 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 				return nil, ctx.Err()
 			}
 			r.markDown(err)
-			if old != nil && old.gen.Load() != invalidatedGen {
+			if old != nil && old.servable(0, true, r.cfg.OutageLocalWindow) {
 				return old.s, nil // outage: serve what we know
 			}
 			return nil, ErrUnknownSession
@@ -209,10 +209,16 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 func (r *RedisStore) Put(ctx context.Context, s *Session) error {
 	id := s.ClientID.ID()
 	gen := r.gen.Load()
-	r.local.put(id, s, gen)
-	if r.deferIfDown(id, s) {
+	r.mu.Lock()
+	if r.down.Load() {
+		// Only this replica will hold s until Redis returns.
+		r.local.put(id, s, gen, scopeLocal)
+		r.pending[id] = s
+		r.mu.Unlock()
 		return nil
 	}
+	r.mu.Unlock()
+	r.local.put(id, s, gen, scopeShared)
 	if err := r.write(ctx, id, s); err != nil {
 		r.deferWrite(id, s, err)
 		return nil
@@ -255,13 +261,18 @@ func (r *RedisStore) write(ctx context.Context, id ID, s *Session) error {
 
 // Accept checks counter against the session's local window, then against
 // the record all replicas share in Redis: one command per request, none for
-// a replay this replica has seen itself. Call it only for frames whose
-// timestamp the caller found within MaxClockSkew: the shared record forgets
-// counters once their frames must be stale (redis_replay.go). While Redis is unreachable the
-// local window alone decides, unless StrictReplay is set.
+// a replay this replica has seen itself, none for a session only this
+// replica holds. Call it only for frames whose timestamp the caller found
+// within MaxClockSkew: the shared record forgets counters once their frames
+// must be stale (redis_replay.go). While Redis is unreachable, frames of
+// shared sessions get ErrStoreUnavailable, or with OutageLocalWindow the
+// local window alone decides.
 func (r *RedisStore) Accept(ctx context.Context, s *Session, counter uint64) error {
 	if !s.Accept(counter) {
 		return ErrReplay
+	}
+	if e := r.local.get(s.ClientID.ID()); e != nil && e.s == s && e.useLocally() {
+		return nil
 	}
 	if r.down.Load() {
 		return r.acceptDegraded()
@@ -286,10 +297,10 @@ func (r *RedisStore) Accept(ctx context.Context, s *Session, counter uint64) err
 }
 
 func (r *RedisStore) acceptDegraded() error {
-	if r.cfg.StrictReplay {
-		return ErrStoreUnavailable
+	if r.cfg.OutageLocalWindow {
+		return nil
 	}
-	return nil
+	return ErrStoreUnavailable
 }
 
 // Health is nil when Redis is reachable and every write kept during an
@@ -370,12 +381,11 @@ func (r *RedisStore) markDownLocked(err error) {
 	r.downSince, r.downErr = now, err
 	if now.Sub(r.lastDownLog) >= r.cfg.logEvery {
 		r.lastDownLog = now
-		replay := "local replay windows only"
-		if r.cfg.StrictReplay {
-			replay = "refusing frames (strict replay)"
+		msg := "redis unreachable: sessions shared through it refused until it returns (outbound relays pair anew); new pairings kept on this replica"
+		if r.cfg.OutageLocalWindow {
+			msg = "redis unreachable: serving known sessions from memory with local replay windows only; new pairings kept until it returns"
 		}
-		r.log.Warn("redis unreachable: serving known sessions from memory, keeping new ones until it returns, "+replay,
-			"err", errText(err))
+		r.log.Warn(msg, "err", errText(err))
 	}
 	select {
 	case r.wake <- struct{}{}:
@@ -488,7 +498,7 @@ func (r *RedisStore) tryRecover() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout+writeTimeout)
 	defer cancel()
-	flushed := 0
+	written, kept := 0, 0
 	for {
 		r.mu.Lock()
 		if len(r.pending) == 0 {
@@ -496,8 +506,9 @@ func (r *RedisStore) tryRecover() error {
 			r.down.Store(false)
 			r.downErr = nil
 			r.mu.Unlock()
-			r.log.Info("redis reachable: shared sessions and replay windows back in use",
-				"down_for", r.now().Sub(since).Round(time.Millisecond).String(), "flushed", flushed)
+			r.log.Info("redis reachable: shared sessions and replay record back in use",
+				"down_for", r.now().Sub(since).Round(time.Millisecond).String(),
+				"written", written, "kept_on_this_replica", kept)
 			return nil
 		}
 		batch := make(map[ID]*Session, len(r.pending))
@@ -505,8 +516,8 @@ func (r *RedisStore) tryRecover() error {
 			batch[id] = s
 		}
 		r.mu.Unlock()
-		n, err := r.flush(ctx, c, batch)
-		flushed += n
+		w, k, err := r.flush(ctx, c, batch)
+		written, kept = written+w, kept+k
 		if err != nil {
 			return err
 		}
@@ -514,8 +525,9 @@ func (r *RedisStore) tryRecover() error {
 }
 
 // flush writes a batch of kept writes in one pipeline and forgets those that
-// were not replaced meanwhile.
-func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Session) (int, error) {
+// were not replaced meanwhile. A session that accepted frames on its local
+// window alone is not written: it stays on this replica (kept counts them).
+func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Session) (written, kept int, err error) {
 	gen := r.gen.Load()
 	ids := make([]ID, 0, len(batch))
 	cmds := make(rueidis.Commands, 0, len(batch))
@@ -528,39 +540,47 @@ func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Se
 			continue
 		}
 		ttl := s.Expires.Sub(now).Milliseconds()
-		if ttl <= 0 { // expired while waiting: nothing to write
-			r.mu.Lock()
-			if r.pending[id] == s {
-				delete(r.pending, id)
+		if ttl <= 0 || !r.local.claimForFlush(id, s) {
+			// Expired, no longer held, or used here alone: nothing to
+			// write. A used session keeps its pending entry, so that
+			// invalidations and confirmations leave it alone.
+			if ttl > 0 {
+				kept++
 			}
-			r.mu.Unlock()
+			r.forgetPending(id, s)
 			continue
 		}
 		blob := r.secrets.SealSession(s)
 		cmds = append(cmds, c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build())
 		ids = append(ids, id)
 	}
-	var firstErr error
-	n := 0
+	if len(cmds) == 0 {
+		return 0, kept, nil
+	}
 	for i, res := range c.DoMulti(ctx, cmds...) {
-		if err := res.Error(); err != nil {
-			if firstErr == nil {
-				firstErr = err
+		if e := res.Error(); e != nil {
+			if err == nil {
+				err = e
 			}
 			continue
 		}
 		id, s := ids[i], batch[ids[i]]
-		r.mu.Lock()
-		if cur, ok := r.pending[id]; ok && cur == s {
-			delete(r.pending, id)
-		}
-		r.mu.Unlock()
+		r.forgetPending(id, s)
 		if s != nil {
 			r.local.confirm(id, s, gen)
 		}
-		n++
+		written++
 	}
-	return n, firstErr
+	return written, kept, err
+}
+
+// forgetPending drops id's kept write if it is still s.
+func (r *RedisStore) forgetPending(id ID, s *Session) {
+	r.mu.Lock()
+	if cur, ok := r.pending[id]; ok && cur == s {
+		delete(r.pending, id)
+	}
+	r.mu.Unlock()
 }
 
 func (r *RedisStore) sleep(d time.Duration) bool {

@@ -38,7 +38,23 @@ type localEntry struct {
 	// outage, or the SET in flight). Such an entry is authoritative here:
 	// invalidations do not remove it and it needs no confirmation.
 	pending atomic.Bool
+	// scope says who else may hold s, and so which replay record decides.
+	scope atomic.Int32
 }
+
+// Entry scopes (docs/REDIS.md, "Outages").
+const (
+	// scopeShared: s is in Redis, or may be (a write was attempted), so
+	// other replicas may accept its frames: the shared record decides.
+	scopeShared int32 = iota
+	// scopeLocal: paired while Redis was down and never written; no other
+	// replica can have it, so its local window is the whole record.
+	scopeLocal
+	// scopeLocalUsed: a scopeLocal session that accepted frames on its local
+	// window alone. It is never written to Redis, so that no other replica
+	// can accept those frames again; it lives out its lifetime here.
+	scopeLocalUsed
+)
 
 // invalidatedGen marks an entry whose key an invalidation named. The store
 // generation never reaches it.
@@ -53,11 +69,31 @@ func newLocalSessions() *localSessions {
 }
 
 // servable reports whether the entry may be served without asking Redis:
-// confirmed in the current generation, or pending, or, while Redis is down,
-// anything not invalidated.
-func (e *localEntry) servable(gen uint64, down bool) bool {
-	g := e.gen.Load()
-	return g == gen || e.pending.Load() || (down && g != invalidatedGen)
+// while Redis is up, when confirmed in the current generation or pending;
+// while it is down, when it is this replica's alone or, with
+// sharedDuringOutage, when it is not invalidated.
+func (e *localEntry) servable(gen uint64, down, sharedDuringOutage bool) bool {
+	if !down {
+		return e.gen.Load() == gen || e.pending.Load()
+	}
+	return e.scope.Load() != scopeShared || (sharedDuringOutage && e.gen.Load() != invalidatedGen)
+}
+
+// useLocally reports whether s's frames are decided by its local window
+// alone, and if so pins s to this replica for good.
+func (e *localEntry) useLocally() bool {
+	for {
+		switch sc := e.scope.Load(); sc {
+		case scopeShared:
+			return false
+		case scopeLocalUsed:
+			return true
+		default:
+			if e.scope.CompareAndSwap(sc, scopeLocalUsed) {
+				return true
+			}
+		}
+	}
 }
 
 func (l *localSessions) shard(id ID) *localShard { return &l.shards[id[0]%memoryShards] }
@@ -74,10 +110,11 @@ func (l *localSessions) get(id ID) *localEntry {
 func (l *localSessions) epoch(id ID) uint64 { return l.shard(id).epoch.Load() }
 
 // put stores s as a pending entry, replacing whatever was there.
-func (l *localSessions) put(id ID, s *Session, gen uint64) *localEntry {
+func (l *localSessions) put(id ID, s *Session, gen uint64, scope int32) *localEntry {
 	e := &localEntry{s: s}
 	e.gen.Store(gen)
 	e.pending.Store(true)
+	e.scope.Store(scope)
 	sh := l.shard(id)
 	sh.mu.Lock()
 	sh.m[id] = e
@@ -154,6 +191,19 @@ func (l *localSessions) confirm(id ID, s *Session, gen uint64) {
 		e.pending.Store(false)
 	}
 	sh.mu.Unlock()
+}
+
+// claimForFlush decides whether s, kept for id during an outage, is written
+// to Redis now: yes if it is still id's entry and no frame was accepted on
+// its local window alone (it becomes shared before the write, so a frame
+// arriving meanwhile goes to the shared record); no if it was used (it stays
+// on this replica) or is no longer held.
+func (l *localSessions) claimForFlush(id ID, s *Session) bool {
+	e := l.get(id)
+	if e == nil || e.s != s {
+		return false
+	}
+	return e.scope.CompareAndSwap(scopeLocal, scopeShared) || e.scope.Load() == scopeShared
 }
 
 // sweep drops expired entries.

@@ -35,6 +35,9 @@ type Server struct {
 	// Addr is host:port on 127.0.0.1; it stays the same across Restart.
 	Addr string
 	Port int
+	// Password, when set, is sent with AUTH before every Do (for tests
+	// that set requirepass).
+	Password string
 
 	t    testing.TB
 	bin  string
@@ -275,15 +278,28 @@ func (s *Server) Do(args ...string) (string, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	if s.Password != "" {
+		if _, err := c.Write(command("AUTH", s.Password)); err != nil {
+			return "", err
+		}
+		if _, err := readReply(r); err != nil {
+			return "", err
+		}
+	}
+	if _, err := c.Write(command(args...)); err != nil {
+		return "", err
+	}
+	return readReply(r)
+}
+
+func command(args ...string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
-	}
-	return readReply(bufio.NewReader(c))
+	return []byte(b.String())
 }
 
 // ErrNil is returned by Do for a nil reply.
