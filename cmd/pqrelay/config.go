@@ -8,21 +8,22 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/proxy"
+	"github.com/pqrelay/pqrelay/session"
 )
 
 // settings is everything main reads from the environment.
 type settings struct {
-	proxy    proxy.Config
-	port     int
-	addr     string
-	redisURL string
+	proxy proxy.Config
+	port  int
+	addr  string
+	redis *session.RedisConfig // nil: sessions in process memory
 }
 
 // loadSettings reads the environment variables of DESIGN.md §1 and the ones
 // pqrelay adds. Each error is one line naming the variable and saying what
 // it expects.
 func loadSettings(getenv func(string) string) (settings, error) {
-	st := settings{port: 8080, addr: getenv("LISTEN_ADDR"), redisURL: getenv("REDIS_URL")}
+	st := settings{port: 8080, addr: getenv("LISTEN_ADDR")}
 	c := &st.proxy
 	c.Upstream = getenv("UPSTREAM")
 	c.ClientIDSecret = getenv("CLIENT_ID_SECRET")
@@ -79,6 +80,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
 	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
 	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	if v := getenv("REDIS_URL"); v != "" && err == nil {
+		rc, e := session.ParseRedisURL(v)
+		if e != nil {
+			return st, e // names REDIS_URL itself, never echoes a password
+		}
+		st.redis = &rc
+	}
 	if err != nil {
 		return st, err
 	}

@@ -75,9 +75,16 @@ func run(st settings, log *slog.Logger) error {
 // shutdownGrace bounds how long SIGTERM waits for in-flight requests.
 const shutdownGrace = 30 * time.Second
 
+// newStore returns the session store: Redis when REDIS_URL is set (it
+// connects in the background and never blocks start-up), else memory.
 func newStore(st settings, log *slog.Logger) (session.Store, error) {
-	if st.redisURL != "" {
-		return nil, errors.New("REDIS_URL: the Redis store is not built into this version yet")
+	if st.redis == nil {
+		return session.NewMemoryStore(0), nil
 	}
-	return session.NewMemoryStore(0), nil
+	secrets, err := session.NewSecrets(st.proxy.ClientIDSecret)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("sessions in Redis", "redis", st.redis.String())
+	return session.NewRedisStore(*st.redis, secrets, log)
 }

@@ -1,0 +1,60 @@
+# pqrelay — the two commands a newcomer runs:
+#   make demo   a relay pair on the in-memory store, the bundled load test, the table
+#   make test   everything CI checks
+# Both install what they need (Debian packages) and can be run again safely.
+
+GO        ?= go
+FUZZTIME  ?= 5s
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PACKAGES  := $(shell $(GO) list ./...)
+
+.PHONY: all build test deps lint test-race test-alloc fuzz-short fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# deps installs the Debian packages tests need; a no-op once they are there.
+deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (tests run against a real one)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+test: deps lint test-race test-alloc fuzz-short
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l lists:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Every package with -race. The allocation tests are built without -race
+# (the race detector allocates), so they run on their own in test-alloc.
+test-race:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+test-alloc:
+	$(GO) test -count=1 -run 'Alloc' ./...
+
+# A short run of every fuzz target, seeds from testdata/fuzz included.
+fuzz-short:
+	@set -e; for pkg in $(PACKAGES); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=2m
+
+# The README's first command: DURATION=30s make demo for longer tiers.
+demo:
+	./scripts/demo.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
+	./benchmarks/loadgen/run.sh
+
+clean:
+	rm -rf bin demo-report.html demo-results.json
