@@ -656,6 +656,13 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// read (those it paired itself).
 		ClientTrackingOptions: []string{"PREFIX", sessionKeyPrefix, "BCAST"},
 		OnInvalidations:       r.onInvalidations,
+		// One connection per node. rueidis keeps a cache per connection
+		// and each connection hears every invalidation; with several, our
+		// callback could run for one while another still served the stale
+		// copy. On one connection rueidis drops its copy before calling us,
+		// and replies and invalidations arrive in the order Redis ran the
+		// commands. Auto-pipelining keeps one connection far from full.
+		PipelineMultiplex: -1,
 		// Sealed sessions are 278 bytes; this holds tens of thousands.
 		CacheSizeEachConn: 16 << 20,
 		// A stuck Redis is noticed within seconds, not the default ten.

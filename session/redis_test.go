@@ -435,6 +435,37 @@ func TestRedisInvalidation(t *testing.T) {
 			t.Fatalf("b.Get after a replaced the session: %v", err)
 		}
 	})
+	t.Run("Repeated", func(t *testing.T) {
+		// Many rounds of replace-then-delete: once b has heard of a
+		// change, it never serves what was there before.
+		for range 40 {
+			s1 := newTestSession(t, sec, time.Hour)
+			id := s1.ClientID.ID()
+			if err := a.Put(ctx, s1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Get(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			heard := b.stats.invalidations.Load()
+			s2 := sessionWithID(sec, id, s1.Created.Add(time.Second), s1.Expires)
+			if err := a.Put(ctx, s2); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 2*time.Second, "b hears of the replacement", func() bool { return b.stats.invalidations.Load() > heard })
+			if got, err := b.Get(ctx, id); err != nil || !sameSession(got, s2) {
+				t.Fatalf("b after the replacement: %v, stale: %v", err, err == nil && sameSession(got, s1))
+			}
+			heard = b.stats.invalidations.Load()
+			if err := a.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 2*time.Second, "b hears of the delete", func() bool { return b.stats.invalidations.Load() > heard })
+			if _, err := b.Get(ctx, id); !errors.Is(err, ErrUnknownSession) {
+				t.Fatalf("b after the delete: %v", err)
+			}
+		}
+	})
 	t.Run("PairedHere", func(t *testing.T) {
 		// b paired the session itself (never read it from Redis): a's
 		// Delete still reaches it, through broadcast tracking.
