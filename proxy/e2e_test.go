@@ -9,6 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/relaytest"
+	"github.com/pqrelay/pqrelay/session"
 )
 
 // client talks to relay A like an app would. Redirects are not followed, so
@@ -840,4 +844,104 @@ func freePort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestForgedUnknownSessionNotResent: an on-path attacker lets a request
+// through to B (the upstream runs it), drops B's sealed answer and returns a
+// forged MTE_SESSION_UNKNOWN. A must not resend: the upstream would run the
+// request twice. Genuine unknown-session answers carry B's proof and are
+// resent (TestRestartB).
+func TestForgedUnknownSessionNotResent(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{})
+	target, _ := url.Parse(p.B.URL)
+	mitm := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request.Header.Get("x-mte-client-id") == "" {
+				return nil // let pairing through
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			body := `{"error":"forged","code":"MTE_SESSION_UNKNOWN"}`
+			resp.StatusCode = 401
+			resp.Header = http.Header{"X-Mte-Relay-Error": {"MTE_SESSION_UNKNOWN"}, "Content-Type": {"application/json"}}
+			resp.Header.Set("X-Mte-Relay-Proof", strings.Repeat("A", 43)) // well-formed, not valid
+			resp.Body = io.NopCloser(strings.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			return nil
+		},
+	})
+	defer mitm.Close()
+	req := p.Request(t, "POST", "/transfer", strings.NewReader(`{"amount":100}`))
+	req.Header.Set("x-mte-upstream", mitm.URL)
+	r := do(t, req)
+	if r.status != 502 || relayCode(r) != "MTE_PEER_REFUSED" || r.header.Get("x-mte-peer-error") != "MTE_SESSION_UNKNOWN" {
+		t.Fatalf("got %d %v %s", r.status, r.header, r.body)
+	}
+	if n := p.Upstream.Calls(); n != 1 {
+		t.Fatalf("the upstream ran the request %d times", n)
+	}
+}
+
+// TestPairRequestReplayRefused: a PairRequest captured on the wire and sent
+// again is refused, and B stores no second session.
+func TestPairRequestReplayRefused(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{Tap: true})
+	if r := do(t, p.Request(t, "GET", "/x", nil)); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	var pairBody []byte
+	br := bufio.NewReader(bytes.NewReader(p.Tap.Sent()))
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			break
+		}
+		body, _ := io.ReadAll(req.Body)
+		if req.URL.Path == "/api/mte-pair" {
+			pairBody = body
+		}
+	}
+	if pairBody == nil {
+		t.Fatal("no pairing request on the wire")
+	}
+	sessions := p.B.Store.(*session.MemoryStore).Len()
+	resp, err := client.Post(p.B.URL+"/api/mte-pair", "application/x-mte-pair", bytes.NewReader(pairBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("x-mte-relay-error") != "MTE_PAIR_REJECTED" {
+		t.Fatalf("replayed PairRequest: %d %v", resp.StatusCode, resp.Header)
+	}
+	if n := p.B.Store.(*session.MemoryStore).Len(); n != sessions {
+		t.Fatalf("B stored %d sessions after the replay, had %d", n, sessions)
+	}
+}
+
+// TestOptionsAsterisk: OPTIONS * is about the server the app talks to, relay A
+// (RFC 9110 §9.3.7); it is answered there, never relayed.
+func TestOptionsAsterisk(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{})
+	c, err := net.Dial("tcp", p.A.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: a\r\nx-mte-outbound-token: "+relaytest.Token+
+		"\r\nx-mte-upstream: "+p.PeerURL+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Allow"), "OPTIONS") {
+		t.Fatalf("OPTIONS *: %d %v", resp.StatusCode, resp.Header)
+	}
+	if p.Upstream.Calls() != 0 {
+		t.Fatal("OPTIONS * was relayed")
+	}
 }

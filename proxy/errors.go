@@ -15,6 +15,9 @@ type relayError struct {
 	message string // what to fix, for the app's developer
 	side    string // which relay answers it, and to whom
 	json    []byte // the response body, built once at start-up
+	// peerCode is, on a copy of errPeerRefused, the code the inbound relay
+	// answered; it goes to the app in x-mte-peer-error.
+	peerCode []byte
 }
 
 // The error table. Messages say what to fix and nothing about keys, frames
@@ -55,7 +58,7 @@ var (
 	errPeerNotRelay = newError("MTE_PEER_NOT_RELAY", 502,
 		"x-mte-upstream does not answer as a pqrelay: point it at the inbound relay, not at the API", "outbound, to the app")
 	errPeerRefused = newError("MTE_PEER_REFUSED", 502,
-		"the inbound relay refused the request twice after pairing anew; see its logs", "outbound, to the app")
+		"the inbound relay refused the request (x-mte-peer-error names its code); nothing is resent that the upstream may have run", "outbound, to the app")
 	errPeerBadResponse = newError("MTE_PEER_BAD_RESPONSE", 502,
 		"the inbound relay's answer did not open: it may be a different relay or tampered with in transit", "outbound, to the app")
 	errUpstreamUnreachable = newError("MTE_UPSTREAM_UNREACHABLE", 502,
@@ -67,7 +70,7 @@ var (
 	errForbiddenHeader = newError("MTE_FORBIDDEN_HEADER", 400,
 		"the relayed request carried Content-Length or Transfer-Encoding inside the frame; relays never send these", "inbound, sealed to the app")
 	errSessionUnknown = newError("MTE_SESSION_UNKNOWN", 401,
-		"the inbound relay does not know this session; the outbound relay pairs anew and resends once", "inbound, to the outbound relay")
+		"the inbound relay does not know this session; the outbound relay pairs anew and resends once if x-mte-relay-proof verifies", "inbound, to the outbound relay")
 	errClientIDInvalid = newError("MTE_CLIENT_ID_INVALID", 401,
 		"x-mte-client-id is malformed or not issued by this relay fleet", "inbound, to the outbound relay")
 	errFrameRejected = newError("MTE_FRAME_REJECTED", 400,
@@ -107,6 +110,9 @@ func writeError(ctx *fasthttp.RequestCtx, e *relayError) {
 	ctx.SetStatusCode(e.status)
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.Header.Set(hdrRelayError, e.code)
+	if len(e.peerCode) > 0 {
+		ctx.Response.Header.SetBytesV(hdrPeerError, e.peerCode)
+	}
 	ctx.Response.SetBodyRaw(e.json)
 }
 

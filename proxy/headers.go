@@ -17,6 +17,8 @@ const (
 	hdrEncodeURL     = "x-mte-encode-url"
 	hdrClientID      = "x-mte-client-id"
 	hdrRelayError    = "x-mte-relay-error"
+	hdrRelayProof    = "x-mte-relay-proof" // on MTE_SESSION_UNKNOWN, session.AppendUnknownSessionProof
+	hdrPeerError     = "x-mte-peer-error"  // on MTE_PEER_REFUSED: the code the inbound relay answered
 	// hdrRelay marks every answer an inbound relay gives another relay, so
 	// that an API mistaken for a relay is recognised as such.
 	hdrRelay = "x-mte-relay"

@@ -19,14 +19,15 @@ package proxy
 //  5. openResponse(): a 200 answer is a response frame that must carry the
 //     same counter, open under the response key and name this request's
 //     tag; its status, headers and body go to the app. MTE_SESSION_UNKNOWN
-//     (the peer restarted or expired the session) means: forget the
-//     session, pair anew, seal again and resend, once.
+//     (the peer restarted or expired the session) with B's proof for this
+//     request means: forget the session, pair anew, seal again and resend,
+//     once.
 //
 // Inbound relay B, in inbound():
 //  6. x-mte-client-id names the session: a map hit in the store, compared
 //     in constant time with the stored id; on a miss the id's HMAC decides
-//     between MTE_CLIENT_ID_INVALID and MTE_SESSION_UNKNOWN, before
-//     anything reaches the upstream.
+//     between MTE_CLIENT_ID_INVALID and MTE_SESSION_UNKNOWN (with a proof
+//     MACed over the frame's tag), before anything reaches the upstream.
 //  7. The frame's timestamp must be within MaxClockSkew; it must open under
 //     the request key (bound to the client id); only then does the replay
 //     window (store.Accept) record its counter. Any failure is one
@@ -42,6 +43,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -138,7 +140,7 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 		return peerError(err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
-		return peerRefusal(resp)
+		return s.peerRefusal(resp, sess, tag[:])
 	}
 	if len(resp.Header.Peek(hdrRelay)) == 0 {
 		return errPeerNotRelay, false
@@ -171,21 +173,34 @@ func (s *Server) sealRequest(dst []byte, in, out *fasthttp.Request, sess *outSes
 	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
 }
 
-// peerRefusal maps a relay error from the peer. Only errors raised before
-// the frame was opened (unknown session, client id) allow a resend: after
-// that the upstream may have seen the request, and sending it again could
-// run it twice.
-func peerRefusal(resp *fasthttp.Response) (*relayError, bool) {
+// peerRefusal maps a relay error from the peer. Only MTE_SESSION_UNKNOWN
+// allows a resend, because B raises it before anything reaches the upstream,
+// and only with B's proof for this very request: a forged one would let an
+// attacker who dropped a genuine response make the upstream run the request
+// twice (docs/PROTOCOL.md §2.3).
+func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag []byte) (*relayError, bool) {
 	code := resp.Header.Peek(hdrRelayError)
 	switch {
 	case len(code) == 0:
 		return errPeerNotRelay, false
-	case string(code) == errSessionUnknown.code, string(code) == errClientIDInvalid.code:
-		return nil, true
+	case string(code) == errSessionUnknown.code:
+		if s.validProof(resp.Header.Peek(hdrRelayProof), sess, tag) {
+			return nil, true
+		}
+		s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
 	case string(code) == errStoreUnavailable.code:
 		return errStoreUnavailable, false
 	}
-	return errPeerRefused, false
+	refused := *errPeerRefused
+	refused.peerCode = bytes.Clone(code)
+	return &refused, false
+}
+
+func (s *Server) validProof(text []byte, sess *outSession, tag []byte) bool {
+	var proof [session.ProofLen]byte
+	n, err := base64.RawURLEncoding.Decode(proof[:], text)
+	return err == nil && n == session.ProofLen && len(text) == base64.RawURLEncoding.EncodedLen(session.ProofLen) &&
+		s.secrets.VerifyUnknownSessionProof(&sess.ClientID, tag, proof[:])
 }
 
 // openResponse opens a response frame and writes it to the app (stage 5).
@@ -228,8 +243,12 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 		unknown := id
 		if s.secrets.VerifyClientID(&unknown) != nil {
 			writeError(ctx, errClientIDInvalid)
-		} else {
-			writeError(ctx, errSessionUnknown)
+			return
+		}
+		writeError(ctx, errSessionUnknown)
+		if frame := ctx.Request.Body(); len(frame) >= codec.Overhead {
+			proof := s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame))
+			ctx.Response.Header.Set(hdrRelayProof, base64.RawURLEncoding.EncodeToString(proof))
 		}
 		return
 	case err != nil:

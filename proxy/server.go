@@ -35,6 +35,7 @@ type Server struct {
 	extraHeaders   [][2][]byte
 	cors           corsPolicy
 	frameLimit     int // the largest frame a peer may send or answer
+	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
 	now            func() time.Time
 
@@ -178,6 +179,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.health(ctx)
 	case s.cors.isPreflight(ctx):
 		s.cors.preflight(ctx)
+	case ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*")):
+		// OPTIONS * asks about this server, not a resource (RFC 9110 §9.3.7).
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 	default:
 		s.outbound(ctx)
 	}
@@ -250,7 +255,11 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *relayError) {
 // acceptPairing is the inbound relay's side of pairing (docs/PROTOCOL.md
 // §3.2): verify, answer, store the session.
 func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
-	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), s.now(), s.cfg.SessionLifetime)
+	now := s.now()
+	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), now, s.cfg.SessionLifetime)
+	if err == nil && !s.pairSeen.FirstTime(ctx.Request.Body(), now) {
+		err = session.ErrPair // a replayed request: answering it again would store a useless session
+	}
 	if err != nil {
 		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String())
 		writeError(ctx, errPairRejected)

@@ -113,3 +113,25 @@ func TestBadConfigExits(t *testing.T) {
 		t.Fatalf("output %q: want one line naming CLIENT_ID_SECRET", out)
 	}
 }
+
+// TestFIPSModes runs the real binary: fips140=only is refused with one line;
+// fips140=on starts (and is stopped at once by its bad PORT, which comes
+// later in the checks than GODEBUG).
+func TestFIPSModes(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "pqrelay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, c := range []struct{ godebug, want string }{
+		{"fips140=only", "GODEBUG: fips140=only is not supported"},
+		{"fips140=on", "PORT:"},
+	} {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"GODEBUG=" + c.godebug, "UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=t", "PORT=0"}
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: output %q, want %q", c.godebug, out, c.want)
+		}
+	}
+}
