@@ -140,7 +140,7 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 		return peerError(err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
-		return s.peerRefusal(resp, sess, tag[:])
+		return s.peerRefusal(resp, sess, tag)
 	}
 	if len(resp.Header.Peek(hdrRelay)) == 0 {
 		return errPeerNotRelay, false
@@ -178,13 +178,16 @@ func (s *Server) sealRequest(dst []byte, in, out *fasthttp.Request, sess *outSes
 // and only with B's proof for this very request: a forged one would let an
 // attacker who dropped a genuine response make the upstream run the request
 // twice (docs/PROTOCOL.md §2.3).
-func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag []byte) (*relayError, bool) {
+//
+// tag comes by value: passed as a slice it would escape into the proof's
+// HMAC and put every request's tag on the heap, not just refused ones.
+func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [codec.TagLen]byte) (*relayError, bool) {
 	code := resp.Header.Peek(hdrRelayError)
 	switch {
 	case len(code) == 0:
 		return errPeerNotRelay, false
 	case string(code) == errSessionUnknown.code:
-		if s.validProof(resp.Header.Peek(hdrRelayProof), sess, tag) {
+		if s.validProof(resp.Header.Peek(hdrRelayProof), sess, tag[:]) {
 			return nil, true
 		}
 		s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
