@@ -245,18 +245,41 @@ func (r *RedisStore) write(ctx context.Context, id ID, s *Session) error {
 	if c == nil {
 		return ErrStoreUnavailable
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DialTimeout+writeTimeout)
-	defer cancel()
-	key := sessionKey(id)
-	if s == nil {
-		return c.Do(ctx, c.B().Del().Key(key).Build()).Error()
-	}
-	ttl := s.Expires.Sub(r.now()).Milliseconds()
-	if ttl <= 0 {
+	cmd, ok := r.writeCmd(c, id, s, r.now())
+	if !ok {
 		return nil // expired: nothing to share
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DialTimeout+writeTimeout)
+	defer cancel()
+	r.local.expectEcho(id)
+	return r.wrote(id, s == nil, c.Do(ctx, cmd))
+}
+
+// writeCmd is the command that writes s (or deletes id if s is nil); ok is
+// false when s has expired and there is nothing to write.
+func (r *RedisStore) writeCmd(c *redisClient, id ID, s *Session, now time.Time) (cmd rueidis.Completed, ok bool) {
+	key := sessionKey(id)
+	if s == nil {
+		return c.B().Del().Key(key).Build(), true
+	}
+	ttl := s.Expires.Sub(now).Milliseconds()
+	if ttl <= 0 {
+		return cmd, false
+	}
 	blob := r.secrets.SealSession(s)
-	return c.Do(ctx, c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build()).Error()
+	return c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build(), true
+}
+
+// wrote settles the echo expected for a write (del: a DEL) of id from its
+// result.
+func (r *RedisStore) wrote(id ID, del bool, res rueidis.RedisResult) error {
+	err := res.Error()
+	if err != nil {
+		r.local.cancelEcho(id)
+	} else if n, _ := res.AsInt64(); del && n == 0 {
+		r.local.cancelEcho(id) // a DEL of nothing changes nothing
+	}
+	return err
 }
 
 // Accept checks counter against the session's local window, then against
@@ -533,32 +556,31 @@ func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Se
 	cmds := make(rueidis.Commands, 0, len(batch))
 	now := r.now()
 	for id, s := range batch {
-		key := sessionKey(id)
-		if s == nil {
-			cmds = append(cmds, c.B().Del().Key(key).Build())
-			ids = append(ids, id)
-			continue
-		}
-		ttl := s.Expires.Sub(now).Milliseconds()
-		if ttl <= 0 || !r.local.claimForFlush(id, s) {
+		live := s == nil || s.Expires.After(now)
+		if !live || (s != nil && !r.local.claimForFlush(id, s)) {
 			// Expired, no longer held, or used here alone: nothing to
 			// write. A used session keeps its pending entry, so that
 			// invalidations and confirmations leave it alone.
-			if ttl > 0 {
+			if live {
 				kept++
 			}
 			r.forgetPending(id, s)
 			continue
 		}
-		blob := r.secrets.SealSession(s)
-		cmds = append(cmds, c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build())
+		cmd, ok := r.writeCmd(c, id, s, now)
+		if !ok {
+			r.forgetPending(id, s)
+			continue
+		}
+		r.local.expectEcho(id)
+		cmds = append(cmds, cmd)
 		ids = append(ids, id)
 	}
 	if len(cmds) == 0 {
 		return 0, kept, nil
 	}
 	for i, res := range c.DoMulti(ctx, cmds...) {
-		if e := res.Error(); e != nil {
+		if e := r.wrote(ids[i], batch[ids[i]] == nil, res); e != nil {
 			if err == nil {
 				err = e
 			}
@@ -622,13 +644,13 @@ func (r *RedisStore) sweep() {
 func (r *RedisStore) onInvalidations(keys []rueidis.RedisMessage) {
 	if keys == nil {
 		r.gen.Add(1)
+		r.local.forgetEchoes()
 		select {
 		case r.check <- struct{}{}:
 		default:
 		}
 		return
 	}
-	r.stats.invalidations.Add(uint64(len(keys)))
 	for i := range keys {
 		k, err := keys[i].ToString()
 		if err != nil {
@@ -638,6 +660,7 @@ func (r *RedisStore) onInvalidations(keys []rueidis.RedisMessage) {
 			r.local.invalidate(id)
 		}
 	}
+	r.stats.invalidations.Add(uint64(len(keys))) // after: tests wait on it
 }
 
 func (r *RedisStore) clientOption() rueidis.ClientOption {

@@ -24,6 +24,11 @@ type localShard struct {
 	// shard. A load from Redis that began before the move may have read
 	// what the move replaced, so install refuses it (see RedisStore.load).
 	epoch atomic.Uint64
+	// echoes counts this replica's own writes whose invalidation has not
+	// come back yet: Redis tells every tracking client of every write,
+	// the writer included, and our own write must not mark the session we
+	// just wrote as changed.
+	echoes map[ID]int32
 }
 
 type localEntry struct {
@@ -132,20 +137,63 @@ func (l *localSessions) remove(id ID) {
 	sh.mu.Unlock()
 }
 
-// invalidate marks id's entry as changed in Redis, unless it is pending
-// (ours, not yet in Redis). An invalidated entry is never served as it is:
-// the next Get reads Redis and keeps the entry (its *Session and replay
-// window) only if Redis still holds the same session. Most invalidations
-// are this replica's own writes echoed back, which is why the entry is
-// marked rather than deleted.
+// invalidate marks id's entry as changed in Redis, unless the invalidation
+// is the echo of our own write or the entry is pending (ours, not yet in
+// Redis). An invalidated entry is never served as it is: the next Get reads
+// Redis and keeps the entry (its *Session and replay window) only if Redis
+// still holds the same session.
 func (l *localSessions) invalidate(id ID) {
 	sh := l.shard(id)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.epoch.Add(1)
+	if n := sh.echoes[id]; n > 0 {
+		if n == 1 {
+			delete(sh.echoes, id)
+		} else {
+			sh.echoes[id] = n - 1
+		}
+		return
+	}
 	if e := sh.m[id]; e != nil && !e.pending.Load() {
 		e.gen.Store(invalidatedGen)
 	}
-	sh.epoch.Add(1)
+}
+
+// expectEcho notes that we are about to write id's key; cancelEcho takes
+// that back when the write cannot have changed the key (it failed, or a DEL
+// found nothing). A write whose outcome is unknown is taken back too: if
+// its echo comes after all, the entry is confirmed once more, no harm done.
+func (l *localSessions) expectEcho(id ID) {
+	sh := l.shard(id)
+	sh.mu.Lock()
+	if sh.echoes == nil {
+		sh.echoes = make(map[ID]int32)
+	}
+	sh.echoes[id]++
 	sh.mu.Unlock()
+}
+
+func (l *localSessions) cancelEcho(id ID) {
+	sh := l.shard(id)
+	sh.mu.Lock()
+	if n := sh.echoes[id]; n > 1 {
+		sh.echoes[id] = n - 1
+	} else {
+		delete(sh.echoes, id)
+	}
+	sh.mu.Unlock()
+}
+
+// forgetEchoes drops every expected echo: the connection they would have
+// come on is closed.
+func (l *localSessions) forgetEchoes() {
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		sh.echoes = nil
+		sh.mu.Unlock()
+	}
 }
 
 // install records s, just read from Redis in generation gen, unless the

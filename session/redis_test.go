@@ -181,10 +181,14 @@ func TestRedisCrossReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Redis echoes a's own write back as an invalidation; a keeps serving
-	// the very *Session it paired (and its replay window).
+	// the very *Session it paired (and its replay window), without asking
+	// Redis.
 	eventually(t, 2*time.Second, "a hears its own write", func() bool { return a.stats.invalidations.Load() > 0 })
 	if got, err := a.Get(ctx, s.ClientID.ID()); err != nil || got != s {
 		t.Fatalf("a.Get after its own Put: %v, same *Session: %v", err, got == s)
+	}
+	if n := a.stats.loads.Load(); n != 0 {
+		t.Fatalf("a read its own session from Redis %d times", n)
 	}
 	got, err := b.Get(ctx, s.ClientID.ID())
 	if err != nil || !sameSession(got, s) {
