@@ -30,11 +30,15 @@ import (
 //   - Accept checks the session's local window first (a replay within one
 //     replica costs nothing), then the record of counters shared in Redis:
 //     one BITFIELD per request (redis_replay.go).
-//   - While Redis is unreachable the store degrades instead of failing:
-//     known sessions stay usable, Put and Delete are kept and written when
-//     Redis returns, Accept falls back to the local window (or refuses
-//     everything with StrictReplay). The store logs the outage once, reports
-//     it through Health and recovers by itself.
+//   - While Redis is unreachable the store degrades instead of failing. New
+//     pairings are kept on this replica, and their local windows are their
+//     whole replay record since no other replica has them; deletes are
+//     kept too; both are written when Redis returns. Sessions shared
+//     through Redis are refused (another replica could accept the same
+//     frame: docs/PROTOCOL.md §6.3), so outbound relays pair anew, unless
+//     RedisConfig.OutageLocalWindow keeps them usable on local windows. The
+//     store logs the outage once, reports it through Health and recovers by
+//     itself.
 type RedisStore struct {
 	cfg     RedisConfig
 	secrets *Secrets
@@ -74,8 +78,8 @@ type redisClient struct{ rueidis.Client }
 
 var _ Store = (*RedisStore)(nil)
 
-// ErrStoreUnavailable is returned by Accept with RedisConfig.StrictReplay
-// while Redis is unreachable.
+// ErrStoreUnavailable is returned by Accept for a session shared through
+// Redis while Redis is unreachable (unless RedisConfig.OutageLocalWindow).
 var ErrStoreUnavailable = errors.New("session: shared store unavailable")
 
 var errBadReply = errors.New("session: unexpected reply from redis")
