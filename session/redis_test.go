@@ -955,3 +955,43 @@ func TestRedisClusterAndSentinel(t *testing.T) {
 		})
 	}
 }
+
+// The ACL docs/REDIS.md gives is enough: a user limited to it can pair,
+// look up, accept and delete.
+func TestRedisACLUser(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	acl := strings.Fields(redisACL)
+	if _, err := srv.Do(append([]string{"ACL", "SETUSER", "relay", "on", ">relay-password-0123"}, acl...)...); err != nil {
+		t.Fatal(err)
+	}
+	sec := testSecrets(t)
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	r := openTestRedisConfig(t, testRedisConfig(t, "redis://relay:relay-password-0123@"+srv.Addr), sec,
+		slog.New(slog.NewTextHandler(logs, nil)))
+	eventually(t, 5*time.Second, "the limited user connects", func() bool { return r.Health() == nil })
+	s := newTestSession(t, sec, time.Hour)
+	if err := r.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for c := uint64(1); c <= chunkCounters+2; c += chunkCounters / 2 {
+		if err := r.Accept(ctx, s, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := openTestRedisConfig(t, testRedisConfig(t, "redis://relay:relay-password-0123@"+srv.Addr), sec, nil)
+	waitHealthy(t, b)
+	if _, err := b.Get(ctx, s.ClientID.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, s.ClientID.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Health() != nil || strings.Contains(logs.String(), "NOPERM") {
+		t.Fatalf("the limited user lacks a permission: %v\n%s", r.Health(), logs.String())
+	}
+}
+
+// redisACL is the user rule docs/REDIS.md recommends.
+const redisACL = `~pqrelay:* resetchannels -@all +get +set +del +bitfield +setbit +pexpire +pexpireat +pttl +multi +exec +ping +hello +auth +select +client|tracking +client|setname`
