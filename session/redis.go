@@ -690,7 +690,7 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// and replies and invalidations arrive in the order Redis ran the
 		// commands. Auto-pipelining keeps one connection far from full.
 		PipelineMultiplex: -1,
-		// Sealed sessions are 278 bytes; this holds tens of thousands.
+		// Sealed sessions are 214 bytes; this holds tens of thousands.
 		CacheSizeEachConn: 16 << 20,
 		// A stuck Redis is noticed within seconds, not the default ten.
 		ConnWriteTimeout: c.DialTimeout + writeTimeout,
