@@ -13,7 +13,7 @@ import (
 // fastUpstream is a fasthttp upstream that allocates nothing per request, so
 // that what AllocsPerRun counts (every goroutine of the process) is the
 // relays' own cost plus the client's.
-func fastUpstream(t *testing.T) string {
+func fastUpstream(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,6 +181,9 @@ func parsePeerOrigin(raw string) (string, error) {
 	}
 	host := strings.ToLower(u.Hostname())
 	port := u.Port()
+	if n, err := strconv.Atoi(port); host == "" || (port != "" && (err != nil || n < 1 || n > 65535)) {
+		return "", errUpstreamInvalidErr
+	}
 	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 		port = ""
 	}

@@ -945,3 +945,34 @@ func TestOptionsAsterisk(t *testing.T) {
 		t.Fatal("OPTIONS * was relayed")
 	}
 }
+
+// TestSlowClient: a client that stops sending halfway through its request
+// is answered 408 and disconnected after READ_TIMEOUT, and the relay keeps
+// serving everyone else meanwhile.
+func TestSlowClient(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigA: func(c *proxy.Config) { c.ReadTimeout = 300 * time.Millisecond }})
+	for _, partial := range []string{
+		"POST /x HTTP/1.1\r\nHost: a\r\nx-mte-outbound-token: ", // stalls in the headers
+		"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly part of the body", // stalls in the body
+	} {
+		c, err := net.Dial("tcp", p.A.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, partial)
+		if r := do(t, p.Request(t, "GET", "/meanwhile", nil)); r.status != 200 {
+			t.Fatalf("a slow client blocked others: %d", r.status)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		answer, _ := io.ReadAll(c)
+		c.Close()
+		if waited := time.Since(start); waited > 3*time.Second {
+			t.Fatalf("slow client kept for %v", waited)
+		}
+		if !bytes.HasPrefix(answer, []byte("HTTP/1.1 408")) || !bytes.Contains(answer, []byte("MTE_CLIENT_TIMEOUT")) {
+			t.Fatalf("slow client got %q", answer)
+		}
+	}
+}
