@@ -132,6 +132,7 @@ type plan struct {
 	tls        *tls.Config // nil for http
 	raw        []byte
 	method     string
+	head       bool // HEAD: responses have no body
 	timeout    time.Duration
 	slack      time.Duration // deadline update granularity, Timeout/64
 	interval   time.Duration // open loop: per-connection send interval
@@ -161,6 +162,7 @@ func (c *Config) plan() (*plan, error) {
 			return nil, badConfig(p.method, "method is not an HTTP token")
 		}
 	}
+	p.head = p.method == "HEAD"
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
 	}

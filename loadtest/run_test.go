@@ -70,10 +70,12 @@ func TestRunMedianAgainstDelayedUpstream(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address with nothing listening on it.
+// freePort returns a loopback address with nothing listening on it. It
+// uses 127.0.0.2, where no other test listens, so a port freed here is
+// not handed straight to a parallel test's upstream on 127.0.0.1:0.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +187,9 @@ func TestRunOpenLoopCorrectsCoordinatedOmission(t *testing.T) {
 	// Naive (from the actual send): only the one request that hit the
 	// stall is slow; the backlog after it is sent late and answered fast,
 	// so the p99 hides the stall — the coordinated omission.
-	if res.Service.Max < 250*time.Millisecond {
+	// (Its exact size depends on when within the stall that request
+	// arrived, which a busy machine can delay.)
+	if res.Service.Max < 100*time.Millisecond {
 		t.Errorf("naive max %v misses the stall itself", res.Service.Max)
 	}
 	if res.Service.P99 > 100*time.Millisecond {
@@ -346,5 +350,92 @@ func TestRequestSerialization(t *testing.T) {
 	}
 	if p.addr != "127.0.0.1:9000" {
 		t.Errorf("addr = %q", p.addr)
+	}
+}
+
+// untilCloseServer answers every connection with one HTTP/1.1 response
+// that has neither Content-Length nor chunked framing, so its body ends
+// when the server closes the connection (RFC 9112 §6.3, item 8).
+func untilCloseServer(t *testing.T, body []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				var got []byte
+				for !strings.Contains(string(got), "\r\n\r\n") {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					got = append(got, buf[:n]...)
+				}
+				c.Write(append([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"), body...))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestRunBodyFraming: every way HTTP/1.1 delimits a response body is read
+// correctly, so the connection stays in step and lengths are checked.
+func TestRunBodyFraming(t *testing.T) {
+	t.Parallel()
+	body := Body(1024)
+	chunked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(body[:300])
+		w.(http.Flusher).Flush() // forces Transfer-Encoding: chunked
+		w.Write(body[300:])
+	}))
+	t.Cleanup(chunked.Close)
+	noContent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(noContent.Close)
+	up := startUpstream(t, 1024, 0)
+
+	tests := []struct {
+		name   string
+		url    string
+		method string
+		expect int
+	}{
+		{"content-length", up.URL(), "POST", 1024},
+		{"chunked", chunked.URL, "GET", 1024},
+		{"until close", untilCloseServer(t, body), "GET", 1024},
+		{"HEAD has no body", up.URL(), "HEAD", 0},
+		{"204 has no body", noContent.URL, "GET", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := Config{URL: tt.url, Method: tt.method, Connections: 2, Duration: 300 * time.Millisecond, Timeout: time.Second, ExpectSize: tt.expect}
+			if tt.expect > 0 {
+				cfg.Verify, cfg.VerifyChecksum = true, Checksum(body)
+			}
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests < 5 || res.Failed() != 0 {
+				t.Fatalf("%+v", res)
+			}
+		})
 	}
 }

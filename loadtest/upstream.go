@@ -58,8 +58,11 @@ func StartUpstream(addr string, size int, delay time.Duration) (*Upstream, error
 		ReadBufferSize: 16 << 10,
 		// Idle keep-alive connections are closed by Close via Shutdown;
 		// the timeout only bounds connections a client abandoned.
-		IdleTimeout:           time.Minute,
-		CloseOnShutdown:       true,
+		IdleTimeout:     time.Minute,
+		CloseOnShutdown: true,
+		// A loader closes connections mid-request whenever a run ends;
+		// fasthttp would log each as an error and drown real output.
+		Logger:                quietLogger{},
 		NoDefaultDate:         true,
 		NoDefaultServerHeader: true,
 	}
@@ -84,6 +87,13 @@ func (u *Upstream) handler(delay time.Duration) fasthttp.RequestHandler {
 }
 
 var contentTypeOctet = []byte("application/octet-stream")
+
+// quietLogger discards fasthttp's per-connection error log.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+var _ fasthttp.Logger = quietLogger{}
 
 // Addr is the host:port the upstream listens on.
 func (u *Upstream) Addr() string { return u.ln.Addr().String() }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -79,7 +80,8 @@ type worker struct {
 	// stuck in a read by moving its deadline into the past.
 	cur  atomic.Pointer[net.Conn]
 	br   *bufio.Reader
-	resp fasthttp.Response
+	resp fasthttp.Response // headers only: SkipBody is set
+	body []byte            // the last response's body
 
 	// Window of the measured phase.
 	measureStart, end time.Time
@@ -110,6 +112,7 @@ func newWorker(p *plan, stop <-chan struct{}, measureStart, end time.Time) *work
 		end:          end,
 		hist:         newHistogram(),
 	}
+	w.resp.SkipBody = true
 	if p.interval > 0 {
 		w.service = newHistogram()
 	}
@@ -213,25 +216,74 @@ func (w *worker) roundTrip(sent time.Time) outcome {
 		w.closeConn()
 		return w.classify(err, capped)
 	}
-	if err := w.resp.ReadLimitBody(w.br, maxResponseBody); err != nil {
+	mustClose, err := w.readResponse()
+	if err != nil {
 		w.closeConn()
 		return w.classify(err, capped)
 	}
-	if w.resp.ConnectionClose() {
+	if mustClose || w.resp.ConnectionClose() {
 		w.closeConn()
 	}
 	if code := w.resp.StatusCode(); code < 200 || code > 299 {
 		return outcomeNon2xx
 	}
-	body := w.resp.Body()
-	if w.p.expectSize > 0 && len(body) != w.p.expectSize {
+	if w.p.expectSize > 0 && len(w.body) != w.p.expectSize {
 		return outcomeBadBody
 	}
-	if w.p.verify && Checksum(body) != w.p.checksum {
+	if w.p.verify && Checksum(w.body) != w.p.checksum {
 		return outcomeBadBody
 	}
 	return outcomeOK
 }
+
+// readResponse reads one response into w.resp (headers) and w.body.
+//
+// fasthttp reads only the header block (SkipBody is set): left to itself
+// it hands the body buffer back to a process-wide bytebufferpool after
+// every response and takes one again, and that pool drops buffers larger
+// than the sizes it has mostly seen, so a 1 KiB body among smaller ones
+// cost three allocations per request. A Content-Length body, what APIs
+// answer, is read straight into the worker's own buffer; chunked and
+// read-until-close bodies are rare here and go through fasthttp's decoder.
+// mustClose reports a body delimited by the connection closing.
+func (w *worker) readResponse() (mustClose bool, err error) {
+	if err := w.resp.ReadLimitBody(w.br, 0); err != nil {
+		return false, err
+	}
+	w.body = w.body[:0]
+	code := w.resp.StatusCode()
+	if w.p.head || code < 200 || code == 204 || code == 304 {
+		return false, nil // RFC 9112 §6.3: no body, whatever the headers say
+	}
+	switch n := w.resp.Header.ContentLength(); {
+	case n > maxResponseBody:
+		return false, errBodyTooLarge
+	case n >= 0:
+		if cap(w.body) < n {
+			w.body = make([]byte, n) // grows once to the response size
+		}
+		w.body = w.body[:n]
+		_, err := io.ReadFull(w.br, w.body)
+		return false, err
+	case n == -1: // chunked
+		if err := w.resp.ReadBody(w.br, maxResponseBody); err != nil {
+			return false, err
+		}
+		if err := w.resp.Header.ReadTrailer(w.br); err != nil {
+			return false, err
+		}
+	default: // no length: the body ends when the server closes
+		if err := w.resp.ReadBody(w.br, maxResponseBody); err != nil {
+			return false, err
+		}
+		mustClose = true
+	}
+	w.body = append(w.body, w.resp.Body()...)
+	w.resp.ResetBody()
+	return mustClose, nil
+}
+
+var errBodyTooLarge = errors.New("loadtest: response body larger than 257MiB")
 
 // classify maps a transport error to an outcome. A deadline that was the
 // end of the window (capped) or a cancelled run is not the target's fault
@@ -240,14 +292,21 @@ func (w *worker) classify(err error, capped bool) outcome {
 	if w.stopped() || err == errWindowEnded {
 		return outcomeDiscard
 	}
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		errors.Is(err, context.DeadlineExceeded) {
+	if isTimeout(err) {
 		if capped {
 			return outcomeDiscard
 		}
 		return outcomeTimeout
 	}
 	return outcomeError
+}
+
+// isTimeout reports whether err is a deadline passing, in any of the
+// forms the layers below report it: fasthttp's, the poller's (which may
+// fire a moment before the context's timer) and the context's.
+func isTimeout(err error) bool {
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func (w *worker) connect() error {
@@ -259,7 +318,7 @@ func (w *worker) connect() error {
 	defer cancel()
 	conn, err := w.dialer.DialContext(ctx, "tcp", w.p.addr)
 	if err != nil {
-		if !deadline.Before(w.end) && errors.Is(err, context.DeadlineExceeded) {
+		if !deadline.Before(w.end) && isTimeout(err) {
 			return errWindowEnded
 		}
 		return err
