@@ -690,6 +690,12 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// and replies and invalidations arrive in the order Redis ran the
 		// commands. Auto-pipelining keeps one connection far from full.
 		PipelineMultiplex: -1,
+		// Every request sends one command; flushed one by one, the write
+		// syscalls were half the client's CPU. Waiting 20 µs after a flush
+		// (only while other commands are in flight) lets one flush carry
+		// many: 3.0 → 1.8 µs of client CPU per Accept, and less for Redis
+		// too (BenchmarkRedisStoreAccept).
+		MaxFlushDelay: max(c.maxFlushDelay, 0),
 		// Sealed sessions are 214 bytes; this holds tens of thousands.
 		CacheSizeEachConn: 16 << 20,
 		// A stuck Redis is noticed within seconds, not the default ten.

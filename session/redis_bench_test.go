@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,29 +148,47 @@ func redisMemory(b *testing.B, srv *redistest.Server) int64 {
 	return 0
 }
 
-// BenchmarkRedisStoreAccept is the whole per-request check through the store:
-// the local window, then the shared one, from parallel goroutines.
+// BenchmarkRedisStoreAccept is the whole per-request check through the store
+// (the local window, then the shared record) from 150 goroutines, with and
+// without rueidis's flush delay. client-µs/op is this process's CPU time
+// (getrusage) per request, redis-µs/op the server's.
 func BenchmarkRedisStoreAccept(b *testing.B) {
-	srv := redistest.Start(b)
-	sec := testSecrets(b)
-	r := openTestRedis(b, srv, sec)
-	waitHealthy(b, r)
-	ctx := context.Background()
-	sessions := make([]*Session, 64)
-	for i := range sessions {
-		sessions[i] = newTestSession(b, sec, time.Hour)
-	}
-	var next atomic.Uint64
-	b.SetParallelism(150)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := next.Add(1)
-			if err := r.Accept(ctx, sessions[n%64], n/64+1); err != nil {
-				b.Error(err)
-				return
+	for _, delay := range []time.Duration{-1, 20 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond} {
+		b.Run("flushDelay="+max(delay, 0).String(), func(b *testing.B) {
+			srv := redistest.Start(b)
+			sec := testSecrets(b)
+			cfg := testRedisConfig(b, srv.URL())
+			cfg.maxFlushDelay = delay
+			r := openTestRedisConfig(b, cfg, sec, nil)
+			waitHealthy(b, r)
+			ctx := context.Background()
+			sessions := make([]*Session, 64)
+			for i := range sessions {
+				sessions[i] = newTestSession(b, sec, time.Hour)
 			}
-		}
-	})
+			var next atomic.Uint64
+			b.SetParallelism(150)
+			b.ReportAllocs()
+			cpu0, rcpu0 := processCPU(), redisCPU(b, srv)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := next.Add(1)
+					if err := r.Accept(ctx, sessions[n%64], n/64+1); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N)*1e6, "client-µs/op")
+			b.ReportMetric((redisCPU(b, srv)-rcpu0)/float64(b.N)*1e6, "redis-µs/op")
+		})
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

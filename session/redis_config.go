@@ -52,6 +52,9 @@ type RedisConfig struct {
 	retryMin, retryMax time.Duration
 	// logEvery bounds how often repeated connection failures are logged.
 	logEvery time.Duration
+	// maxFlushDelay is rueidis's MaxFlushDelay; zero means
+	// defaultMaxFlushDelay, negative none.
+	maxFlushDelay time.Duration
 }
 
 const (
@@ -59,6 +62,7 @@ const (
 	defaultRetryMin    = 100 * time.Millisecond
 	defaultRetryMax    = 5 * time.Second
 	defaultLogEvery    = 5 * time.Second
+	defaultFlushDelay  = 20 * time.Microsecond
 	defaultRedisPort   = "6379"
 )
 
@@ -246,6 +250,9 @@ func (c *RedisConfig) withDefaults() RedisConfig {
 	}
 	if d.logEvery <= 0 {
 		d.logEvery = defaultLogEvery
+	}
+	if d.maxFlushDelay == 0 {
+		d.maxFlushDelay = defaultFlushDelay
 	}
 	return d
 }
