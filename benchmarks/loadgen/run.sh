@@ -12,8 +12,11 @@
 # Neither loader warms up (wrk cannot), both time out after 10 s, and a
 # round in which either saw a failure voids the comparison.
 #
+# Each loader runs with its defaults on this machine: wrk with one thread
+# per core, ours with --procs 0 (half the cores).
+#
 # Env: ROUNDS (3), DURATION (10s), CONNS (100), SIZE (1KiB), THREADS (wrk
-# threads, default: the number of cores).
+# threads, default: the number of cores), PROCS (our --procs, default 0).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -21,6 +24,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-100}
 SIZE=${SIZE:-1KiB}
 THREADS=${THREADS:-$(nproc)}
+PROCS=${PROCS:-0}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -84,7 +88,7 @@ ours_cpu=()
 wrk_cpu=()
 for round in $(seq "$ROUNDS"); do
 	/usr/bin/time -f '%U %S' -o "$work/ours.time" \
-		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s --timeout 10s \
+		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s --timeout 10s --procs "$PROCS" \
 		--size "$SIZE" --verify auto --quiet --json "$work/ours.json" >/dev/null
 	req=$(jq '.tiers[0].control.requests' "$work/ours.json")
 	rps=$(jq '.tiers[0].control.rps | floor' "$work/ours.json")

@@ -14,6 +14,12 @@ import (
 	"github.com/pqrelay/pqrelay/loadtest"
 )
 
+func init() {
+	// Commands run in parallel in this process; none may change its
+	// GOMAXPROCS under the others.
+	setProcs = func(int) {}
+}
+
 func TestBadFlagsExit2WithOneLine(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -46,6 +52,7 @@ func TestBadFlagsExit2WithOneLine(t *testing.T) {
 		{"relative path", []string{"run", "--control", "http://127.0.0.1:1", "--path", "api"}, "--path"},
 		{"bad method", []string{"run", "--control", "http://127.0.0.1:1", "--method", "GE T"}, "method"},
 		{"stray argument", []string{"run", "--control", "http://127.0.0.1:1", "extra"}, `"extra"`},
+		{"negative procs", []string{"run", "--control", "http://127.0.0.1:1", "--procs", "-1"}, "--procs"},
 		{"upstream bad port", []string{"upstream", "--port", "70000"}, "--port"},
 		{"upstream bad size", []string{"upstream", "--size", "lots"}, "size"},
 		{"upstream negative delay", []string{"upstream", "--delay", "-1ms"}, "--delay"},
@@ -311,5 +318,25 @@ func TestProgressOutput(t *testing.T) {
 	p.done(res)
 	if quiet.Len() != 0 {
 		t.Fatalf("quiet printed %q", quiet.String())
+	}
+}
+
+func TestLoaderProcs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		flag, cpus int
+		env        bool
+		want       int
+	}{
+		{0, 2, false, 1},
+		{0, 1, false, 1},
+		{0, 16, false, 8},
+		{3, 16, false, 3},
+		{3, 16, true, 3},
+	}
+	for _, tt := range tests {
+		if got := loaderProcs(tt.flag, tt.cpus, tt.env); got != tt.want {
+			t.Errorf("loaderProcs(%d, %d, %v) = %d, want %d", tt.flag, tt.cpus, tt.env, got, tt.want)
+		}
 	}
 }
