@@ -143,7 +143,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	return s.server.ShutdownWithContext(ctx)
+	if err := s.server.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err // fasthttp closing what we closed first is no failure
+	}
+	return nil
 }
 
 // Relay endpoints (docs/PROTOCOL.md §2).

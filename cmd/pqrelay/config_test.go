@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,11 +97,7 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 // line on stderr that names it.
 func TestBadConfigExits(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "pqrelay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(binary(t))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=short", "OUTBOUND_TOKEN=t"}
 	out, err := cmd.CombinedOutput()
 	exit, ok := err.(*exec.ExitError)
@@ -119,10 +114,7 @@ func TestBadConfigExits(t *testing.T) {
 // later in the checks than GODEBUG).
 func TestFIPSModes(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "pqrelay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	for _, c := range []struct{ godebug, want string }{
 		{"fips140=only", "GODEBUG: fips140=only is not supported"},
 		{"fips140=on", "PORT:"},
