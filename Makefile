@@ -8,7 +8,7 @@ FUZZTIME  ?= 5s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES  := $(shell $(GO) list ./...)
 
-.PHONY: all build test deps lint test-race test-alloc fuzz-short fuzz demo bench clean
+.PHONY: all build test deps lint test-race test-alloc test-fips fuzz-short fuzz demo bench clean
 
 all: build
 
@@ -21,7 +21,7 @@ deps:
 		echo "installing redis-server (tests run against a real one)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
-test: deps lint test-race test-alloc fuzz-short
+test: deps lint test-race test-alloc test-fips fuzz-short
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -35,6 +35,11 @@ test-race:
 
 test-alloc:
 	$(GO) test -count=1 -run 'Alloc' ./...
+
+# The pair end to end in Go's FIPS 140-3 mode (every primitive from the FIPS
+# module, the MLKEM768-P256 suite).
+test-fips:
+	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestReferenceExample|TestFaithful|TestTamperAndReplay|TestRestartB$$' ./proxy/
 
 # A short run of every fuzz target, seeds from testdata/fuzz included.
 fuzz-short:
