@@ -953,7 +953,7 @@ func TestSlowClient(t *testing.T) {
 	t.Parallel()
 	p := relaytest.NewPair(t, relaytest.Options{ConfigA: func(c *proxy.Config) { c.ReadTimeout = 300 * time.Millisecond }})
 	for _, partial := range []string{
-		"POST /x HTTP/1.1\r\nHost: a\r\nx-mte-outbound-token: ", // stalls in the headers
+		"POST /x HTTP/1.1\r\nHost: a\r\nx-mte-outbound-token: ",                           // stalls in the headers
 		"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly part of the body", // stalls in the body
 	} {
 		c, err := net.Dial("tcp", p.A.Addr)
