@@ -82,14 +82,16 @@ cpu_us() {
 
 echo "| Round | Loader | Requests | Req/s | Loader CPU µs/req |"
 echo "|---|---|---|---|---|"
+ratios=()
 ours_rps=()
 wrk_rps=()
 ours_cpu=()
 wrk_cpu=()
-for round in $(seq "$ROUNDS"); do
+run_ours() {
 	/usr/bin/time -f '%U %S' -o "$work/ours.time" \
 		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s --timeout 10s --procs "$PROCS" \
 		--size "$SIZE" --verify auto --quiet --json "$work/ours.json" >/dev/null
+	local req rps failed cpu
 	req=$(jq '.tiers[0].control.requests' "$work/ours.json")
 	rps=$(jq '.tiers[0].control.rps | floor' "$work/ours.json")
 	failed=$(jq '.tiers[0].control | .errors + .timeouts + .non_2xx + .bad_body' "$work/ours.json")
@@ -101,9 +103,12 @@ for round in $(seq "$ROUNDS"); do
 	ours_rps+=("$rps")
 	ours_cpu+=("$cpu")
 	echo "| $round | pqrelay-loadtest | $req | $rps | $cpu |"
+}
 
+run_wrk() {
 	/usr/bin/time -f '%U %S' -o "$work/wrk.time" \
 		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s "$work/post.lua" "$url/api/echo" >"$work/wrk.out"
+	local req rps cpu
 	req=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
 	rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$work/wrk.out")
 	if grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
@@ -115,6 +120,19 @@ for round in $(seq "$ROUNDS"); do
 	wrk_rps+=("$rps")
 	wrk_cpu+=("$cpu")
 	echo "| $round | wrk -t$THREADS | $req | $rps | $cpu |"
+}
+
+# Odd rounds run ours first, even rounds wrk first, so neither always
+# inherits the other's aftermath (a warm upstream, a busy neighbour).
+for round in $(seq "$ROUNDS"); do
+	if [ $((round % 2)) = 1 ]; then
+		run_ours
+		run_wrk
+	else
+		run_wrk
+		run_ours
+	fi
+	ratios+=("$(awk -v o="${ours_rps[-1]}" -v w="${wrk_rps[-1]}" 'BEGIN { printf "%.3f", o / w }')")
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -130,5 +148,8 @@ echo "| wrk -t$THREADS | $wr | $wc |"
 awk -v o="$or" -v w="$wr" -v oc="$oc" -v wc="$wc" 'BEGIN {
 	printf "| ours / wrk | %.3f | %.2f |\n", o / w, oc / wc
 }'
+echo
+# The fairer ratio: each round's two runs saw the same neighbours.
+echo "Per-round req/s ratio ours/wrk: ${ratios[*]}; median $(median "${ratios[@]}")."
 echo
 echo "$CONNS connections, $SIZE request and response bodies, $DURATION per run, $(nproc) cores shared by loader and upstream ($(uname -m), $(go env GOVERSION), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'))."
