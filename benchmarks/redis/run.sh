@@ -9,9 +9,10 @@
 #                                   redis-server
 #
 # One outbound relay A and one upstream serve both sides, so the only
-# difference is B's store. Rounds alternate memory and Redis (on a shared
-# 2-core box the neighbours come and go; numbers from separate runs compare
-# nothing), each a pqrelay-loadtest run of CONNS connections that also
+# difference is B's store. Each round measures both, memory first in odd
+# rounds and Redis first in even ones (on a shared 2-core box the
+# neighbours come and go; numbers from separate runs compare nothing), each
+# side a pqrelay-loadtest run of CONNS connections that also
 # measures the upstream alone. The table gives each round's req/s and the
 # Redis/memory ratio, and the CPU time B and redis-server used per request
 # (user + system from /proc, warm-up requests included in the time but not
@@ -155,15 +156,22 @@ measure() {
 		| @tsv' "$out"
 }
 
-say "$ROUNDS rounds of memory then Redis, $CONNS connections, $DURATION after $WARMUP warm-up, $SIZE bodies"
+say "$ROUNDS rounds of memory and Redis, $CONNS connections, $DURATION after $WARMUP warm-up, $SIZE bodies"
 echo "| round | memory req/s | Redis req/s | Redis / memory | B CPU µs/req memory | B CPU µs/req Redis | redis-server CPU µs/req |"
 echo "|---|---|---|---|---|---|---|"
 ratios=()
 for round in $(seq "$ROUNDS"); do
-	line=$(measure memory "$bm_port" "$bm_pid" "$round")
-	read -r m_rps _ m_b _ <<<"$line"
-	line=$(measure redis "$br_port" "$br_pid" "$round")
-	read -r r_rps _ r_b r_r <<<"$line"
+	# Odd rounds measure memory first, even rounds Redis first, so that a
+	# drift in the machine's load does not favour one side.
+	if ((round % 2)); then
+		mline=$(measure memory "$bm_port" "$bm_pid" "$round")
+		rline=$(measure redis "$br_port" "$br_pid" "$round")
+	else
+		rline=$(measure redis "$br_port" "$br_pid" "$round")
+		mline=$(measure memory "$bm_port" "$bm_pid" "$round")
+	fi
+	read -r m_rps _ m_b _ <<<"$mline"
+	read -r r_rps _ r_b r_r <<<"$rline"
 	ratio=$(jq -n --argjson r "$r_rps" --argjson m "$m_rps" '$r / $m * 100 | . * 10 | round / 10')
 	ratios+=("$ratio")
 	printf '| %d | %.0f | %.0f | %s %% | %.1f | %.1f | %.1f |\n' "$round" "$m_rps" "$r_rps" "$ratio" "$m_b" "$r_b" "$r_r"
@@ -171,3 +179,5 @@ done
 median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
 echo
 echo "Median Redis / memory over $ROUNDS rounds: **$median %** (target ≥ 90 %)."
+echo
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs."
