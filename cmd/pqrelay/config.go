@@ -94,6 +94,17 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		}
 		st.redis = &rc
 	}
+	switch v := getenv("REDIS_OUTAGE"); {
+	case err != nil, v == "", v == "refuse":
+	case st.redis == nil:
+		return st, errors.New("REDIS_OUTAGE: applies only with REDIS_URL")
+	case v == "local-window":
+		// docs/REDIS.md "Outages": availability over cross-replica replay
+		// protection while Redis is down.
+		st.redis.OutageLocalWindow = true
+	default:
+		return st, errors.New("REDIS_OUTAGE: must be refuse (the default) or local-window, got " + strconv.Quote(v))
+	}
 	if err != nil {
 		return st, err
 	}

@@ -51,6 +51,8 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"SESSION_LIFETIME", "30s"}, "SESSION_LIFETIME"},
 		{[]string{"REDIS_URL", "http://localhost:6379"}, "REDIS_URL"},
 		{[]string{"REDIS_URL", "redis://:hunter2@h:port"}, "REDIS_URL"},
+		{[]string{"REDIS_OUTAGE", "local-window"}, "REDIS_OUTAGE"},
+		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
 	}
 	for _, c := range cases {
 		_, err := loadSettings(env(c.kv...))
@@ -88,8 +90,12 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 	if st.port != 9090 || !c.Debug || len(c.Headers) != 1 || c.Headers[0].Name != "X-Env" ||
 		len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" || len(c.CORSMethods) != 2 ||
 		c.MaxBodyBytes != 1<<20 || c.PeerTimeout != 5*time.Second || c.SessionLifetime != 10*time.Minute ||
-		st.redis == nil || st.redis.DB != 2 {
+		st.redis == nil || st.redis.DB != 2 || st.redis.OutageLocalWindow {
 		t.Errorf("values not applied: %+v %+v", st, c)
+	}
+	st, err = loadSettings(env("REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "local-window"))
+	if err != nil || !st.redis.OutageLocalWindow {
+		t.Errorf("REDIS_OUTAGE=local-window: %v %+v", err, st.redis)
 	}
 }
 
