@@ -19,7 +19,8 @@ import (
 //	2      mode      (ModeMKE or ModeMTE)
 //	3      flags     (FlagHeadersInClear | FlagURLInClear; requests only)
 //	4..11  counter   big-endian uint64, the message number in its session
-//	12..19 timestamp big-endian int64, Unix milliseconds at the sender
+//	12..19 requests:  timestamp, big-endian int64, Unix milliseconds at the sender
+//	       responses: responder, big-endian uint32, then 4 zero bytes
 //	20..   AES-256-GCM ciphertext of the envelope, 16-byte tag last
 //
 // The whole header is additional data, so none of it can be changed in
@@ -68,13 +69,22 @@ type Header struct {
 	Mode    uint8
 	Flags   uint8
 	Counter uint64
-	Time    int64 // Unix milliseconds
+	// Time is a request's Unix milliseconds; responses carry none.
+	Time int64
+	// Responder is, in a response, the responding relay's random id, part
+	// of the response nonce (docs/PROTOCOL.md §4.1): two replicas that both
+	// answer one replayed request still never reuse a nonce.
+	Responder uint32
 }
 
 // AppendHeader appends the 20-byte encoding of h to dst.
 func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, Version, h.Kind, h.Mode, h.Flags)
 	dst = binary.BigEndian.AppendUint64(dst, h.Counter)
+	if h.Kind == KindResponse {
+		dst = binary.BigEndian.AppendUint32(dst, h.Responder)
+		return append(dst, 0, 0, 0, 0)
+	}
 	return binary.BigEndian.AppendUint64(dst, uint64(h.Time))
 }
 
@@ -97,13 +107,17 @@ func parseHeader(frame []byte) (Header, error) {
 		Mode:    frame[2],
 		Flags:   frame[3],
 		Counter: binary.BigEndian.Uint64(frame[4:12]),
-		Time:    int64(binary.BigEndian.Uint64(frame[12:20])),
+	}
+	if h.Kind == KindResponse {
+		h.Responder = binary.BigEndian.Uint32(frame[12:16])
+	} else {
+		h.Time = int64(binary.BigEndian.Uint64(frame[12:20]))
 	}
 	switch {
 	case h.Kind != KindRequest && h.Kind != KindResponse,
 		h.Mode != ModeMKE && h.Mode != ModeMTE,
 		h.Flags&^knownFlags != 0,
-		h.Kind == KindResponse && h.Flags != 0:
+		h.Kind == KindResponse && (h.Flags != 0 || binary.BigEndian.Uint32(frame[16:20]) != 0):
 		return Header{}, ErrFrame
 	}
 	return h, nil
@@ -208,13 +222,16 @@ var scratchPool = sync.Pool{New: func() any { return new(frameScratch) }}
 // getScratch returns a pooled scratch holding, for the frame whose header is
 // header[:HeaderLen]:
 //
-//	nonce = kind || 0 0 0 || counter
-//	ad    = header || clientID || bind (16 zero bytes when bind is empty)
+//	request nonce  = kind (1) || 0 0 0 || counter
+//	response nonce = responder id (4)   || counter
+//	ad             = header || clientID || bind (16 zero bytes when bind is empty)
 //
-// Counters never repeat within a session and direction (the sender's atomic
-// counter for requests, the request's own counter, accepted once by the
-// replay window, for responses), so neither does a nonce under one key. The
-// additional data makes a frame open only under the client id it was sealed
+// Request counters never repeat within a session (the sender's atomic
+// counter). A response reuses its request's counter, which each relay's
+// replay window accepts once; the responder id, random per relay process,
+// keeps two replicas that both accepted one replayed request (a shared
+// window that failed or was bypassed during a Redis outage) from sealing
+// two responses under one nonce (docs/PROTOCOL.md §6.3). The additional data makes a frame open only under the client id it was sealed
 // for, and a response only for the request whose tag it names
 // (docs/PROTOCOL.md §4.2). Return the scratch with scratchPool.Put.
 func getScratch(header []byte, kind uint8, counter uint64, clientID, bind []byte) *frameScratch {
@@ -222,7 +239,11 @@ func getScratch(header []byte, kind uint8, counter uint64, clientID, bind []byte
 		panic("codec: bad client id or binding length")
 	}
 	s := scratchPool.Get().(*frameScratch)
-	s.nonce = [12]byte{kind}
+	if kind == KindResponse {
+		copy(s.nonce[:4], header[12:16]) // the responder id
+	} else {
+		s.nonce = [12]byte{kind}
+	}
 	binary.BigEndian.PutUint64(s.nonce[4:], counter)
 	copy(s.ad[:], header[:HeaderLen])
 	copy(s.ad[HeaderLen:], clientID)

@@ -55,8 +55,11 @@ func reqHeader(mode uint8, counter uint64) Header {
 	return Header{Kind: KindRequest, Mode: mode, Counter: counter, Time: testTime}
 }
 
+// testResponder is the responder id of the test responses.
+const testResponder = 0x5eed1234
+
 func respHeader(mode uint8, counter uint64) Header {
-	return Header{Kind: KindResponse, Mode: mode, Counter: counter, Time: testTime + 1}
+	return Header{Kind: KindResponse, Mode: mode, Counter: counter, Responder: testResponder}
 }
 
 // openFrame parses the header and opens, as a receiving relay does.
@@ -78,7 +81,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	for _, h := range []Header{
 		{Kind: KindRequest, Mode: ModeMKE},
 		{Kind: KindRequest, Mode: ModeMTE, Flags: FlagHeadersInClear | FlagURLInClear, Counter: 1<<32 - 1, Time: testTime},
-		{Kind: KindResponse, Mode: ModeMKE, Counter: 1<<64 - 1, Time: -1},
+		{Kind: KindResponse, Mode: ModeMKE, Counter: 1<<64 - 1, Responder: 1<<32 - 1},
 	} {
 		b := AppendHeader(nil, h)
 		if len(b) != HeaderLen {
@@ -110,6 +113,7 @@ func TestParseHeaderRefuses(t *testing.T) {
 		{"mode 3", func(b []byte) []byte { b[2] = 3; return b }},
 		{"unknown flag", func(b []byte) []byte { b[3] = 1 << 2; return b }},
 		{"response with flags", func(b []byte) []byte { b[1] = KindResponse; b[3] = FlagURLInClear; return b }},
+		{"response with reserved bytes set", func(b []byte) []byte { b[1] = KindResponse; b[19] = 1; return b }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,8 +368,12 @@ func TestMTEPerMessageKeys(t *testing.T) {
 			env = testResponseEnv(nil, ModeMTE)
 		}
 		frame := sealFrame(k, h, env, testClientID, bind)
-		var nonce [12]byte
-		nonce[0] = kind
+		var nonce [12]byte // docs/PROTOCOL.md §4.1
+		if kind == KindResponse {
+			binary.BigEndian.PutUint32(nonce[:4], testResponder)
+		} else {
+			nonce[0] = kind
+		}
 		binary.BigEndian.PutUint64(nonce[4:], 42)
 		ad := append(bytes.Clone(frame[:HeaderLen]), testClientID...)
 		ad = append(ad, make([]byte, BindLen)...)
@@ -474,6 +482,33 @@ func TestKeysRedacted(t *testing.T) {
 			if bytes.Contains([]byte(out), key) || bytes.Contains([]byte(out), []byte(fmt.Sprintf("%x", key))) ||
 				bytes.Contains([]byte(out), []byte(fmt.Sprintf("%X", key))) || bytes.Contains([]byte(out), []byte(fmt.Sprint(key))) {
 				t.Errorf("fmt %s of Keys shows key material: %s", verb, out)
+			}
+		}
+	}
+}
+
+// TestRespondersNeverShareANonce: two relays (replicas behind one balancer)
+// that both answer the same replayed request seal under different nonces,
+// so the response key's GCM stays safe (docs/PROTOCOL.md §6.3); each
+// response still opens for the request it answers.
+func TestRespondersNeverShareANonce(t *testing.T) {
+	t.Parallel()
+	k := testKeys()
+	for _, m := range modes {
+		req := sealFrame(k, reqHeader(m.mode, 77), testRequestEnv(nil, m.mode), testClientID, nil)
+		var frames [][]byte
+		for _, responder := range []uint32{1, 2} {
+			h := respHeader(m.mode, 77)
+			h.Responder = responder
+			frames = append(frames, sealFrame(k, h, testResponseEnv(nil, m.mode), testClientID, Tag(req)))
+		}
+		a, b := frames[0][HeaderLen:], frames[1][HeaderLen:]
+		if bytes.Equal(a[:16], b[:16]) {
+			t.Fatalf("%s: two responders produced the same keystream", m.name)
+		}
+		for i, f := range frames {
+			if _, err := openFrame(bytes.Clone(f), k, testClientID, Tag(req)); err != nil {
+				t.Errorf("%s: response of responder %d does not open: %v", m.name, i+1, err)
 			}
 		}
 	}

@@ -37,7 +37,8 @@ package proxy
 //     x-mte-* dropped, HEADERS set), sent with UPSTREAM_TIMEOUT.
 //  9. sealResponse(): the upstream's status, headers and body, or a relay
 //     error (502, 504), sealed under the response key with the request's
-//     counter and bound to its tag, answered as 200.
+//     counter and this relay's responder id as nonce, bound to the
+//     request's tag, answered as 200.
 
 import (
 	"bytes"
@@ -362,7 +363,7 @@ func upstreamError(err error) *relayError {
 // scratch space the caller returns to the pool.
 func (s *Server) sealResponse(ctx *fasthttp.RequestCtx, sess *session.Session, h codec.Header, tag []byte, up *fasthttp.Response, e *relayError, buf *bytebufferpool.ByteBuffer) {
 	frame := codec.AppendHeader(buf.B[:0], codec.Header{
-		Kind: codec.KindResponse, Mode: h.Mode, Counter: h.Counter, Time: s.now().UnixMilli(),
+		Kind: codec.KindResponse, Mode: h.Mode, Counter: h.Counter, Responder: s.responder,
 	})
 	if e != nil {
 		env := codec.BeginResponse(frame, e.status)

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -34,7 +36,8 @@ type Server struct {
 	peers          peerSet
 	extraHeaders   [][2][]byte
 	cors           corsPolicy
-	frameLimit     int // the largest frame a peer may send or answer
+	frameLimit     int    // the largest frame a peer may send or answer
+	responder      uint32 // this process's random id in response nonces (codec.Header.Responder)
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
 	now            func() time.Time
@@ -65,6 +68,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
 		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
 		now:            time.Now,
+		responder:      randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.
 		frameLimit: codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
 	}
@@ -118,6 +122,12 @@ const (
 	// is 256 * 1024); beyond it clients get 503 instead of memory running out.
 	maxConcurrency = 64 << 10
 )
+
+func randomUint32() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
 
 // Serve serves connections from ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {

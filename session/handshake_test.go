@@ -130,7 +130,7 @@ func exchange(t testing.TB, out, in *Session, mode uint8) {
 	if r, err := codec.ParseRequest(env, mode); err != nil || string(r.Body) != "ping" {
 		t.Fatalf("request: %+v, %v", r, err)
 	}
-	rf := codec.AppendHeader(nil, codec.Header{Kind: codec.KindResponse, Mode: mode, Counter: h.Counter, Time: 2})
+	rf := codec.AppendHeader(nil, codec.Header{Kind: codec.KindResponse, Mode: mode, Counter: h.Counter, Responder: 2})
 	rb := codec.BeginResponse(rf, 200)
 	rf = codec.Seal(rb.Finish([]byte("pong"), mode), in.Response, in.ClientID[:], codec.Tag(frame))
 	rh, err := codec.ParseHeader(rf)

@@ -13,12 +13,15 @@ def seq(start, n):
 
 MKE, MTE, CLIENT_ID = seq(0x00, 32), seq(0x20, 32), seq(0x40, 40)
 T = 1735689600000  # 2025-01-01T00:00:00Z in Unix ms
+RESPONDER = 0x5EED1234
 
-def header(kind, mode, counter, ms):  # §4: version, kind, mode, flags, counter, time
-    return bytes([1, kind, mode, 0]) + struct.pack(">Qq", counter, ms)
+def header(kind, mode, counter, ms):  # §4: version, kind, mode, flags, counter, then
+    tail = struct.pack(">q", ms) if kind == 1 else struct.pack(">II", RESPONDER, 0)  # time | responder, 0
+    return bytes([1, kind, mode, 0]) + struct.pack(">Q", counter) + tail
 
-def nonce(kind, counter):  # §4.1: kind || 0 0 0 || counter
-    return bytes([kind, 0, 0, 0]) + struct.pack(">Q", counter)
+def nonce(kind, counter):  # §4.1: kind || 0 0 0 || counter, or responder || counter
+    prefix = bytes([kind, 0, 0, 0]) if kind == 1 else struct.pack(">I", RESPONDER)
+    return prefix + struct.pack(">Q", counter)
 
 def mte_key(kind, counter):  # §4.1: HKDF-Expand(base, "pqrelay v1 mte" || kind || counter)
     info = b"pqrelay v1 mte" + bytes([kind]) + struct.pack(">Q", counter)
@@ -46,11 +49,11 @@ mine = {
     "requestEnv": request_env(),
     "responseEnv": response_env(),
     "requestMKE": req_mke,
-    "responseMKE": seal(MKE, 2, 1, T + 1, response_env(), req_mke[-16:]),
+    "responseMKE": seal(MKE, 2, 1, None, response_env(), req_mke[-16:]),
     "mteKeyRequest1": mte_key(1, 1),
     "mteKeyResponse1": mte_key(2, 1),
     "requestMTE": req_mte,
-    "responseMTE": seal(mte_key(2, 1), 2, 2, T + 1, pad(response_env()), req_mte[-16:]),
+    "responseMTE": seal(mte_key(2, 1), 2, 2, None, pad(response_env()), req_mte[-16:]),
 }
 
 src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kat_test.go")).read()
@@ -61,5 +64,5 @@ for name, value in mine.items():
     want = bytes.fromhex("".join(re.findall(r'"([0-9a-f]*)"', m.group(1))))
     ok = want == value
     bad += not ok
-    print(("ok   " if ok else "DIFF ") + name)
+    print(("ok   " if ok else "DIFF ") + name + ("" if ok else "  mine: " + value.hex()))
 sys.exit(1 if bad else 0)
