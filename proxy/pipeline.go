@@ -109,11 +109,13 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 	if !ok {
 		return nil, true // the key is spent: pair anew (DESIGN.md §2.6)
 	}
+	// The frame buffer is taken first so that it goes back to the pool last,
+	// after the request that points at it.
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
 
 	var tag [codec.TagLen]byte
 	if buf.B, e = s.sealRequest(buf.B[:0], &ctx.Request, req, sess, counter, opts); e != nil {
@@ -312,11 +314,11 @@ func (s *Server) fresh(ms int64) bool {
 // forward sends the opened request to UPSTREAM and seals the answer back
 // (stages 8 and 9).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, sess *session.Session, h codec.Header, tag []byte, r *codec.Request) {
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
 
 	buf.B = append(append(buf.B[:0], s.upstreamPrefix...), r.URI...)
 	ureq.SetRequestURIBytes(buf.B)
