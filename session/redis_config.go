@@ -35,14 +35,14 @@ type RedisConfig struct {
 	// means 2 s.
 	DialTimeout time.Duration
 
-	// OutageLocalWindow keeps sessions shared through Redis usable while
-	// Redis is unreachable, each replica checking replays on its own window
-	// only. That trades a known weakness for availability: a frame replayed
-	// to a second replica during the outage is run twice by the upstream,
-	// and its two responses share a key and nonce (docs/REDIS.md, "Outages").
-	// The zero value refuses them instead: Get answers ErrUnknownSession, so
-	// the outbound relay pairs anew with a session only one replica holds,
-	// and Accept answers ErrStoreUnavailable.
+	// OutageLocalWindow (REDIS_OUTAGE=local-window) keeps sessions shared
+	// through Redis usable while Redis is unreachable, each replica checking
+	// replays on its own window only. That trades a known weakness for
+	// availability: a frame replayed to a second replica during the outage
+	// is run twice by the upstream (docs/REDIS.md, "Outages"). The zero
+	// value refuses them instead: Get answers ErrUnknownSession, so the
+	// outbound relay pairs anew with a session only one replica holds, and
+	// Accept answers ErrStoreUnavailable.
 	OutageLocalWindow bool
 
 	password string
