@@ -1,0 +1,704 @@
+#!/usr/bin/env bash
+# benchmarks/pair/run.sh — the pqrelay pair against what most teams deploy
+# instead, a pair of nginx (or HAProxy) reverse proxies joined by mutual
+# TLS, and against the bare control API, side by side in one run
+# (DESIGN.md §5).
+#
+#   loader ──HTTP──▶ relay A ══ sealed frames, HTTP ══▶ relay B ──HTTP──▶ upstream
+#   loader ──HTTP──▶ nginx A ══ HTTPS, client cert  ══▶ nginx B ──HTTP──▶ upstream
+#   loader ─────────────────────────────────────────────────────────────▶ upstream
+#
+# Everything runs on loopback, against one bundled upstream process. For
+# each connection count (tier) the loader runs three times — control,
+# pqrelay, proxy pair — with the same body, warm-up and duration. While
+# each measured phase runs (after the warm-up), the script reads the CPU
+# time (utime + stime, /proc/<pid>/stat) of the upstream, both relays, both
+# proxies (master and workers: every process in the tree), the loader and
+# the whole box, and turns them into CPU µs per completed request.
+#
+# Writes benchmarks/pair/results-<UTC date-time>.md and the part of
+# benchmarks/pair/README.md below its marker line. Every process it starts
+# is stopped by PID on exit, failure and Ctrl-C alike.
+#
+# Env:
+#   DURATION      measured time per side and tier (10s)
+#   WARMUP        uncounted warm-up before each measurement (2s)
+#   CONNS         tiers (100,200,250,300,1000)
+#   SIZE          request and response body (1KiB)
+#   TIMEOUT       per request (5s)
+#   PROXY         nginx or haproxy (nginx; haproxy if nginx cannot be installed)
+#   PROXY_WORKERS nginx worker_processes / HAProxy nbthread per proxy (1), or auto
+#   KEEPALIVE     idle upstream connections each nginx keeps (512)
+#   README        1: refresh README.md with this run; 0: only the results file
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-100,200,250,300,1000}
+SIZE=${SIZE:-1KiB}
+TIMEOUT=${TIMEOUT:-5s}
+PROXY=${PROXY:-nginx}
+PROXY_WORKERS=${PROXY_WORKERS:-1}
+KEEPALIVE=${KEEPALIVE:-512}
+README=${README:-1}
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+say() { echo "pair: $*" >&2; }
+die() {
+	say "$*"
+	exit 1
+}
+
+# secs DUR: a Go-style duration of the forms the loader takes here (10s,
+# 500ms, 2m) in seconds, for sleep.
+secs() {
+	case $1 in
+	*ms) [[ ${1%ms} =~ ^[0-9]+$ ]] && awk -v n="${1%ms}" 'BEGIN { printf "%.3f", n / 1000 }' && return ;;
+	*s) [[ ${1%s} =~ ^[0-9]+(\.[0-9]+)?$ ]] && echo "${1%s}" && return ;;
+	*m) [[ ${1%m} =~ ^[0-9]+$ ]] && echo $((${1%m} * 60)) && return ;;
+	esac
+	die "cannot read duration '$1' (use e.g. 10s, 500ms, 2m)"
+}
+dur_s=$(secs "$DURATION")
+warm_s=$(secs "$WARMUP")
+[[ $CONNS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "CONNS must be comma-separated numbers, not '$CONNS'"
+[[ $PROXY_WORKERS =~ ^([0-9]+|auto)$ ]] || die "PROXY_WORKERS must be a number or auto"
+[[ $KEEPALIVE =~ ^[0-9]+$ ]] || die "KEEPALIVE must be a number"
+
+work=$(mktemp -d /tmp/pqrelay-pair.XXXXXX)
+servers=()     # PIDs of the long-running processes, in start order
+names=()       # their names, for logs
+extra_pids=()  # proxy workers seen at start-up (children of a master)
+loader_pid=    # the loader of the side under way, and the subshell around it
+loader_sub=
+nap_pid=
+finished=0
+
+cleanup() {
+	local i pid
+	for pid in $loader_pid $loader_sub $nap_pid; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for i in "${!servers[@]}"; do
+		kill "${servers[$i]}" 2>/dev/null || true
+	done
+	for i in "${!servers[@]}"; do
+		wait "${servers[$i]}" 2>/dev/null || true
+	done
+	# A master stops its workers; kill any left only if it is still ours.
+	for pid in "${extra_pids[@]}"; do
+		if [ "$(comm_of "$pid")" = "$PROXY" ]; then
+			kill "$pid" 2>/dev/null || true
+		fi
+	done
+	if [ "$finished" = 0 ]; then
+		for i in "${!names[@]}"; do
+			if [ -s "$work/${names[$i]}.log" ]; then
+				echo "--- ${names[$i]} (last lines) ---" >&2
+				tail -n 15 "$work/${names[$i]}.log" >&2
+			fi
+		done
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
+
+# nap SECONDS: sleep that a signal interrupts at once (bash runs traps
+# between commands, and wait is the one command a signal cuts short).
+nap() {
+	sleep "$1" &
+	nap_pid=$!
+	wait "$nap_pid"
+	nap_pid=
+}
+
+# start NAME CMD...: runs CMD in the background, output in NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	servers+=("$!")
+	names+=("$name")
+}
+
+# free_port: a loopback port nobody listens on now, that this script has
+# not handed out yet, and below the kernel's ephemeral range: a port in
+# that range can be the local end of anyone's outgoing connection (the
+# loaders on this box open thousands), and then our bind fails.
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range
+[ "$eph_lo" -gt 12000 ] || eph_lo=61000
+taken=" "
+free_port() {
+	local port
+	for _ in $(seq 200); do
+		port=$((10000 + RANDOM % (eph_lo - 10000)))
+		case $taken in *" $port "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			taken="$taken$port "
+			echo "$port"
+			return
+		fi
+	done
+	die "no free loopback port found"
+}
+
+# wait_http NAME URL [CURL ARGS...]: polls URL until it answers 2xx, for up
+# to 15 s, giving up early if the last process started died.
+wait_http() {
+	local name=$1 url=$2 pid=${servers[${#servers[@]} - 1]}
+	shift 2
+	for _ in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || die "$name exited before it answered"
+		if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then
+			say "$name is up ($url)"
+			return
+		fi
+		sleep 0.1
+	done
+	die "$name did not answer $url within 15s"
+}
+
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+# ---------------------------------------------------------------- install
+
+# have_pkg PKG: the package exists in the configured archives.
+# (Read whole first: grep -q would stop early and pipefail would count
+# apt-cache's broken pipe as a failure.)
+have_pkg() {
+	local policy
+	policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+	grep -q 'Candidate: [0-9]' <<<"$policy"
+}
+
+# ensure CMD PKG: installs PKG unless CMD is already there.
+ensure() {
+	if command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; then
+		return 0
+	fi
+	have_pkg "$2" || { say "package $2 is not available here (apt-cache policy $2)"; return 1; }
+	say "installing $2"
+	# policy-rc.d on Debian images keeps the packaged service from starting;
+	# either way this script only uses processes it starts itself.
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >"$work/apt-$2.log" 2>&1; then
+		tail -n 5 "$work/apt-$2.log" >&2
+		return 1
+	fi
+}
+
+ensure openssl openssl || die "openssl is needed for the certificates"
+ensure jq jq || die "jq is needed to read the loader's JSON"
+ensure curl curl || die "curl is needed to probe the servers"
+case $PROXY in
+nginx)
+	if ! ensure nginx nginx; then
+		say "nginx unavailable; falling back to haproxy"
+		PROXY=haproxy
+		ensure haproxy haproxy || die "neither nginx nor haproxy could be installed"
+	fi
+	;;
+haproxy) ensure haproxy haproxy || die "haproxy could not be installed" ;;
+*) die "PROXY must be nginx or haproxy, not '$PROXY'" ;;
+esac
+proxy_bin=$(command -v "$PROXY" || echo "/usr/sbin/$PROXY")
+
+say "building bin/pqrelay and bin/pqrelay-loadtest"
+mkdir -p bin
+go build -o bin/ ./cmd/...
+
+# ----------------------------------------------------------- certificates
+
+# A throwaway CA and two leaf certificates, ECDSA P-256, valid for a day.
+# nginx B presents server.crt (b.pqrelay.test, 127.0.0.1) and demands a
+# client certificate from the CA; nginx A presents client.crt.
+pki=$work/pki
+mkdir -p "$pki"
+(
+	cd "$pki"
+	newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+	newkey ca.key
+	openssl req -x509 -new -key ca.key -sha256 -days 1 -subj "/CN=pqrelay bench CA" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+		-out ca.crt 2>/dev/null
+	leaf() { # leaf NAME CN EXTENDED-USAGE SAN
+		newkey "$1.key"
+		openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr" 2>/dev/null
+		printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+			"extendedKeyUsage=$3" "subjectAltName=$4" >"$1.ext"
+		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -set_serial "0x$(random_hex 8)" \
+			-days 1 -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+		cat "$1.crt" "$1.key" >"$1.pem" # HAProxy wants both in one file
+	}
+	leaf server b.pqrelay.test serverAuth "DNS:b.pqrelay.test,IP:127.0.0.1"
+	leaf client a.pqrelay.test clientAuth "DNS:a.pqrelay.test"
+	openssl verify -CAfile ca.crt server.crt client.crt >/dev/null
+)
+chmod 0711 "$work" # nginx workers run as nobody and use temp paths below it
+
+# ---------------------------------------------------------------- servers
+
+up_port=$(free_port)
+ra_port=$(free_port)
+rb_port=$(free_port)
+pa_port=$(free_port)
+pb_port=$(free_port)
+upstream=http://127.0.0.1:$up_port
+relay_a=http://127.0.0.1:$ra_port
+relay_b=http://127.0.0.1:$rb_port
+proxy_a=http://127.0.0.1:$pa_port
+proxy_b=https://127.0.0.1:$pb_port
+
+secret=$(random_hex 32)
+token=$(random_hex 24)
+
+start upstream ./bin/pqrelay-loadtest upstream --port "$up_port" --size "$SIZE"
+wait_http upstream "$upstream/"
+up_pid=${servers[-1]}
+
+start relay-b env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
+	PORT="$rb_port" LISTEN_ADDR=127.0.0.1 ./bin/pqrelay
+wait_http "relay B" "$relay_b/api/mte-echo"
+rb_pid=${servers[-1]}
+
+start relay-a env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
+	PORT="$ra_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
+wait_http "relay A" "$relay_a/api/mte-echo"
+ra_pid=${servers[-1]}
+
+# Connections each side of the 1,000 tier may hold at once, with room.
+max_conns=10000
+
+write_nginx() { # write_nginx DIR ROLE
+	local dir=$1 role=$2
+	mkdir -p "$dir/tmp"
+	chmod 0755 "$dir"
+	{
+		cat <<-EOF
+			worker_processes $PROXY_WORKERS;
+			worker_rlimit_nofile $((2 * max_conns));
+			daemon off;
+			master_process on;
+			pid $dir/nginx.pid;
+			error_log $dir/error.log warn;
+			events { worker_connections $max_conns; }
+			http {
+			    access_log off;
+			    client_body_temp_path $dir/tmp/body;
+			    proxy_temp_path $dir/tmp/proxy;
+			    fastcgi_temp_path $dir/tmp/fastcgi;
+			    uwsgi_temp_path $dir/tmp/uwsgi;
+			    scgi_temp_path $dir/tmp/scgi;
+			    client_max_body_size 5m;
+			    keepalive_timeout 120s;
+			    keepalive_requests 1000000;
+		EOF
+		if [ "$role" = a ]; then
+			cat <<-EOF
+				    upstream peer_b {
+				        server 127.0.0.1:$pb_port;
+				        keepalive $KEEPALIVE;
+				        keepalive_requests 1000000;
+				        keepalive_timeout 120s;
+				    }
+				    server {
+				        listen 127.0.0.1:$pa_port backlog=4096;
+				        location / {
+				            proxy_pass https://peer_b;
+				            proxy_http_version 1.1;
+				            proxy_set_header Connection "";
+				            proxy_ssl_certificate $pki/client.crt;
+				            proxy_ssl_certificate_key $pki/client.key;
+				            proxy_ssl_trusted_certificate $pki/ca.crt;
+				            proxy_ssl_verify on;
+				            proxy_ssl_name b.pqrelay.test;
+				            proxy_ssl_server_name on;
+				            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+				            proxy_ssl_session_reuse on;
+				        }
+				    }
+				}
+			EOF
+		else
+			cat <<-EOF
+				    upstream api {
+				        server 127.0.0.1:$up_port;
+				        keepalive $KEEPALIVE;
+				        keepalive_requests 1000000;
+				        keepalive_timeout 120s;
+				    }
+				    server {
+				        listen 127.0.0.1:$pb_port ssl backlog=4096;
+				        ssl_certificate $pki/server.crt;
+				        ssl_certificate_key $pki/server.key;
+				        ssl_client_certificate $pki/ca.crt;
+				        ssl_verify_client on;
+				        ssl_verify_depth 1;
+				        ssl_protocols TLSv1.2 TLSv1.3;
+				        ssl_session_cache shared:pair_b:1m;
+				        location / {
+				            proxy_pass http://api;
+				            proxy_http_version 1.1;
+				            proxy_set_header Connection "";
+				        }
+				    }
+				}
+			EOF
+		fi
+	} >"$dir/nginx.conf"
+	"$proxy_bin" -t -q -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/check.log" ||
+		{ cat "$dir/check.log" >&2; die "nginx $role: configuration refused"; }
+}
+
+write_haproxy() { # write_haproxy DIR ROLE
+	local dir=$1 role=$2 threads=
+	mkdir -p "$dir"
+	[ "$PROXY_WORKERS" = auto ] || threads="nbthread $PROXY_WORKERS"
+	{
+		cat <<-EOF
+			global
+			    $threads
+			    maxconn $((max_conns * 4 / 5))
+			    log stderr format short local0 warning
+			defaults
+			    mode http
+			    log global
+			    timeout connect 5s
+			    timeout client 120s
+			    timeout server 30s
+			    timeout http-keep-alive 120s
+			    http-reuse always
+		EOF
+		if [ "$role" = a ]; then
+			cat <<-EOF
+				frontend app
+				    bind 127.0.0.1:$pa_port
+				    default_backend peer_b
+				backend peer_b
+				    server b 127.0.0.1:$pb_port ssl crt $pki/client.pem ca-file $pki/ca.crt verify required verifyhost b.pqrelay.test sni str(b.pqrelay.test) ssl-min-ver TLSv1.2 pool-max-conn $KEEPALIVE
+			EOF
+		else
+			cat <<-EOF
+				frontend tls_in
+				    bind 127.0.0.1:$pb_port ssl crt $pki/server.pem ca-file $pki/ca.crt verify required ssl-min-ver TLSv1.2
+				    default_backend api
+				backend api
+				    server up 127.0.0.1:$up_port pool-max-conn $KEEPALIVE
+			EOF
+		fi
+	} >"$dir/haproxy.cfg"
+	"$proxy_bin" -c -q -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 ||
+		{ cat "$dir/check.log" >&2; die "haproxy $role: configuration refused"; }
+}
+
+start_proxy() { # start_proxy ROLE
+	local role=$1 dir=$work/$PROXY-$1
+	if [ "$PROXY" = nginx ]; then
+		write_nginx "$dir" "$role"
+		# -e: the error log from the first line on (Debian builds log to
+		# stderr until the configuration is read).
+		start "proxy-$role" "$proxy_bin" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log"
+	else
+		write_haproxy "$dir" "$role"
+		start "proxy-$role" "$proxy_bin" -db -f "$dir/haproxy.cfg"
+	fi
+}
+
+start_proxy b
+pb_pid=${servers[-1]}
+wait_http "$PROXY B" "$proxy_b/" --cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key" \
+	--resolve "b.pqrelay.test:$pb_port:127.0.0.1"
+start_proxy a
+pa_pid=${servers[-1]}
+wait_http "$PROXY A" "$proxy_a/"
+
+# children PID: every process below PID (a master's workers).
+children() {
+	local f line rest fields pid p out=() frontier=("$1") found=1
+	declare -A parent=()
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue
+		rest=${line##*) }
+		read -r -a fields <<<"$rest"
+		parent[${line%% *}]=${fields[1]}
+	done
+	while [ "$found" = 1 ]; do
+		found=0
+		for pid in "${!parent[@]}"; do
+			for p in "${frontier[@]}"; do
+				if [ "${parent[$pid]}" = "$p" ]; then
+					out+=("$pid")
+					frontier+=("$pid")
+					unset "parent[$pid]"
+					found=1
+					break
+				fi
+			done
+		done
+	done
+	[ ${#out[@]} = 0 ] || printf '%s\n' "${out[@]}" | sort -n | paste -sd ' ' -
+}
+pa_tree="$pa_pid $(children "$pa_pid")"
+pb_tree="$pb_pid $(children "$pb_pid")"
+# shellcheck disable=SC2206
+extra_pids=(${pa_tree#* } ${pb_tree#* })
+say "$PROXY A pid $pa_pid, B pid $pb_pid, workers: ${extra_pids[*]:-none}"
+
+# Sanity: the proxy pair enforces client certificates, speaks TLS 1.3 on
+# the A↔B leg, and both pairs deliver the upstream's body.
+nocert=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$proxy_b/" || true)
+tls=$(openssl s_client -connect "127.0.0.1:$pb_port" -servername b.pqrelay.test -CAfile "$pki/ca.crt" \
+	-cert "$pki/client.crt" -key "$pki/client.key" -brief </dev/null 2>&1 |
+	sed -n 's/^Protocol version: //p; s/^Ciphersuite: //p' | paste -sd ' ' -)
+bytes_relay=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' -X POST --data-binary @"$pki/ca.crt" \
+	-H "x-mte-upstream: $relay_b" -H "x-mte-outbound-token: $token" "$relay_a/api/echo")
+bytes_proxy=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' -X POST --data-binary @"$pki/ca.crt" "$proxy_a/api/echo")
+case $nocert in
+000) nocert="a TLS handshake refusal" ;;
+*) nocert="HTTP $nocert" ;;
+esac
+say "$PROXY B without a client certificate: $nocert; A↔B TLS: $tls"
+say "bodies through pqrelay: $bytes_relay bytes, through $PROXY: $bytes_proxy bytes"
+[ "$bytes_relay" = "$bytes_proxy" ] || die "the two pairs answered different bodies"
+
+# ----------------------------------------------------------- measurement
+
+clk=$(getconf CLK_TCK)
+
+# ticks PID: utime stime cutime cstime of one process (all its threads).
+ticks() {
+	local line rest fields
+	if ! read -r line 2>/dev/null <"/proc/$1/stat"; then
+		echo "0 0 0 0"
+		return
+	fi
+	rest=${line##*) }
+	read -r -a fields <<<"$rest"
+	echo "${fields[11]} ${fields[12]} ${fields[13]} ${fields[14]}"
+}
+
+# tree_ticks PID...: user and system ticks of these processes; reaped
+# children (cutime, cstime) count too, so an exited worker's time is not
+# lost. The process trees are listed once, up front, so that a read takes
+# a few ms; run_side checks after each side that they have not changed.
+tree_ticks() {
+	local u=0 s=0 t pid
+	for pid in "$@"; do
+		read -r -a t <<<"$(ticks "$pid")"
+		u=$((u + t[0] + t[2]))
+		s=$((s + t[1] + t[3]))
+	done
+	echo "$u $s"
+}
+
+# snap: one line of counters: upstream, relay A, relay B, proxy A, proxy B,
+# loader (user system each), then the box's busy, steal and total ticks.
+# The loader is read first: it exits moments after its measured phase.
+snap() {
+	local cpu loader
+	loader=$(tree_ticks "$loader_pid")
+	read -r -a cpu </proc/stat
+	# cpu user nice system idle iowait irq softirq steal ...
+	echo "$(tree_ticks "$up_pid") $(tree_ticks "$ra_pid") $(tree_ticks "$rb_pid")" \
+		"$(tree_ticks $pa_tree) $(tree_ticks $pb_tree) $loader" \
+		"$((cpu[1] + cpu[2] + cpu[3] + cpu[6] + cpu[7] + cpu[8])) ${cpu[8]}" \
+		"$((cpu[1] + cpu[2] + cpu[3] + cpu[4] + cpu[5] + cpu[6] + cpu[7] + cpu[8]))"
+}
+
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+warm_us=$(awk -v s="$warm_s" 'BEGIN { printf "%d", s * 1e6 }')
+dur_us=$(awk -v s="$dur_s" 'BEGIN { printf "%d", s * 1e6 }')
+
+# nap_until T: naps until now_us reaches T.
+nap_until() {
+	local left=$(($1 - $(now_us)))
+	[ "$left" -le 0 ] || nap "$(awk -v u="$left" 'BEGIN { printf "%.6f", u / 1e6 }')"
+}
+
+# loader_ticks FILE: user and system clock ticks from the output of the
+# times builtin (its second line: the shell's reaped children).
+loader_ticks() {
+	awk -v clk="$clk" '
+		function sec(t,   m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
+		NR == 2 { printf "%.3f %.3f", sec($1) * clk, sec($2) * clk }' "$1"
+}
+
+records=$work/records.tsv
+: >"$records"
+dead=
+
+# run_side TIER SIDE URL [LOADER ARGS...]: one loader run of one side,
+# with the CPU counters read at the start and end of its measured phase.
+run_side() {
+	local n=$1 side=$2 url=$3 out=$work/run-$1-$2 rc=0 s0 s1 pid t0 loader_total
+	shift 3
+	say "[$n conns] $side"
+	# The loader exits moments after its measured phase, often before the
+	# last read; so it runs under a subshell whose only child it is, and
+	# which writes the loader's total CPU time (times) when it has exited.
+	(
+		./bin/pqrelay-loadtest run --control "$url" "$@" -c "$n" -d "$DURATION" --warmup "$WARMUP" \
+			--timeout "$TIMEOUT" --size "$SIZE" --verify auto --json "$out.json" >"$out.md" 2>"$out.err" &
+		echo $! >"$out.pid"
+		status=0
+		wait $! || status=$?
+		times >"$out.times"
+		exit "$status"
+	) &
+	loader_sub=$!
+	for _ in $(seq 500); do
+		[ -s "$out.pid" ] && break
+		sleep 0.01
+	done
+	loader_pid=$(cat "$out.pid")
+	# The loader prints "… starting" just before its clock starts; the
+	# counters are read on that clock, at the end of the warm-up and of the
+	# measured phase (a read takes the same few ms both times).
+	for _ in $(seq 1000); do
+		grep -q ' starting$' "$out.err" 2>/dev/null && break
+		kill -0 "$loader_pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	t0=$(now_us)
+	nap_until $((t0 + warm_us))
+	s0=$(snap)
+	nap_until $((t0 + warm_us + dur_us))
+	s1=$(snap)
+	wait "$loader_sub" || rc=$?
+	loader_pid= loader_sub=
+	loader_total=$(loader_ticks "$out.times")
+	if [ ! -s "$out.json" ]; then
+		cat "$out.err" >&2
+		die "[$n conns] $side: the loader wrote no results (exit $rc)"
+	fi
+	jq -r --arg n "$n" --arg side "$side" --arg rc "$rc" --arg s0 "$s0" --arg s1 "$s1" --arg ld "$loader_total" '
+		.tiers[0].control as $r
+		| ($s0 | split(" ") | map(tonumber)) as $a
+		| ($ld | split(" ") | map(tonumber)) as $l
+		| ($s1 | split(" ") | map(tonumber) | .[10] = $l[0] | .[11] = $l[1]) as $b
+		| [$n, $side, $rc, $r.requests, $r.rps, $r.p50_ms, $r.p99_ms, $r.errors, $r.timeouts,
+		   $r.non_2xx, $r.bad_body, $r.duration_s]
+		  + [range(0; $a | length) as $i | $b[$i] - $a[$i]]
+		| @tsv' "$out.json" >>"$records"
+	for pid in "$up_pid" "$ra_pid" "$rb_pid" $pa_tree $pb_tree; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			dead="process $pid died during [$n conns] $side"
+		fi
+	done
+	if [ "$pa_tree $pb_tree" != "$pa_pid $(children "$pa_pid") $pb_pid $(children "$pb_pid")" ]; then
+		dead="the $PROXY process trees changed during [$n conns] $side"
+	fi
+}
+
+sides_a=(pqrelay "$PROXY")
+sides_b=("$PROXY" pqrelay)
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+say "tiers $CONNS: control, pqrelay, $PROXY; $WARMUP warm-up + $DURATION each, $SIZE bodies"
+i=0
+IFS=, read -r -a tiers <<<"$CONNS"
+for n in "${tiers[@]}"; do
+	run_side "$n" control "$upstream"
+	# Alternate which pair goes first, so neither always follows the other.
+	if [ $((i % 2)) = 0 ]; then order=("${sides_a[@]}"); else order=("${sides_b[@]}"); fi
+	for side in "${order[@]}"; do
+		if [ "$side" = pqrelay ]; then
+			run_side "$n" pqrelay "$relay_a" --header "x-mte-upstream: $relay_b" --header "x-mte-outbound-token: $token"
+		else
+			run_side "$n" "$side" "$proxy_a"
+		fi
+		[ -z "$dead" ] || break 2
+	done
+	i=$((i + 1))
+done
+ended=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# ---------------------------------------------------------------- report
+
+stamp=$(date -u +%Y-%m-%d-%H%M)
+results=$here/results-$stamp.md
+k=2
+while [ -e "$results" ]; do
+	results=$here/results-$stamp-$k.md
+	k=$((k + 1))
+done
+dirty=$(git status --porcelain --untracked-files=no -- . ':!benchmarks/pair' 2>/dev/null | awk '{ print $2 }' | paste -sd ' ' -)
+proxy_version=$("$proxy_bin" -v 2>&1 | head -n 1)
+[ "$PROXY" != nginx ] || proxy_version="$proxy_version ($("$proxy_bin" -V 2>&1 | sed -n 's/^built with //p'))"
+command="DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS SIZE=$SIZE TIMEOUT=$TIMEOUT PROXY=$PROXY PROXY_WORKERS=$PROXY_WORKERS KEEPALIVE=$KEEPALIVE benchmarks/pair/run.sh"
+
+report() {
+	cat <<-EOF
+		# pqrelay pair vs $PROXY mTLS pair — $started
+
+		Command: \`$command\`
+
+		| | |
+		|---|---|
+		| Machine | $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end |
+		| pqrelay | commit $(git rev-parse --short HEAD)${dirty:+, built with uncommitted changes in: $dirty} |
+		| Go | $(go version | sed 's/^go version //') |
+		| $PROXY | $proxy_version |
+		| openssl | $(openssl version) |
+		| Proxy workers | \`$PROXY_WORKERS\` per proxy ($( [ "$PROXY" = nginx ] && echo worker_processes || echo nbthread)); upstream keepalive $KEEPALIVE idle connections |
+		| A↔B leg | pqrelay: sealed frames over plain HTTP/1.1; $PROXY: $tls with client certificates (a request without one gets $nocert) |
+		| Load | closed loop, POST $SIZE, response $SIZE (CRC-checked), warm-up $WARMUP, measured $DURATION per side, timeout $TIMEOUT |
+		| Window | $started – $ended |
+
+		Every side of a tier runs in this one run on the same upstream process;
+		the two pairs alternate which goes first. **Absolute numbers on a
+		shared 2-core machine are noise; the ratios within a tier are what
+		counts.** CPU is utime + stime from /proc/<pid>/stat over the measured
+		phase only (read after the warm-up and at its end; clock tick
+		$((1000000 / clk)) µs), divided by the requests completed in it. *Pair CPU*
+		is the two relays' or the two proxies' processes (masters and workers),
+		never the upstream or the loader.
+
+	EOF
+	awk -F'\t' -v clk="$clk" -v proxy="$PROXY" -f "$here/report.awk" "$records"
+	if [ -n "$dead" ]; then
+		printf '\n**The run stopped early: %s.**\n' "$dead"
+	fi
+	local name log
+	printf '\n## Server logs (last lines)\n\n'
+	for name in relay-a relay-b proxy-a proxy-b upstream; do
+		log=$work/$name.log
+		case $name in proxy-*) [ "$PROXY" != nginx ] || log=$work/nginx-${name#proxy-}/error.log ;; esac
+		printf '* %s, lines: %s' "$name" "$(wc -l <"$log" 2>/dev/null || echo 0)"
+		if [ -s "$log" ]; then
+			printf '\n\n  ```\n'
+			tail -n 6 "$log" | cut -c1-300 | sed 's/^/  /'
+			printf '  ```\n'
+		fi
+		printf '\n'
+	done
+}
+report >"$results"
+say "wrote $results"
+
+if [ "$README" = 1 ]; then
+	readme=$here/README.md
+	marker='<!-- Everything below this line is written by run.sh. -->'
+	head=
+	if [ -f "$readme" ] && grep -qF "$marker" "$readme"; then
+		head=$(sed "/^$marker\$/,\$d" "$readme")
+	else
+		head="# benchmarks/pair"
+	fi
+	{
+		printf '%s\n\n%s\n\n' "$head" "$marker"
+		printf 'Latest run: [%s](%s)\n\n' "$(basename "$results")" "$(basename "$results")"
+		sed '1,2d' "$results" | sed 's/^## /### /'
+	} >"$readme.tmp"
+	mv "$readme.tmp" "$readme"
+	say "refreshed $readme"
+fi
+
+cat "$results"
+finished=1
+[ -z "$dead" ] || exit 1
