@@ -241,27 +241,15 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 		writeError(ctx, errClientIDInvalid)
 		return
 	}
-	sess, err := s.store.Get(ctx, id.ID())
-	switch {
-	case errors.Is(err, session.ErrUnknownSession):
-		// A copy, so that only this path's id escapes to the HMAC's heap
-		// and the hit path stays allocation-free.
-		unknown := id
-		if s.secrets.VerifyClientID(&unknown) != nil {
-			writeError(ctx, errClientIDInvalid)
-			return
-		}
-		writeError(ctx, errSessionUnknown)
-		if frame := ctx.Request.Body(); len(frame) >= codec.Overhead {
-			proof := s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame))
-			ctx.Response.Header.Set(hdrRelayProof, base64.RawURLEncoding.EncodeToString(proof))
+	sess, e := s.lookup(ctx, &id)
+	if e != nil {
+		writeError(ctx, e)
+		if e == errSessionUnknown {
+			s.proveUnknown(ctx, &id)
 		}
 		return
-	case err != nil:
-		s.log.Warn("session store unavailable", "err", err)
-		writeError(ctx, errStoreUnavailable)
-		return
-	case !sess.ClientID.Equal(&id):
+	}
+	if !sess.ClientID.Equal(&id) {
 		writeError(ctx, errClientIDInvalid)
 		return
 	}
@@ -283,7 +271,7 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 		if errors.Is(err, session.ErrReplay) {
 			s.reject(ctx)
 		} else {
-			s.log.Warn("replay window unavailable", "err", err)
+			// The store logs an outage once; nothing per request here.
 			writeError(ctx, errStoreUnavailable)
 		}
 		return
@@ -294,6 +282,42 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 		return
 	}
 	s.forward(ctx, sess, h, tag[:], &r)
+}
+
+// lookup finds the session a client id names (stage 6): a local map read
+// on the hot path; on a miss the id's MAC is checked before the store may
+// ask a shared backend, so that junk ids cost no network round trip.
+func (s *Server) lookup(ctx *fasthttp.RequestCtx, id *session.ClientID) (*session.Session, *relayError) {
+	if sess, ok := s.store.GetLocal(id.ID()); ok {
+		return sess, nil
+	}
+	// A copy, so that only this path's id escapes to the HMAC's heap and the
+	// hit path stays allocation-free.
+	unknown := *id
+	if s.secrets.VerifyClientID(&unknown) != nil {
+		return nil, errClientIDInvalid
+	}
+	sess, err := s.store.Get(ctx, unknown.ID())
+	switch {
+	case errors.Is(err, session.ErrUnknownSession):
+		return nil, errSessionUnknown
+	case err != nil:
+		// The store logs an outage once; nothing per request here.
+		return nil, errStoreUnavailable
+	}
+	return sess, nil
+}
+
+// proveUnknown adds to an MTE_SESSION_UNKNOWN answer B's proof for this
+// request (docs/PROTOCOL.md §2.3), so that A may pair anew and resend.
+func (s *Server) proveUnknown(ctx *fasthttp.RequestCtx, id *session.ClientID) {
+	frame := ctx.Request.Body()
+	if len(frame) < codec.Overhead {
+		return // not a frame: nothing to bind a proof to, and A will not resend
+	}
+	unknown := *id
+	proof := s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame))
+	ctx.Response.Header.Set(hdrRelayProof, base64.RawURLEncoding.EncodeToString(proof))
 }
 
 // reject answers a frame that does not open. It says nothing about why.

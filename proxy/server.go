@@ -223,8 +223,10 @@ func (s *Server) health(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if err := hr.Health(); err != nil {
+		// 200 all the same: a degraded replica still serves (sessions it
+		// paired itself), and a 503 here would make load balancers that
+		// probe this endpoint drop every replica during a Redis outage.
 		b, _ := json.Marshal(map[string]string{"status": "degraded", "store": err.Error()})
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.Response.SetBody(b)
 		return
 	}

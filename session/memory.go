@@ -44,16 +44,25 @@ func (m *MemoryStore) shard(id ID) *memoryShard {
 	return &m.shards[id[0]%memoryShards]
 }
 
-// Get returns the live session with id.
-func (m *MemoryStore) Get(_ context.Context, id ID) (*Session, error) {
+// GetLocal returns the live session with id: every session of a
+// MemoryStore is local.
+func (m *MemoryStore) GetLocal(id ID) (*Session, bool) {
 	sh := m.shard(id)
 	sh.mu.RLock()
 	s := sh.sessions[id]
 	sh.mu.RUnlock()
 	if s == nil || s.Expired(m.now()) {
-		return nil, ErrUnknownSession
+		return nil, false
 	}
-	return s, nil
+	return s, true
+}
+
+// Get returns the live session with id.
+func (m *MemoryStore) Get(_ context.Context, id ID) (*Session, error) {
+	if s, ok := m.GetLocal(id); ok {
+		return s, nil
+	}
+	return nil, ErrUnknownSession
 }
 
 // Put stores s, replacing any session with the same id.

@@ -10,7 +10,12 @@ import (
 // Redis store, which layers a MemoryStore over Redis so that a replica that
 // has seen a session once serves it without a network round trip.
 type Store interface {
-	// Get returns the live session with id, or ErrUnknownSession.
+	// GetLocal returns the live session with id if this process can serve
+	// it without I/O (an allocation-free map read).
+	GetLocal(id ID) (*Session, bool)
+	// Get returns the live session with id, or ErrUnknownSession. Unlike
+	// GetLocal it may ask a shared store, so callers verify the client id's
+	// MAC first: junk ids must not cost a network round trip.
 	Get(ctx context.Context, id ID) (*Session, error)
 	// Put stores s until s.Expires.
 	Put(ctx context.Context, s *Session) error

@@ -50,7 +50,7 @@ func run(st settings, log *slog.Logger) error {
 		return err
 	}
 	if len(st.proxy.AllowedPeers) == 0 {
-		log.Warn("ALLOWED_PEERS is empty: any x-mte-upstream origin is accepted from token holders")
+		log.Warn("ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String())
 
