@@ -42,6 +42,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -267,7 +268,7 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 		s.reject(ctx)
 		return
 	}
-	if err := s.store.Accept(ctx, sess, h.Counter); err != nil {
+	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
 		if errors.Is(err, session.ErrReplay) {
 			s.reject(ctx)
 		} else {
@@ -284,6 +285,12 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 	s.forward(ctx, sess, h, tag[:], &r)
 }
 
+// storeCtx is the context of store calls. Not the fasthttp.RequestCtx: its
+// Done closes when a graceful shutdown begins, which would cancel the Redis
+// commands of the very requests the shutdown waits for. Stores bound their
+// own calls with timeouts.
+var storeCtx = context.Background()
+
 // lookup finds the session a client id names (stage 6): a local map read
 // on the hot path; on a miss the id's MAC is checked before the store may
 // ask a shared backend, so that junk ids cost no network round trip.
@@ -297,7 +304,7 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, id *session.ClientID) (*sessio
 	if s.secrets.VerifyClientID(&unknown) != nil {
 		return nil, errClientIDInvalid
 	}
-	sess, err := s.store.Get(ctx, unknown.ID())
+	sess, err := s.store.Get(storeCtx, unknown.ID())
 	switch {
 	case errors.Is(err, session.ErrUnknownSession):
 		return nil, errSessionUnknown

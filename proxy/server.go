@@ -280,7 +280,7 @@ func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errPairRejected)
 		return
 	}
-	if err := s.store.Put(ctx, sess); err != nil {
+	if err := s.store.Put(storeCtx, sess); err != nil {
 		s.log.Warn("pairing: store unavailable", "err", err)
 		writeError(ctx, errStoreUnavailable)
 		return
@@ -337,7 +337,7 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 }
 
 // sendToPeer sends req to p within PEER_TIMEOUT, resending it after any
-// failure that is not a timeout. Resending is always safe: the peer's replay
+// failure that is not a timeout, and after an intermediary's gateway error. Resending is always safe: the peer's replay
 // window accepts a frame once, so the upstream never sees it twice (and a
 // duplicate pairing request only makes an unused session). The first resend
 // is immediate, since the usual cause is a pooled keep-alive connection the
@@ -350,7 +350,8 @@ func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Respo
 	var pause time.Duration
 	for {
 		err := p.client.DoDeadline(req, resp, deadline)
-		if err == nil || !resendable(err) || time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
+		if err == nil && !undelivered(resp) || err != nil && !resendable(err) ||
+			time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
 			return err
 		}
 		time.Sleep(pause)
@@ -363,6 +364,18 @@ const (
 	resendMaxPause   = 200 * time.Millisecond
 	resendFor        = 2 * time.Second
 )
+
+// undelivered reports an answer from something between the relays, not
+// from a relay: a load balancer's 502, 503 or 504 when the replica it chose
+// was stopping or gone. Whether or not the frame got through, resending it is
+// safe for the same reason as after a connection error.
+func undelivered(resp *fasthttp.Response) bool {
+	switch resp.StatusCode() {
+	case fasthttp.StatusBadGateway, fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
+		return len(resp.Header.Peek(hdrRelay)) == 0 && len(resp.Header.Peek(hdrRelayError)) == 0
+	}
+	return false
+}
 
 // resendable reports a failure after which the peer cannot have answered:
 // not a timeout (the peer may still be working on it) and not an oversized

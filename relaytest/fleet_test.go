@@ -161,7 +161,9 @@ func testFleet(t *testing.T, outageLocalWindow bool) {
 		t.Fatal("a replayed frame reached the upstream")
 	}
 
-	// Replica 1 stops under load: only requests in flight may fail.
+	// Replica 1 stops under load (SIGTERM: in-flight requests finish): the
+	// app sees no error. The balancer answers 502 for connections the
+	// stopping replica resets; the outbound relay resends those frames.
 	const workers = 8
 	stop := make(chan struct{})
 	wait := load(workers, stop)
@@ -169,8 +171,8 @@ func testFleet(t *testing.T, outageLocalWindow bool) {
 	b1.Stop()
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
-	if failures := wait(); len(failures) > workers {
-		t.Fatalf("%d requests failed when a replica stopped (%d in flight): %v", len(failures), workers, failures[0])
+	if failures := wait(); len(failures) > 0 {
+		t.Fatalf("%d requests failed when a replica stopped: %v", len(failures), failures[0])
 	}
 	noDuplicates()
 	// It comes back on the same address with an empty local layer.
