@@ -13,7 +13,7 @@
 # round in which either saw a failure voids the comparison.
 #
 # Each loader runs with its defaults on this machine: wrk with one thread
-# per core, ours with --procs 0 (half the cores).
+# per core, ours with --procs 0 (all cores).
 #
 # Env: ROUNDS (3), DURATION (10s), CONNS (100), SIZE (1KiB), THREADS (wrk
 # threads, default: the number of cores), PROCS (our --procs, default 0).

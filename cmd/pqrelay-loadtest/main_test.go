@@ -320,23 +320,3 @@ func TestProgressOutput(t *testing.T) {
 		t.Fatalf("quiet printed %q", quiet.String())
 	}
 }
-
-func TestLoaderProcs(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		flag, cpus int
-		env        bool
-		want       int
-	}{
-		{0, 2, false, 1},
-		{0, 1, false, 1},
-		{0, 16, false, 8},
-		{3, 16, false, 3},
-		{3, 16, true, 3},
-	}
-	for _, tt := range tests {
-		if got := loaderProcs(tt.flag, tt.cpus, tt.env); got != tt.want {
-			t.Errorf("loaderProcs(%d, %d, %v) = %d, want %d", tt.flag, tt.cpus, tt.env, got, tt.want)
-		}
-	}
-}
