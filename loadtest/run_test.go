@@ -439,3 +439,35 @@ func TestRunBodyFraming(t *testing.T) {
 		})
 	}
 }
+
+func TestRunHTTPS(t *testing.T) {
+	t.Parallel()
+	body := Body(512)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	trusting := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"trusted", Config{TLS: trusting}, true},
+		{"unknown authority", Config{}, false}, // system roots do not know httptest's CA
+	}
+	for _, tt := range tests {
+		cfg := tt.cfg
+		cfg.URL, cfg.Connections, cfg.Duration, cfg.ExpectSize = srv.URL+"/x", 2, 300*time.Millisecond, len(body)
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.ok && (res.Requests == 0 || res.Failed() != 0) {
+			t.Errorf("%s: %+v", tt.name, res)
+		}
+		if !tt.ok && (res.Requests != 0 || res.Errors == 0) {
+			t.Errorf("%s: an unverified server must fail the handshake: %+v", tt.name, res)
+		}
+	}
+}
