@@ -26,84 +26,8 @@ RATE=${RATE:-0}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-logs=$(mktemp -d)
-pids=()
-names=()
-failed=1
-
-cleanup() {
-	local i
-	for i in "${!pids[@]}"; do
-		kill "${pids[$i]}" 2>/dev/null || true
-	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" 2>/dev/null || true
-	done
-	if [ "$failed" = 1 ]; then
-		# Show what the processes said; the failure is usually there.
-		for i in "${!names[@]}"; do
-			if [ -s "$logs/${names[$i]}.log" ]; then
-				echo "--- ${names[$i]} (last lines) ---" >&2
-				tail -n 20 "$logs/${names[$i]}.log" >&2
-			fi
-		done
-	fi
-	rm -rf "$logs"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-say() { echo "demo: $*" >&2; }
-
-# start NAME CMD...: runs CMD in the background with its output in a log,
-# and remembers its PID for cleanup.
-start() {
-	local name=$1
-	shift
-	"$@" >"$logs/$name.log" 2>&1 &
-	pids+=("$!")
-	names+=("$name")
-}
-
-# free_port: a loopback port nobody listens on now and that this script
-# has not handed out yet.
-taken=" "
-free_port() {
-	local port
-	for _ in $(seq 200); do
-		port=$((20000 + RANDOM % 40000))
-		case $taken in *" $port "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			taken="$taken$port "
-			echo "$port"
-			return
-		fi
-	done
-	say "no free loopback port found"
-	return 1
-}
-
-# wait_http NAME URL: polls URL until it answers 2xx, for up to 15 s, and
-# gives up early if the process died.
-wait_http() {
-	local name=$1 url=$2 pid=${pids[${#pids[@]} - 1]}
-	for _ in $(seq 150); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			say "$name exited before it answered"
-			return 1
-		fi
-		if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
-			say "$name is up ($url)"
-			return
-		fi
-		sleep 0.1
-	done
-	say "$name did not answer $url within 15s"
-	return 1
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+. scripts/lib.sh
+lib_init demo
 
 say "building bin/pqrelay and bin/pqrelay-loadtest"
 mkdir -p bin
@@ -145,8 +69,7 @@ say "loading $CONNS connections, $DURATION each side after a $WARMUP warm-up, $S
 	-c "$CONNS" -d "$DURATION" --warmup "$WARMUP" --rate "$RATE" \
 	--size "$SIZE" --verify auto \
 	--json demo-results.json --html demo-report.html &
-pids+=("$!")
-names+=(loadtest)
+servers+=("$!")
 loader=$!
 status=0
 wait "$loader" || status=$?
@@ -155,5 +78,5 @@ if [ "$status" != 0 ]; then
 	exit "$status"
 fi
 
-failed=0
+finished=1
 say "wrote $root/demo-results.json and $root/demo-report.html"

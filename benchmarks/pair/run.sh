@@ -46,11 +46,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-say() { echo "pair: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
+. scripts/lib.sh
+lib_init pair
 
 # secs DUR: a Go-style duration of the forms the loader takes here (10s,
 # 500ms, 2m) in seconds, for sleep.
@@ -68,104 +65,25 @@ warm_s=$(secs "$WARMUP")
 [[ $PROXY_WORKERS =~ ^([0-9]+|auto)$ ]] || die "PROXY_WORKERS must be a number or auto"
 [[ $KEEPALIVE =~ ^[0-9]+$ ]] || die "KEEPALIVE must be a number"
 
-work=$(mktemp -d /tmp/pqrelay-pair.XXXXXX)
-servers=()     # PIDs of the long-running processes, in start order
-names=()       # their names, for logs
 extra_pids=()  # proxy workers seen at start-up (children of a master)
 loader_pid=    # the loader of the side under way, and the subshell around it
 loader_sub=
-nap_pid=
-finished=0
 
-cleanup() {
-	local i pid
-	for pid in $loader_pid $loader_sub $nap_pid; do
+# on_cleanup (called by lib.sh before it stops the servers): the loader,
+# and proxy workers a master left behind, if they are still ours.
+on_cleanup() {
+	local pid
+	for pid in $loader_pid $loader_sub; do
 		kill "$pid" 2>/dev/null || true
 	done
-	for i in "${!servers[@]}"; do
-		kill "${servers[$i]}" 2>/dev/null || true
-	done
-	for i in "${!servers[@]}"; do
-		wait "${servers[$i]}" 2>/dev/null || true
-	done
-	# A master stops its workers; kill any left only if it is still ours.
 	for pid in "${extra_pids[@]}"; do
 		if [ "$(comm_of "$pid")" = "$PROXY" ]; then
 			kill "$pid" 2>/dev/null || true
 		fi
 	done
-	if [ "$finished" = 0 ]; then
-		for i in "${!names[@]}"; do
-			if [ -s "$work/${names[$i]}.log" ]; then
-				echo "--- ${names[$i]} (last lines) ---" >&2
-				tail -n 15 "$work/${names[$i]}.log" >&2
-			fi
-		done
-	fi
-	rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
-
-# nap SECONDS: sleep that a signal interrupts at once (bash runs traps
-# between commands, and wait is the one command a signal cuts short).
-nap() {
-	sleep "$1" &
-	nap_pid=$!
-	wait "$nap_pid"
-	nap_pid=
-}
-
-# start NAME CMD...: runs CMD in the background, output in NAME.log.
-start() {
-	local name=$1
-	shift
-	"$@" >"$work/$name.log" 2>&1 &
-	servers+=("$!")
-	names+=("$name")
-}
-
-# free_port: a loopback port nobody listens on now, that this script has
-# not handed out yet, and below the kernel's ephemeral range: a port in
-# that range can be the local end of anyone's outgoing connection (the
-# loaders on this box open thousands), and then our bind fails.
-read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range
-[ "$eph_lo" -gt 12000 ] || eph_lo=61000
-taken=" "
-free_port() {
-	local port
-	for _ in $(seq 200); do
-		port=$((10000 + RANDOM % (eph_lo - 10000)))
-		case $taken in *" $port "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			taken="$taken$port "
-			echo "$port"
-			return
-		fi
-	done
-	die "no free loopback port found"
-}
-
-# wait_http NAME URL [CURL ARGS...]: polls URL until it answers 2xx, for up
-# to 15 s, giving up early if the last process started died.
-wait_http() {
-	local name=$1 url=$2 pid=${servers[${#servers[@]} - 1]}
-	shift 2
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || die "$name exited before it answered"
-		if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then
-			say "$name is up ($url)"
-			return
-		fi
-		sleep 0.1
-	done
-	die "$name did not answer $url within 15s"
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 # ---------------------------------------------------------------- install
 

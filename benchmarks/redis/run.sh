@@ -40,59 +40,11 @@ for tool in redis-server jq curl; do
 	fi
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-say() { echo "redis-bench: $*" >&2; }
-
-# start NAME CMD...: CMD in the background, output in $work/NAME.log.
-start() {
-	local name=$1
-	shift
-	"$@" >"$work/$name.log" 2>&1 &
-	pids+=("$!")
-}
-
-taken=" "
-free_port() {
-	local port
-	for _ in $(seq 200); do
-		port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-)
-		case $taken in *" $port "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			taken="$taken$port "
-			echo "$port"
-			return
-		fi
-	done
-	say "no free loopback port"
-	return 1
-}
-
-wait_http() {
-	local name=$1 url=$2
-	for _ in $(seq 150); do
-		if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return; fi
-		sleep 0.1
-	done
-	say "$name did not answer $url; its log:"
-	tail -n 20 "$work/$name.log" >&2
-	return 1
-}
+. scripts/lib.sh
+lib_init redis-bench
 
 # cpu_ticks PID: user + system clock ticks the process has used.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 # Binaries go to the scratch directory, so that a run never replaces the
 # bin/ that another script's processes were started from.
@@ -111,7 +63,7 @@ upstream=http://127.0.0.1:$up_port
 
 start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
 	--maxmemory-policy noeviction --dir "$work"
-redis_pid=${pids[-1]}
+redis_pid=${servers[-1]}
 start upstream "$work/pqrelay-loadtest" upstream --port "$up_port" --size "$SIZE"
 wait_http upstream "$upstream/"
 relay() { # relay NAME PORT [ENV...]
@@ -122,9 +74,9 @@ relay() { # relay NAME PORT [ENV...]
 	wait_http "$name" "http://127.0.0.1:$port/api/mte-echo"
 }
 relay b-memory "$bm_port"
-bm_pid=${pids[-1]}
+bm_pid=${servers[-1]}
 relay b-redis "$br_port" REDIS_URL="redis://127.0.0.1:$redis_port"
-br_pid=${pids[-1]}
+br_pid=${servers[-1]}
 relay a "$a_port" ALLOWED_PEERS="http://127.0.0.1:$bm_port,http://127.0.0.1:$br_port"
 for _ in $(seq 100); do # B-redis reports healthy once it reached Redis
 	if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$br_port/api/mte-health" 2>/dev/null; then break; fi
@@ -181,3 +133,4 @@ echo
 echo "Median Redis / memory over $ROUNDS rounds: **$median %** (target ≥ 90 %)."
 echo
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs."
+finished=1
