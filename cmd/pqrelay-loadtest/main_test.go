@@ -215,15 +215,7 @@ func TestRunCommandEndToEnd(t *testing.T) {
 	if !strings.Contains(errb.String(), "[2 conns] pqrelay done: ") {
 		t.Errorf("stderr lacks the progress summary:\n%s", errb.String())
 	}
-	f, err := os.Open(jsonFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := loadtest.ReadJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, jsonFile)
 	if len(rep.Tiers) != 2 || rep.Tiers[1].Connections != 3 || rep.Tiers[0].Relay == nil || rep.Tiers[0].Relay.Requests == 0 {
 		t.Fatalf("JSON report: %+v", rep)
 	}

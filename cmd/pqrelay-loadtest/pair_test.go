@@ -37,15 +37,7 @@ func TestRunThroughARealPair(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
 	}
-	f, err := os.Open(jsonFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := loadtest.ReadJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, jsonFile)
 	if len(rep.Tiers) != 1 || rep.Tiers[0].Relay == nil || rep.Tiers[0].Control == nil {
 		t.Fatalf("report: %+v", rep)
 	}
@@ -56,4 +48,19 @@ func TestRunThroughARealPair(t *testing.T) {
 	if relay.Latency.P50 <= 0 || relay.Latency.P99 < relay.Latency.P50 {
 		t.Fatalf("relay latency percentiles: %+v", relay.Latency)
 	}
+}
+
+// readReport reads a --json report the command wrote.
+func readReport(t *testing.T, path string) loadtest.Report {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := loadtest.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
