@@ -79,8 +79,6 @@ var (
 		"the pairing request did not verify: different CLIENT_ID_SECRET, clock skew over 60 s, or malformed", "inbound, to the outbound relay")
 	errStoreUnavailable = newError("MTE_STORE_UNAVAILABLE", 503,
 		"the session store could not be reached; retry", "inbound, to the outbound relay")
-	errNotFound = newError("MTE_NOT_FOUND", 404,
-		"no such relay endpoint", "either relay")
 	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
 		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
 )
@@ -93,7 +91,7 @@ var errorTable = []*relayError{
 	errPeerUnreachable, errPeerTimeout, errPairRefused, errPeerNotRelay, errPeerRefused,
 	errPeerBadResponse, errUpstreamUnreachable, errUpstreamTimeout, errUpstreamTooLarge,
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
-	errPairRejected, errStoreUnavailable, errNotFound, errCORSOrigin,
+	errPairRejected, errStoreUnavailable, errCORSOrigin,
 }
 
 func newError(code string, status int, message, side string) *relayError {
