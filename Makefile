@@ -8,7 +8,7 @@ FUZZTIME  ?= 5s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES  := $(shell $(GO) list ./...)
 
-.PHONY: all build test deps lint test-race test-alloc test-fips fuzz-short fuzz demo bench clean
+.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips fuzz-short fuzz demo bench clean
 
 all: build
 
@@ -54,8 +54,14 @@ fuzz:
 	$(MAKE) fuzz-short FUZZTIME=2m
 
 # The README's first command: DURATION=30s make demo for longer tiers.
-demo:
+demo: demo-deps
 	./scripts/demo.sh
+
+# demo-deps installs what scripts/demo.sh calls besides Go; a no-op once there.
+demo-deps:
+	@command -v curl >/dev/null 2>&1 || { \
+		echo "installing curl (the demo waits for its servers with it)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl >/dev/null; }
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
