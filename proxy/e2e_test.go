@@ -274,8 +274,7 @@ func TestAppFacingErrors(t *testing.T) {
 
 func TestAllowedPeers(t *testing.T) {
 	t.Parallel()
-	var p *relaytest.Pair
-	p = relaytest.NewPair(t, relaytest.Options{ConfigA: func(c *proxy.Config) {
+	p := relaytest.NewPair(t, relaytest.Options{ConfigA: func(c *proxy.Config) {
 		c.AllowedPeers = []string{"http://127.0.0.1:1"} // B is not in it
 	}})
 	r := do(t, p.Request(t, "GET", "/x", nil))

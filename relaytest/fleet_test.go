@@ -176,7 +176,7 @@ func testFleet(t *testing.T, outageLocalWindow bool) {
 	}
 	noDuplicates()
 	// It comes back on the same address with an empty local layer.
-	b1 = relaytest.StartRelay(t, cfgB, newStore(), b1.Addr)
+	relaytest.StartRelay(t, cfgB, newStore(), b1.Addr)
 	healthy(stores[len(stores)-1])
 	for range 20 {
 		if err := send(); err != nil {

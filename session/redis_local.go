@@ -268,17 +268,6 @@ func (l *localSessions) sweep(now time.Time) {
 	}
 }
 
-func (l *localSessions) len() int {
-	n := 0
-	for i := range l.shards {
-		sh := &l.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
-}
-
 // sameSession reports whether a and b are the same session: same id, suite,
 // lifetime (to the millisecond, as sealed at rest) and keys (compared in
 // constant time).
