@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pqrelay/pqrelay/internal/fuzzseed"
 )
 
 // Fuzz targets for every decoder of the package (DESIGN.md §4). Seed corpora
@@ -227,7 +229,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	reqs, resps := genuineFrames()
 	envReqs, envResps := envelopeSeeds()
 	write := func(target, name string, args ...any) {
-		writeSeed(t, filepath.Join("testdata", "fuzz", target, name), args...)
+		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", target, name), args...)
 	}
 	for _, m := range modes {
 		write("FuzzParseHeader", "request-"+m.name, reqs[m.mode])
@@ -245,30 +247,5 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	for i, s := range []string{"application/json", "a\tb", "v\r\n", "caf\xc3\xa9", "x-name"} {
 		write("FuzzValidHeaderValue", fmt.Sprintf("value-%d", i), []byte(s))
-	}
-}
-
-// writeSeed writes one corpus file in the `go test fuzz v1` format.
-func writeSeed(t *testing.T, path string, args ...any) {
-	t.Helper()
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch v := a.(type) {
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case uint8:
-			fmt.Fprintf(&b, "byte(%q)\n", v)
-		case bool:
-			fmt.Fprintf(&b, "bool(%v)\n", v)
-		default:
-			t.Fatalf("writeSeed: unsupported %T", a)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pqrelay/pqrelay/internal/fuzzseed"
 )
 
 // Fuzz targets for every decoder of the package (DESIGN.md §4). Seed corpora
@@ -222,7 +224,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	s := mustSecrets(t, katSecret)
 	write := func(target, name string, args ...any) {
-		writeSeed(t, filepath.Join("testdata", "fuzz", target, name), args...)
+		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", target, name), args...)
 	}
 	for suite, i := range fuzzInitiators(t, s) {
 		write("FuzzConsumePairRequest", suite.String(), i.Request(), false)
@@ -245,27 +247,4 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("FuzzOpenSession", "state", state, true)
-}
-
-// writeSeed writes one corpus file in the `go test fuzz v1` format.
-func writeSeed(t *testing.T, path string, args ...any) {
-	t.Helper()
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch v := a.(type) {
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case bool:
-			fmt.Fprintf(&b, "bool(%v)\n", v)
-		default:
-			t.Fatalf("writeSeed: unsupported %T", a)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
