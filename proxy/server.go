@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,9 @@ type Server struct {
 	store   session.Store
 	log     *slog.Logger
 	suite   session.Suite
-	token   []byte
+	// tokenHash is SHA-256(OUTBOUND_TOKEN): tokens are compared as hashes,
+	// so that timing reveals neither how much matched nor the length.
+	tokenHash [sha256.Size]byte
 
 	upstream       *fasthttp.HostClient
 	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
@@ -64,7 +67,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		store:          store,
 		log:            log,
 		suite:          session.DefaultSuite(),
-		token:          []byte(cfg.OutboundToken),
+		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
 		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
 		now:            time.Now,
