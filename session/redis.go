@@ -26,7 +26,7 @@ import (
 //     lost connection may have lost invalidations: entries from before it are
 //     confirmed with Redis again before they are served.
 //   - Put and Delete write through; sessions are sealed at rest (atrest.go)
-//     and expire in Redis when they expire.
+//     and expire in Redis when they expire; Delete leaves a tombstone.
 //   - Accept checks the session's local window first (a replay within one
 //     replica costs nothing), then the record of counters shared in Redis:
 //     one BITFIELD per request (redis_replay.go).
@@ -36,8 +36,9 @@ import (
 //     kept too; both are written when Redis returns. Sessions shared
 //     through Redis are refused (another replica could accept the same
 //     frame: docs/PROTOCOL.md §6.3), so outbound relays pair anew, unless
-//     RedisConfig.OutageLocalWindow keeps them usable on local windows. The
-//     store logs the outage once, reports it through Health and recovers by
+//     RedisConfig.OutageLocalWindow keeps them usable on local windows (and,
+//     should Redis come back without them, writes them back). The store
+//     logs the outage once, reports it through Health and recovers by
 //     itself.
 type RedisStore struct {
 	cfg     RedisConfig
@@ -61,6 +62,7 @@ type RedisStore struct {
 	downErr     error
 	lastDownLog time.Time
 	sealLog     time.Time
+	lostLog     time.Time
 
 	wake  chan struct{} // an outage began: probe until it ends
 	check chan struct{} // a connection closed: is Redis still there?
@@ -70,7 +72,7 @@ type RedisStore struct {
 
 	// stats count round trips, for tests and metrics.
 	stats struct {
-		loads, accepts, stamps, invalidations atomic.Uint64
+		loads, accepts, stamps, invalidations, writeBacks atomic.Uint64
 	}
 }
 
@@ -165,20 +167,39 @@ func (r *RedisStore) GetLocal(id ID) (*Session, bool) {
 // load reads id from Redis into the local layer. old is the local entry
 // being confirmed, if any: it is kept (with its replay window) when Redis
 // holds the same session, dropped when Redis holds none, and served as it is
-// when Redis cannot be reached.
+// when Redis cannot be reached. With OutageLocalWindow, a session that Redis
+// lost is written back instead of dropped (writesBack).
 func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session, error) {
 	c := r.client.Load()
 	if c == nil {
 		return nil, ErrUnknownSession
 	}
 	key := sessionKey(id)
+	cached := true
 	var s *Session
 	for range loadAttempts {
 		gen, epoch := r.gen.Load(), r.local.epoch(id)
 		r.stats.loads.Add(1)
-		blob, err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), MaxLifetime).AsBytes()
+		get := c.B().Get().Key(key)
+		var blob []byte
+		var err error
+		if cached {
+			blob, err = c.DoCache(ctx, get.Cache(), MaxLifetime).AsBytes()
+		} else {
+			blob, err = c.Do(ctx, get.Build()).AsBytes()
+		}
+		if rueidis.IsRedisNil(err) && r.writesBack(old) {
+			err = r.writeBack(ctx, c, id, old.s)
+			if err == nil {
+				// Read what Redis holds now, ours or another replica's
+				// (a replica racing us wrote the same session), past
+				// rueidis's cached nil.
+				cached = false
+				continue
+			}
+		}
 		switch {
-		case rueidis.IsRedisNil(err):
+		case rueidis.IsRedisNil(err) || (err == nil && len(blob) == 0): // missing, or a tombstone
 			r.local.drop(id, old, epoch)
 			return nil, ErrUnknownSession
 		case err != nil:
@@ -208,6 +229,43 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 	return s, nil
 }
 
+// writesBack reports whether old, a session this replica holds that Redis
+// no longer has, goes back into Redis rather than being dropped. A missing
+// key means Redis lost it (a restart without persistence, a failover to a
+// replica that lagged, a flush), never that a replica deleted it: Delete
+// leaves a tombstone. With OutageLocalWindow, replicas serve such sessions
+// from memory until they notice the loss, each on its own window, and the
+// replay record went with the data anyway; writing the session back keeps it
+// usable on every replica, where dropping it would make outbound relays
+// pair anew and, while replicas still disagree about the outage, fail
+// requests (a pairing on one replica, its resend on another). By default a
+// lost session is dropped: its replay record is gone, and the fleet refuses
+// what it cannot check.
+func (r *RedisStore) writesBack(old *localEntry) bool {
+	return r.cfg.OutageLocalWindow && old != nil && old.gen.Load() != invalidatedGen && !old.s.Expired(r.now())
+}
+
+// writeBack writes s if its key is still missing (SET NX: the replicas that
+// hold s race to write the same session, and one wins). It logs the loss.
+func (r *RedisStore) writeBack(ctx context.Context, c *redisClient, id ID, s *Session) error {
+	cmd, ok := r.writeCmd(c, id, s, r.now(), true)
+	if !ok {
+		return rueidis.Nil // expired meanwhile: the key is missing for good
+	}
+	r.warnLost()
+	r.stats.writeBacks.Add(1)
+	r.local.expectEcho(id)
+	res := c.Do(ctx, cmd)
+	if err := res.Error(); err != nil {
+		r.local.cancelEcho(id) // not written: another replica was first, or an error
+		if rueidis.IsRedisNil(err) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
 // Put stores s locally at once and in Redis until s.Expires. While Redis is
 // unreachable s is kept locally and written when Redis returns.
 func (r *RedisStore) Put(ctx context.Context, s *Session) error {
@@ -231,7 +289,8 @@ func (r *RedisStore) Put(ctx context.Context, s *Session) error {
 	return nil
 }
 
-// Delete forgets id here and in Redis, which tells every other replica.
+// Delete forgets id here and leaves a tombstone in Redis, which tells every
+// other replica.
 func (r *RedisStore) Delete(ctx context.Context, id ID) error {
 	r.local.remove(id)
 	if r.deferIfDown(id, nil) {
@@ -243,45 +302,52 @@ func (r *RedisStore) Delete(ctx context.Context, id ID) error {
 	return nil
 }
 
-// write sets (s != nil) or deletes the session key for id.
+// write sets the session key for id to s, or to a tombstone if s is nil.
 func (r *RedisStore) write(ctx context.Context, id ID, s *Session) error {
 	c := r.client.Load()
 	if c == nil {
 		return ErrStoreUnavailable
 	}
-	cmd, ok := r.writeCmd(c, id, s, r.now())
+	cmd, ok := r.writeCmd(c, id, s, r.now(), false)
 	if !ok {
 		return nil // expired: nothing to share
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DialTimeout+writeTimeout)
 	defer cancel()
 	r.local.expectEcho(id)
-	return r.wrote(id, s == nil, c.Do(ctx, cmd))
+	return r.wrote(id, c.Do(ctx, cmd))
 }
 
-// writeCmd is the command that writes s (or deletes id if s is nil); ok is
-// false when s has expired and there is nothing to write.
-func (r *RedisStore) writeCmd(c *redisClient, id ID, s *Session, now time.Time) (cmd rueidis.Completed, ok bool) {
+// tombstone is what Delete leaves under a session key, for the longest a
+// session can live, so that a missing key always means Redis lost the
+// session and never that a replica deleted it (see writesBack). An empty
+// value: a sealed session never is.
+const tombstone = ""
+
+// writeCmd is the command that writes s, or a tombstone if s is nil, only if
+// the key is missing when nx is set; ok is false when s has expired and
+// there is nothing to write.
+func (r *RedisStore) writeCmd(c *redisClient, id ID, s *Session, now time.Time, nx bool) (cmd rueidis.Completed, ok bool) {
 	key := sessionKey(id)
-	if s == nil {
-		return c.B().Del().Key(key).Build(), true
+	value, ttl := tombstone, MaxLifetime.Milliseconds()
+	if s != nil {
+		if ttl = s.Expires.Sub(now).Milliseconds(); ttl <= 0 {
+			return cmd, false
+		}
+		value = rueidis.BinaryString(r.secrets.SealSession(s))
 	}
-	ttl := s.Expires.Sub(now).Milliseconds()
-	if ttl <= 0 {
-		return cmd, false
+	set := c.B().Set().Key(key).Value(value)
+	if nx {
+		return set.Nx().PxMilliseconds(ttl).Build(), true
 	}
-	blob := r.secrets.SealSession(s)
-	return c.B().Set().Key(key).Value(rueidis.BinaryString(blob)).PxMilliseconds(ttl).Build(), true
+	return set.PxMilliseconds(ttl).Build(), true
 }
 
-// wrote settles the echo expected for a write (del: a DEL) of id from its
-// result.
-func (r *RedisStore) wrote(id ID, del bool, res rueidis.RedisResult) error {
+// wrote settles the echo expected for a write of id from its result.
+func (r *RedisStore) wrote(id ID, res rueidis.RedisResult) error {
 	err := res.Error()
 	if err != nil {
 		r.local.cancelEcho(id)
-	} else if n, _ := res.AsInt64(); del && n == 0 {
-		r.local.cancelEcho(id) // a DEL of nothing changes nothing
 	}
 	return err
 }
@@ -429,6 +495,15 @@ func (r *RedisStore) warnSealed() {
 	}
 }
 
+func (r *RedisStore) warnLost() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := r.now(); now.Sub(r.lostLog) >= r.cfg.logEvery {
+		r.lostLog = now
+		r.log.Warn("redis lost sessions this replica holds (a restart without persistence, a failover or a flush): writing them back, as REDIS_OUTAGE=local-window allows")
+	}
+}
+
 // run is the supervisor: it connects, then after every outage probes until
 // Redis answers and the kept writes are flushed.
 func (r *RedisStore) run() {
@@ -571,7 +646,7 @@ func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Se
 			r.forgetPending(id, s)
 			continue
 		}
-		cmd, ok := r.writeCmd(c, id, s, now)
+		cmd, ok := r.writeCmd(c, id, s, now, false)
 		if !ok {
 			r.forgetPending(id, s)
 			continue
@@ -584,7 +659,7 @@ func (r *RedisStore) flush(ctx context.Context, c *redisClient, batch map[ID]*Se
 		return 0, kept, nil
 	}
 	for i, res := range c.DoMulti(ctx, cmds...) {
-		if e := r.wrote(ids[i], batch[ids[i]] == nil, res); e != nil {
+		if e := r.wrote(ids[i], res); e != nil {
 			if err == nil {
 				err = e
 			}

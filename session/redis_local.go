@@ -161,8 +161,8 @@ func (l *localSessions) invalidate(id ID) {
 }
 
 // expectEcho notes that we are about to write id's key; cancelEcho takes
-// that back when the write cannot have changed the key (it failed, or a DEL
-// found nothing). A write whose outcome is unknown is taken back too: if
+// that back when the write cannot have changed the key (it failed, or a SET NX
+// found the key taken). A write whose outcome is unknown is taken back too: if
 // its echo comes after all, the entry is confirmed once more, no harm done.
 func (l *localSessions) expectEcho(id ID) {
 	sh := l.shard(id)

@@ -520,9 +520,8 @@ func TestRedisLostInvalidations(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHealthy(t, a)
-	eventually(t, 2*time.Second, "the session is gone from Redis", func() bool {
-		_, err := srv.Do("GET", sessionKey(id))
-		return errors.Is(err, redistest.ErrNil)
+	eventually(t, 2*time.Second, "a tombstone replaces the session in Redis", func() bool {
+		return isTombstone(srv, id)
 	})
 	waitHealthy(t, b)
 	if got, err := b.Get(ctx, id); !errors.Is(err, ErrUnknownSession) {
@@ -690,8 +689,11 @@ func TestRedisOutage(t *testing.T) {
 	waitHealthy(t, a)
 	b := openTestRedis(t, srv, sec)
 	waitHealthy(t, b)
-	if _, err := srv.Do("GET", sessionKey(doomed.ClientID.ID())); !errors.Is(err, redistest.ErrNil) {
-		t.Fatalf("session deleted during the outage is in Redis: %v", err)
+	if !isTombstone(srv, doomed.ClientID.ID()) {
+		t.Fatal("the delete kept during the outage did not leave a tombstone in Redis")
+	}
+	if _, err := b.Get(ctx, doomed.ClientID.ID()); !errors.Is(err, ErrUnknownSession) {
+		t.Fatalf("replica b serves a session deleted during the outage: %v", err)
 	}
 	if got, err := b.Get(ctx, idle.ClientID.ID()); err != nil || !sameSession(got, idle) {
 		t.Fatalf("replica b: unused session paired during the outage: %v", err)
@@ -781,11 +783,80 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	srv.Restart()
 	waitHealthy(t, a)
 	waitHealthy(t, b)
-	// Redis came back empty: the session is unknown to Redis, and a and b
-	// confirm what they hold before serving it again.
+	// Redis came back empty. a and b still hold the session, and each
+	// confirms it with Redis before serving it again: the first to ask
+	// writes it back, the other finds it there, and both keep their
+	// entries with their windows.
+	if got, err := a.Get(ctx, s.ClientID.ID()); err != nil || got != sa {
+		t.Fatalf("a after Redis lost the session: %v (same entry: %v)", err, got == sa)
+	}
+	if _, err := srv.Do("GET", sessionKey(s.ClientID.ID())); err != nil {
+		t.Fatalf("the session was not written back: %v", err)
+	}
+	if got, err := b.Get(ctx, s.ClientID.ID()); err != nil || got != sb {
+		t.Fatalf("b after Redis lost the session: %v (same entry: %v)", err, got == sb)
+	}
+	if err := b.Accept(ctx, sb, 5); !errors.Is(err, ErrReplay) {
+		t.Fatalf("b's window was not kept: Accept(5) = %v, want ErrReplay", err)
+	}
+	if n := a.stats.writeBacks.Load() + b.stats.writeBacks.Load(); n < 1 || n > 2 {
+		t.Fatalf("%d write-backs, want 1 (or 2 if both raced)", n)
+	}
+	// A replica that never held it reads it from Redis.
+	c := openTestRedisConfig(t, cfg, sec, nil)
+	waitHealthy(t, c)
+	if got, err := c.Get(ctx, s.ClientID.ID()); err != nil || !sameSession(got, s) {
+		t.Fatalf("a third replica: %v", err)
+	}
+	// A deleted session is not written back: its tombstone says so.
+	if err := c.Delete(ctx, s.ClientID.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "a drops the deleted session", func() bool {
+		_, err := a.Get(ctx, s.ClientID.ID())
+		return errors.Is(err, ErrUnknownSession)
+	})
+	if !isTombstone(srv, s.ClientID.ID()) {
+		t.Fatal("a deleted session was written back")
+	}
+}
+
+// By default a session Redis lost is dropped, not written back: its replay
+// record is gone with it, and outbound relays pair anew.
+func TestRedisLostSessionDropped(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	a := openTestRedis(t, srv, sec)
+	waitHealthy(t, a)
+	s := newTestSession(t, sec, time.Hour)
+	if err := a.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get(ctx, s.ClientID.ID()); err != nil {
+		t.Fatal(err)
+	}
+	gen := a.gen.Load()
+	srv.Kill()
+	srv.Restart()
+	eventually(t, 2*time.Second, "a notices its connection closed", func() bool { return a.gen.Load() != gen })
+	waitHealthy(t, a)
 	if _, err := a.Get(ctx, s.ClientID.ID()); !errors.Is(err, ErrUnknownSession) {
 		t.Fatalf("a serves a session Redis lost: %v", err)
 	}
+	if _, err := srv.Do("GET", sessionKey(s.ClientID.ID())); !errors.Is(err, redistest.ErrNil) {
+		t.Fatalf("a lost session was written back without OutageLocalWindow: %v", err)
+	}
+	if n := a.stats.writeBacks.Load(); n != 0 {
+		t.Fatalf("%d write-backs", n)
+	}
+}
+
+// isTombstone reports whether Redis holds Delete's tombstone for id.
+func isTombstone(srv *redistest.Server, id ID) bool {
+	v, err := srv.Do("GET", sessionKey(id))
+	return err == nil && v == tombstone
 }
 
 // An idle replica notices an outage without a request failing, so Health
@@ -994,4 +1065,4 @@ func TestRedisACLUser(t *testing.T) {
 }
 
 // redisACL is the user rule docs/REDIS.md recommends.
-const redisACL = `~pqrelay:* resetchannels -@all +get +set +del +bitfield +setbit +pexpire +pexpireat +pttl +multi +exec +ping +hello +auth +select +client|tracking +client|setname`
+const redisACL = `~pqrelay:* resetchannels -@all +get +set +bitfield +setbit +pexpire +pexpireat +pttl +multi +exec +ping +hello +auth +select +client|tracking +client|setname`
