@@ -260,8 +260,8 @@ func TestRunProgress(t *testing.T) {
 	var mu sync.Mutex
 	var got []Progress
 	_, err := Run(context.Background(), Config{
-		URL: up.URL(), Connections: 2, Warmup: 200 * time.Millisecond, Duration: 400 * time.Millisecond,
-		ProgressInterval: 50 * time.Millisecond,
+		URL: up.URL(), Connections: 2, Warmup: 300 * time.Millisecond, Duration: 600 * time.Millisecond,
+		ProgressInterval: 25 * time.Millisecond,
 		Progress: func(p Progress) {
 			mu.Lock()
 			got = append(got, p)
@@ -277,12 +277,12 @@ func TestRunProgress(t *testing.T) {
 	for _, p := range got {
 		if p.Warmup {
 			warm = true
-			if p.Requests != 0 || p.Total != 200*time.Millisecond {
+			if p.Requests != 0 || p.Total != 300*time.Millisecond {
 				t.Errorf("warm-up progress %+v", p)
 			}
 		} else if p.Requests > 0 {
 			measured = true
-			if p.Total != 400*time.Millisecond || p.RPS() <= 0 {
+			if p.Total != 600*time.Millisecond || p.RPS() <= 0 {
 				t.Errorf("measured progress %+v", p)
 			}
 		}
@@ -448,17 +448,21 @@ func TestRunHTTPS(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	trusting := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	// The unknown authority's run is longer: its first handshake loads
+	// the system roots, which on a busy machine under -race has taken
+	// longer than a short run lasts.
 	tests := []struct {
-		name string
-		cfg  Config
-		ok   bool
+		name     string
+		cfg      Config
+		duration time.Duration
+		ok       bool
 	}{
-		{"trusted", Config{TLS: trusting}, true},
-		{"unknown authority", Config{}, false}, // system roots do not know httptest's CA
+		{"trusted", Config{TLS: trusting}, 500 * time.Millisecond, true},
+		{"unknown authority", Config{}, 2 * time.Second, false}, // system roots do not know httptest's CA
 	}
 	for _, tt := range tests {
 		cfg := tt.cfg
-		cfg.URL, cfg.Connections, cfg.Duration, cfg.ExpectSize = srv.URL+"/x", 2, 300*time.Millisecond, len(body)
+		cfg.URL, cfg.Connections, cfg.Duration, cfg.ExpectSize = srv.URL+"/x", 2, tt.duration, len(body)
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

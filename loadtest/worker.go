@@ -12,6 +12,10 @@ package loadtest
 // Nothing on that path allocates in steady state (see alloc_test.go): the
 // request bytes are shared and read-only, the bufio.Reader and Response
 // are the worker's own, and histograms are per worker so no lock is taken.
+//
+// On Linux, a plain-TCP request is written from inside the first read of
+// its response, which spares the read that would find nothing yet
+// (connReader, rawconn_linux.go).
 
 import (
 	"bufio"
@@ -78,7 +82,11 @@ type worker struct {
 	deadline time.Time
 	// cur mirrors conn for the cancel watcher, which unblocks a worker
 	// stuck in a read by moving its deadline into the past.
-	cur  atomic.Pointer[net.Conn]
+	cur atomic.Pointer[net.Conn]
+	// rd sends the requests and is what br reads from: on Linux it
+	// writes each request as part of reading its answer, which saves a
+	// syscall per request (rawconn_linux.go).
+	rd   connReader
 	br   *bufio.Reader
 	resp fasthttp.Response // headers only: SkipBody is set
 	body []byte            // the last response's body
@@ -212,12 +220,17 @@ func (w *worker) roundTrip(sent time.Time) outcome {
 		w.deadline = want
 	}
 	capped := w.deadline.Equal(w.end)
-	if _, err := w.conn.Write(w.p.raw); err != nil {
+	// On the raw path the write happens in the first read of the
+	// response, so a failed write surfaces from readResponse.
+	if err := w.rd.send(w.p.raw, w.br.Buffered() == 0); err != nil {
 		w.closeConn()
 		return w.classify(err, capped)
 	}
 	mustClose, err := w.readResponse()
 	if err != nil {
+		if werr := w.rd.writeErr(); werr != nil {
+			err = werr // the parser hid it behind io.EOF
+		}
 		w.closeConn()
 		return w.classify(err, capped)
 	}
@@ -327,6 +340,9 @@ func (w *worker) connect() error {
 		tc := tls.Client(conn, w.p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
+			if !deadline.Before(w.end) && isTimeout(err) {
+				return errWindowEnded // cut short by the end of the run, as a dial is
+			}
 			return err
 		}
 		conn = tc
@@ -334,10 +350,11 @@ func (w *worker) connect() error {
 	w.conn = conn
 	shared := conn // the watcher's copy: w.conn itself changes under it
 	w.cur.Store(&shared)
+	w.rd.reset(conn)
 	if w.br == nil {
-		w.br = bufio.NewReaderSize(conn, readBufferSize)
+		w.br = bufio.NewReaderSize(&w.rd, readBufferSize)
 	} else {
-		w.br.Reset(conn)
+		w.br.Reset(&w.rd)
 	}
 	// A run cancelled while this connect was under way would otherwise
 	// miss the watcher's deadline nudge.
@@ -356,6 +373,7 @@ func (w *worker) closeConn() {
 		w.cur.Store(nil)
 		w.conn.Close()
 		w.conn = nil
+		w.rd.reset(nil)
 		w.deadline = time.Time{}
 	}
 }
