@@ -2,8 +2,9 @@
 # benchmarks/loadgen/run.sh — is pqrelay-loadtest fast enough to measure a
 # relay? It loads the bundled upstream with our loader and with wrk, in
 # alternating rounds on the same machine and the same upstream process, and
-# prints a markdown table of req/s and of the loader's own CPU time per
-# request (user + system, from /usr/bin/time), plus the ratio ours/wrk.
+# prints a markdown table of req/s, the loader's own CPU time per request
+# (user + system, from /usr/bin/time), the upstream's CPU and the machine's
+# idle time per request (from /proc), plus the ratio ours/wrk.
 #
 # Alternating rounds matter: on a shared 2-core box the loader and the
 # upstream compete for the CPUs and the box's neighbours come and go, so
@@ -80,18 +81,32 @@ cpu_us() {
 	awk -v n="$2" '{ printf "%.2f", ($1 + $2) * 1e6 / n }' "$1"
 }
 
-echo "| Round | Loader | Requests | Req/s | Loader CPU µs/req |"
-echo "|---|---|---|---|---|"
+# The other two places a request's time goes, read from /proc around each
+# run: the upstream's CPU (utime + stime) and the machine's idle time (idle
+# + iowait over all cores), both in clock ticks. Idle time in a closed loop
+# means every request was waiting on a wake-up somewhere.
+hz=$(getconf CLK_TCK)
+upstream_ticks() { awk '{ print $14 + $15 }' "/proc/$upstream_pid/stat"; }
+idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+mark() { mark_up=$(upstream_ticks); mark_idle=$(idle_ticks); }
+# per_req TICKS_NOW TICKS_THEN REQUESTS: microseconds per request.
+per_req() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$hz" 'BEGIN { printf "%.2f", (a - b) * 1e6 / hz / n }'; }
+
+echo "| Round | Loader | Requests | Req/s | Loader CPU µs/req | Upstream CPU µs/req | Idle µs/req |"
+echo "|---|---|---|---|---|---|---|"
 ratios=()
 ours_rps=()
 wrk_rps=()
 ours_cpu=()
 wrk_cpu=()
+ours_up=() ours_idle=() wrk_up=() wrk_idle=()
 run_ours() {
+	mark
 	/usr/bin/time -f '%U %S' -o "$work/ours.time" \
 		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s --timeout 10s --procs "$PROCS" \
 		--size "$SIZE" --verify auto --quiet --json "$work/ours.json" >/dev/null
-	local req rps failed cpu
+	local up idle req rps failed cpu
+	up=$(upstream_ticks) idle=$(idle_ticks)
 	req=$(jq '.tiers[0].control.requests' "$work/ours.json")
 	rps=$(jq '.tiers[0].control.rps | floor' "$work/ours.json")
 	failed=$(jq '.tiers[0].control | .errors + .timeouts + .non_2xx + .bad_body' "$work/ours.json")
@@ -102,13 +117,17 @@ run_ours() {
 	cpu=$(cpu_us "$work/ours.time" "$req")
 	ours_rps+=("$rps")
 	ours_cpu+=("$cpu")
-	echo "| $round | pqrelay-loadtest | $req | $rps | $cpu |"
+	ours_up+=("$(per_req "$up" "$mark_up" "$req")")
+	ours_idle+=("$(per_req "$idle" "$mark_idle" "$req")")
+	echo "| $round | pqrelay-loadtest | $req | $rps | $cpu | ${ours_up[-1]} | ${ours_idle[-1]} |"
 }
 
 run_wrk() {
+	mark
 	/usr/bin/time -f '%U %S' -o "$work/wrk.time" \
 		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s "$work/post.lua" "$url/api/echo" >"$work/wrk.out"
-	local req rps cpu
+	local up idle req rps cpu
+	up=$(upstream_ticks) idle=$(idle_ticks)
 	req=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
 	rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$work/wrk.out")
 	if grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
@@ -119,7 +138,9 @@ run_wrk() {
 	cpu=$(cpu_us "$work/wrk.time" "$req")
 	wrk_rps+=("$rps")
 	wrk_cpu+=("$cpu")
-	echo "| $round | wrk -t$THREADS | $req | $rps | $cpu |"
+	wrk_up+=("$(per_req "$up" "$mark_up" "$req")")
+	wrk_idle+=("$(per_req "$idle" "$mark_idle" "$req")")
+	echo "| $round | wrk -t$THREADS | $req | $rps | $cpu | ${wrk_up[-1]} | ${wrk_idle[-1]} |"
 }
 
 # Odd rounds run ours first, even rounds wrk first, so neither always
@@ -141,12 +162,16 @@ wr=$(median "${wrk_rps[@]}")
 oc=$(median "${ours_cpu[@]}")
 wc=$(median "${wrk_cpu[@]}")
 echo
-echo "| Median of $ROUNDS rounds | Req/s | Loader CPU µs/req |"
-echo "|---|---|---|"
-echo "| pqrelay-loadtest | $or | $oc |"
-echo "| wrk -t$THREADS | $wr | $wc |"
-awk -v o="$or" -v w="$wr" -v oc="$oc" -v wc="$wc" 'BEGIN {
-	printf "| ours / wrk | %.3f | %.2f |\n", o / w, oc / wc
+ou=$(median "${ours_up[@]}")
+wu=$(median "${wrk_up[@]}")
+oi=$(median "${ours_idle[@]}")
+wi=$(median "${wrk_idle[@]}")
+echo "| Median of $ROUNDS rounds | Req/s | Loader CPU µs/req | Upstream CPU µs/req | Idle µs/req |"
+echo "|---|---|---|---|---|"
+echo "| pqrelay-loadtest | $or | $oc | $ou | $oi |"
+echo "| wrk -t$THREADS | $wr | $wc | $wu | $wi |"
+awk -v o="$or" -v w="$wr" -v oc="$oc" -v wc="$wc" -v ou="$ou" -v wu="$wu" 'BEGIN {
+	printf "| ours / wrk | %.3f | %.2f | %.2f | |\n", o / w, oc / wc, ou / wu
 }'
 echo
 # The fairer ratio: each round's two runs saw the same neighbours.
