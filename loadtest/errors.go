@@ -29,3 +29,7 @@ func (e *inputError) Error() string {
 }
 
 func (e *inputError) Unwrap() error { return e.kind }
+
+// Why is the reason alone, without the input, for a caller whose input may
+// be a secret (a header read from a file can hold a token).
+func (e *inputError) Why() string { return e.why }

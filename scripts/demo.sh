@@ -57,6 +57,10 @@ start relay-a env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN
 	PORT="$a_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
 wait_http "relay A" "$relay_a/api/mte-echo"
 
+# The token goes to the loader in a file: on its command line any user of
+# the machine could read it in ps.
+(umask 077 && echo "x-mte-outbound-token: $token" >"$work/relay-token")
+
 say "loading $CONNS connections, $DURATION each side after a $WARMUP warm-up, $SIZE bodies"
 # The loader runs in the background and the script waits for it: bash
 # runs a trap only between commands, and "wait" is the one command a
@@ -65,7 +69,7 @@ say "loading $CONNS connections, $DURATION each side after a $WARMUP warm-up, $S
 	--control "$upstream" \
 	--relay "$relay_a" \
 	--relay-header "x-mte-upstream: $relay_b" \
-	--relay-header "x-mte-outbound-token: $token" \
+	--relay-header "@$work/relay-token" \
 	-c "$CONNS" -d "$DURATION" --warmup "$WARMUP" --rate "$RATE" \
 	--size "$SIZE" --verify auto \
 	--json demo-results.json --html demo-report.html &

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -91,12 +92,45 @@ func (l *headerList) String() string {
 	return strings.Join(names, ", ")
 }
 
+// Set takes one "Name: value", or "@FILE": the headers in FILE, one per
+// line (empty lines and lines starting with # are skipped), as curl's -H
+// @FILE reads them. A file keeps a secret such as the outbound token off
+// the command line, where every user of the machine can read it in ps.
 func (l *headerList) Set(s string) error {
-	h, err := loadtest.ParseHeader(s)
-	if err != nil {
-		return err
+	path, fromFile := strings.CutPrefix(s, "@")
+	if !fromFile {
+		h, err := loadtest.ParseHeader(s)
+		if err != nil {
+			return err
+		}
+		*l = append(*l, h)
+		return nil
 	}
-	*l = append(*l, h)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err // names the file
+	}
+	n := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		h, err := loadtest.ParseHeader(line)
+		if err != nil {
+			// Say why but not what: the line may hold a token.
+			var reason interface{ Why() string }
+			if errors.As(err, &reason) {
+				return fmt.Errorf("%s line %d: bad header: %s", path, i+1, reason.Why())
+			}
+			return fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		*l = append(*l, h)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%s holds no header", path)
+	}
 	return nil
 }
 

@@ -22,6 +22,17 @@ func init() {
 
 func TestBadFlagsExit2WithOneLine(t *testing.T) {
 	t.Parallel()
+	dir := t.TempDir()
+	headerFile := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return "@" + path
+	}
+	badLine := headerFile("bad-line", "a: b\n\nx-mte-outbound-token secret-in-file\n")
+	noHeader := headerFile("no-header", "# only a comment\n\n")
+	crlfInside := headerFile("cr-inside", "a: b\rc: d\n")
 	tests := []struct {
 		name string
 		args []string
@@ -42,6 +53,10 @@ func TestBadFlagsExit2WithOneLine(t *testing.T) {
 		{"negative rate", []string{"run", "--control", "http://127.0.0.1:1", "--rate", "-5"}, "--rate"},
 		{"bad header", []string{"run", "--control", "http://127.0.0.1:1", "--header", "x"}, "Name: value"},
 		{"header CRLF", []string{"run", "--control", "http://127.0.0.1:1", "--header", "a: b\r\nc: d"}, "control character"},
+		{"header file missing", []string{"run", "--control", "http://127.0.0.1:1", "--header", "@" + filepath.Join(dir, "nope")}, "no such file"},
+		{"header file bad line", []string{"run", "--control", "http://127.0.0.1:1", "--relay", "http://127.0.0.1:2", "--relay-header", badLine}, "bad-line line 3"},
+		{"header file empty", []string{"run", "--control", "http://127.0.0.1:1", "--header", noHeader}, "holds no header"},
+		{"header file CR", []string{"run", "--control", "http://127.0.0.1:1", "--header", crlfInside}, "control character"},
 		{"relay header without relay", []string{"run", "--control", "http://127.0.0.1:1", "--relay-header", "a: b"}, "--relay"},
 		{"bad verify", []string{"run", "--control", "http://127.0.0.1:1", "--verify", "xyz"}, "checksum"},
 		{"verify auto without size", []string{"run", "--control", "http://127.0.0.1:1", "--expect-size", "any", "--verify", "auto"}, "--verify auto"},
@@ -75,6 +90,9 @@ func TestBadFlagsExit2WithOneLine(t *testing.T) {
 			msg := errb.String()
 			if strings.Count(msg, "\n") != 1 || !strings.HasSuffix(msg, "\n") {
 				t.Fatalf("want exactly one error line, got %q", msg)
+			}
+			if strings.Contains(msg, "secret-in-file") {
+				t.Fatalf("error line %q echoes a line of a header file", msg)
 			}
 			if !strings.Contains(msg, tt.want) {
 				t.Fatalf("error line %q does not mention %q", msg, tt.want)

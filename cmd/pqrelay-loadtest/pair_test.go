@@ -25,12 +25,20 @@ func TestRunThroughARealPair(t *testing.T) {
 	b := relaytest.StartRelay(t, relaytest.BaseConfig(up.URL()), nil, "")
 	a := relaytest.StartRelay(t, relaytest.BaseConfig(up.URL()), nil, "")
 
-	jsonFile := filepath.Join(t.TempDir(), "r.json")
+	dir := t.TempDir()
+	jsonFile := filepath.Join(dir, "r.json")
+	// The token comes from a file, as it should outside tests: on the
+	// command line every user of the machine could read it in ps. A
+	// missing token would fail every relay request with 401.
+	tokenFile := filepath.Join(dir, "relay-headers")
+	if err := os.WriteFile(tokenFile, []byte("# the relay's token\nx-mte-outbound-token: "+relaytest.Token+"\r\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
 	code := realMain(context.Background(), []string{
 		"run", "--control", up.URL(), "--relay", a.URL,
 		"--relay-header", "x-mte-upstream: " + b.URL,
-		"--relay-header", "x-mte-outbound-token: " + relaytest.Token,
+		"--relay-header", "@" + tokenFile,
 		"-c", "10", "-d", "1s", "--warmup", "300ms", "--size", "1KiB", "--verify", "auto",
 		"--json", jsonFile,
 	}, &out, &errb)

@@ -30,6 +30,8 @@ Targets:
                         a URL that already has a path is used as it is
   --header 'N: V'       header for both sides (repeatable)
   --relay-header 'N: V' header for the relay only, e.g. x-mte-upstream (repeatable)
+                        Either takes @FILE too: one header per line, which
+                        keeps a token such as x-mte-outbound-token out of ps
 
 Load:
   -c, --connections LIST  connection counts, one tier each (default 100)
