@@ -358,39 +358,19 @@ func TestRequestSerialization(t *testing.T) {
 // when the server closes the connection (RFC 9112 §6.3, item 8).
 func untilCloseServer(t *testing.T, body []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
+	return rawServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		var got []byte
+		for !strings.Contains(string(got), "\r\n\r\n") {
+			n, err := c.Read(buf)
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				buf := make([]byte, 4096)
-				var got []byte
-				for !strings.Contains(string(got), "\r\n\r\n") {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					got = append(got, buf[:n]...)
-				}
-				c.Write(append([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"), body...))
-			}()
+			got = append(got, buf[:n]...)
 		}
-	}()
-	return "http://" + ln.Addr().String()
+		c.Write(append([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"), body...))
+	})
 }
 
 // TestRunBodyFraming: every way HTTP/1.1 delimits a response body is read

@@ -61,7 +61,7 @@ type RedisStore struct {
 	downSince   time.Time
 	downErr     error
 	lastDownLog time.Time
-	sealLog     time.Time
+	sealLog     time.Time // last warnings, for warnEvery
 	lostLog     time.Time
 
 	wake  chan struct{} // an outage began: probe until it ends
@@ -487,20 +487,21 @@ func (r *RedisStore) markDownLocked(err error) {
 }
 
 func (r *RedisStore) warnSealed() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := r.now(); now.Sub(r.sealLog) >= r.cfg.logEvery {
-		r.sealLog = now
-		r.log.Warn("a session in redis does not open: another fleet with a different CLIENT_ID_SECRET shares the database, or it was altered")
-	}
+	r.warnEvery(&r.sealLog, "a session in redis does not open: another fleet with a different CLIENT_ID_SECRET shares the database, or it was altered")
 }
 
 func (r *RedisStore) warnLost() {
+	r.warnEvery(&r.lostLog, "redis lost sessions this replica holds (a restart without persistence, a failover or a flush): writing them back, as REDIS_OUTAGE=local-window allows")
+}
+
+// warnEvery logs msg unless it was logged (at *last) less than logEvery ago:
+// a condition met on every request must not flood the log.
+func (r *RedisStore) warnEvery(last *time.Time, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := r.now(); now.Sub(r.lostLog) >= r.cfg.logEvery {
-		r.lostLog = now
-		r.log.Warn("redis lost sessions this replica holds (a restart without persistence, a failover or a flush): writing them back, as REDIS_OUTAGE=local-window allows")
+	if now := r.now(); now.Sub(*last) >= r.cfg.logEvery {
+		*last = now
+		r.log.Warn(msg)
 	}
 }
 

@@ -746,7 +746,8 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	ctx := context.Background()
 	cfg := testRedisConfig(t, srv.URL())
 	cfg.OutageLocalWindow = true
-	a, b := openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)
+	logs := &syncBuffer{}
+	a, b := openTestRedisConfig(t, cfg, sec, slog.New(slog.NewTextHandler(logs, nil))), openTestRedisConfig(t, cfg, sec, nil)
 	waitHealthy(t, a)
 	waitHealthy(t, b)
 	s := newTestSession(t, sec, time.Hour)
@@ -801,6 +802,9 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	}
 	if n := a.stats.writeBacks.Load() + b.stats.writeBacks.Load(); n < 1 || n > 2 {
 		t.Fatalf("%d write-backs, want 1 (or 2 if both raced)", n)
+	}
+	if n := strings.Count(logs.String(), "redis lost sessions this replica holds"); n != 1 {
+		t.Fatalf("the write-back logged %d times, want once:\n%s", n, logs.String())
 	}
 	// A replica that never held it reads it from Redis.
 	c := openTestRedisConfig(t, cfg, sec, nil)
