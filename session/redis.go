@@ -200,6 +200,13 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 		}
 		switch {
 		case rueidis.IsRedisNil(err) || (err == nil && len(blob) == 0): // missing, or a tombstone
+			if r.local.epoch(id) != epoch {
+				// A write arrived while we read: another replica's
+				// write-back of the session we were confirming, say.
+				// Read what it wrote rather than give up on it.
+				cached = false
+				continue
+			}
 			r.local.drop(id, old, epoch)
 			return nil, ErrUnknownSession
 		case err != nil:
@@ -225,6 +232,9 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 		}
 		// An invalidation in this shard arrived while we read: read again,
 		// rueidis has dropped its cached copy by now.
+	}
+	if s == nil { // every attempt saw the key missing, then written
+		return nil, ErrUnknownSession
 	}
 	return s, nil
 }
@@ -762,9 +772,14 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// One connection per node. rueidis keeps a cache per connection
 		// and each connection hears every invalidation; with several, our
 		// callback could run for one while another still served the stale
-		// copy. On one connection rueidis drops its copy before calling us,
-		// and replies and invalidations arrive in the order Redis ran the
-		// commands. Auto-pipelining keeps one connection far from full.
+		// copy. On one connection rueidis drops its copy before calling us.
+		// With BCAST, Redis sends a pass's invalidations after that pass's
+		// replies (so a write's own echo comes after its reply, and a read
+		// after our write must bypass the cache), and two writes of one key
+		// in one pass yield one invalidation: the echo count assumes our
+		// writes of a key are further apart (one Put per pairing, one
+		// successful SET NX per write-back). Auto-pipelining keeps one
+		// connection far from full.
 		PipelineMultiplex: -1,
 		// Every request sends one command; flushed one by one, the write
 		// syscalls were half the client's CPU. Waiting 20 µs after a flush

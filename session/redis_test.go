@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -822,6 +823,59 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	})
 	if !isTombstone(srv, s.ClientID.ID()) {
 		t.Fatal("a deleted session was written back")
+	}
+}
+
+// Replicas that hold a session Redis lost race to write it back; the ones
+// that lose the race must read the winner's copy, not answer "unknown".
+func TestRedisWriteBackRace(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	cfg := testRedisConfig(t, srv.URL())
+	cfg.OutageLocalWindow = true
+	replicas := []*RedisStore{openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)}
+	for _, r := range replicas {
+		waitHealthy(t, r)
+	}
+	const rounds, getters = 10, 16
+	for round := range rounds {
+		s := newTestSession(t, sec, time.Hour)
+		id := s.ClientID.ID()
+		if err := replicas[0].Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		gens := make([]uint64, len(replicas))
+		for i, r := range replicas {
+			if _, err := r.Get(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			gens[i] = r.gen.Load()
+		}
+		// FLUSHALL loses the session; Redis tells every tracking client
+		// with a nil invalidation, so each entry must be confirmed.
+		if _, err := srv.Do("FLUSHALL"); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range replicas {
+			eventually(t, 2*time.Second, "the flush is noticed", func() bool { return r.gen.Load() != gens[i] })
+		}
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for _, r := range replicas {
+			for range getters {
+				wg.Go(func() {
+					if _, err := r.Get(ctx, id); err != nil {
+						failed.Add(1)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if n := failed.Load(); n > 0 {
+			t.Fatalf("round %d: %d of %d Gets failed after Redis lost a session both replicas hold", round, n, getters*len(replicas))
+		}
 	}
 }
 
