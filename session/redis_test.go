@@ -32,6 +32,15 @@ func testRedisConfig(t testing.TB, url string) RedisConfig {
 	return cfg
 }
 
+// localWindowConfig is testRedisConfig with RedisConfig.OutageLocalWindow
+// (REDIS_OUTAGE=local-window).
+func localWindowConfig(t testing.TB, srv *redistest.Server) RedisConfig {
+	t.Helper()
+	cfg := testRedisConfig(t, srv.URL())
+	cfg.OutageLocalWindow = true
+	return cfg
+}
+
 func openTestRedis(t testing.TB, srv *redistest.Server, sec *Secrets) *RedisStore {
 	t.Helper()
 	return openTestRedisConfig(t, testRedisConfig(t, srv.URL()), sec, nil)
@@ -745,8 +754,7 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
 	ctx := context.Background()
-	cfg := testRedisConfig(t, srv.URL())
-	cfg.OutageLocalWindow = true
+	cfg := localWindowConfig(t, srv)
 	logs := &syncBuffer{}
 	a, b := openTestRedisConfig(t, cfg, sec, slog.New(slog.NewTextHandler(logs, nil))), openTestRedisConfig(t, cfg, sec, nil)
 	waitHealthy(t, a)
@@ -833,8 +841,7 @@ func TestRedisWriteBackRace(t *testing.T) {
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
 	ctx := context.Background()
-	cfg := testRedisConfig(t, srv.URL())
-	cfg.OutageLocalWindow = true
+	cfg := localWindowConfig(t, srv)
 	replicas := []*RedisStore{openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)}
 	for _, r := range replicas {
 		waitHealthy(t, r)
