@@ -242,8 +242,9 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 // writesBack reports whether old, a session this replica holds that Redis
 // no longer has, goes back into Redis rather than being dropped. A missing
 // key means Redis lost it (a restart without persistence, a failover to a
-// replica that lagged, a flush), never that a replica deleted it: Delete
-// leaves a tombstone. With OutageLocalWindow, replicas serve such sessions
+// replica that lagged, a flush), not that a replica deleted it: Delete leaves
+// a tombstone (only if Redis lost that too can a deleted session come back;
+// docs/REDIS.md, "Outages"). With OutageLocalWindow, replicas serve such sessions
 // from memory until they notice the loss, each on its own window, and the
 // replay record went with the data anyway; writing the session back keeps it
 // usable on every replica, where dropping it would make outbound relays
