@@ -89,24 +89,35 @@ hz=$(getconf CLK_TCK)
 upstream_ticks() { awk '{ print $14 + $15 }' "/proc/$upstream_pid/stat"; }
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
 mark() { mark_up=$(upstream_ticks); mark_idle=$(idle_ticks); }
+measured() { end_up=$(upstream_ticks); end_idle=$(idle_ticks); }
 # per_req TICKS_NOW TICKS_THEN REQUESTS: microseconds per request.
 per_req() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$hz" 'BEGIN { printf "%.2f", (a - b) * 1e6 / hz / n }'; }
 
 echo "| Round | Loader | Requests | Req/s | Loader CPU µs/req | Upstream CPU µs/req | Idle µs/req |"
 echo "|---|---|---|---|---|---|---|"
 ratios=()
-ours_rps=()
-wrk_rps=()
-ours_cpu=()
-wrk_cpu=()
-ours_up=() ours_idle=() wrk_up=() wrk_idle=()
+ours_rps=() ours_cpu=() ours_up=() ours_idle=()
+wrk_rps=() wrk_cpu=() wrk_up=() wrk_idle=()
+
+# record SIDE LABEL REQUESTS RPS TIMEFILE: the run that just ended (between
+# mark and measured) into SIDE's arrays (ours_* or wrk_*) and the table.
+record() {
+	local -n rps_of="$1_rps" cpu_of="$1_cpu" up_of="$1_up" idle_of="$1_idle"
+	local req=$3
+	rps_of+=("$4")
+	cpu_of+=("$(cpu_us "$5" "$req")")
+	up_of+=("$(per_req "$end_up" "$mark_up" "$req")")
+	idle_of+=("$(per_req "$end_idle" "$mark_idle" "$req")")
+	echo "| $round | $2 | $req | $4 | ${cpu_of[-1]} | ${up_of[-1]} | ${idle_of[-1]} |"
+}
+
 run_ours() {
 	mark
 	/usr/bin/time -f '%U %S' -o "$work/ours.time" \
 		./bin/pqrelay-loadtest run --control "$url" -c "$CONNS" -d "$DURATION" --warmup 0s --timeout 10s --procs "$PROCS" \
 		--size "$SIZE" --verify auto --quiet --json "$work/ours.json" >/dev/null
-	local up idle req rps failed cpu
-	up=$(upstream_ticks) idle=$(idle_ticks)
+	measured
+	local req rps failed
 	req=$(jq '.tiers[0].control.requests' "$work/ours.json")
 	rps=$(jq '.tiers[0].control.rps | floor' "$work/ours.json")
 	failed=$(jq '.tiers[0].control | .errors + .timeouts + .non_2xx + .bad_body' "$work/ours.json")
@@ -114,20 +125,15 @@ run_ours() {
 		echo "our loader saw $failed failures; the comparison is void" >&2
 		exit 1
 	fi
-	cpu=$(cpu_us "$work/ours.time" "$req")
-	ours_rps+=("$rps")
-	ours_cpu+=("$cpu")
-	ours_up+=("$(per_req "$up" "$mark_up" "$req")")
-	ours_idle+=("$(per_req "$idle" "$mark_idle" "$req")")
-	echo "| $round | pqrelay-loadtest | $req | $rps | $cpu | ${ours_up[-1]} | ${ours_idle[-1]} |"
+	record ours pqrelay-loadtest "$req" "$rps" "$work/ours.time"
 }
 
 run_wrk() {
 	mark
 	/usr/bin/time -f '%U %S' -o "$work/wrk.time" \
 		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s "$work/post.lua" "$url/api/echo" >"$work/wrk.out"
-	local up idle req rps cpu
-	up=$(upstream_ticks) idle=$(idle_ticks)
+	measured
+	local req rps
 	req=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
 	rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$work/wrk.out")
 	if grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
@@ -135,12 +141,7 @@ run_wrk() {
 		cat "$work/wrk.out" >&2
 		exit 1
 	fi
-	cpu=$(cpu_us "$work/wrk.time" "$req")
-	wrk_rps+=("$rps")
-	wrk_cpu+=("$cpu")
-	wrk_up+=("$(per_req "$up" "$mark_up" "$req")")
-	wrk_idle+=("$(per_req "$idle" "$mark_idle" "$req")")
-	echo "| $round | wrk -t$THREADS | $req | $rps | $cpu | ${wrk_up[-1]} | ${wrk_idle[-1]} |"
+	record wrk "wrk -t$THREADS" "$req" "$rps" "$work/wrk.time"
 }
 
 # Odd rounds run ours first, even rounds wrk first, so neither always
