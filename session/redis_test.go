@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/internal/redistest"
+	"github.com/pqrelay/pqrelay/internal/syncbuf"
 )
 
 // testRedisConfig points at srv with back-off and timeouts short enough for
@@ -71,24 +71,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a log sink safe for the store's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestParseRedisURL(t *testing.T) {
@@ -638,7 +620,7 @@ func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	sec := testSecrets(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	a := openTestRedisConfig(t, testRedisConfig(t, srv.URL()), sec, log)
 	waitHealthy(t, a)
@@ -755,7 +737,7 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	sec := testSecrets(t)
 	ctx := context.Background()
 	cfg := localWindowConfig(t, srv)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	a, b := openTestRedisConfig(t, cfg, sec, slog.New(slog.NewTextHandler(logs, nil))), openTestRedisConfig(t, cfg, sec, nil)
 	waitHealthy(t, a)
 	waitHealthy(t, b)
@@ -951,7 +933,7 @@ func TestRedisStartsWithoutRedis(t *testing.T) {
 	srv.Stop()
 	sec := testSecrets(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := testRedisConfig(t, "redis://:hunter2-topsecret@"+srv.Addr)
 	cfg.logEvery = time.Hour
 	start := time.Now()
@@ -1103,7 +1085,7 @@ func TestRedisACLUser(t *testing.T) {
 	}
 	sec := testSecrets(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	r := openTestRedisConfig(t, testRedisConfig(t, "redis://relay:relay-password-0123@"+srv.Addr), sec,
 		slog.New(slog.NewTextHandler(logs, nil)))
 	eventually(t, 5*time.Second, "the limited user connects", func() bool { return r.Health() == nil })

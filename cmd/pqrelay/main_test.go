@@ -9,11 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pqrelay/pqrelay/internal/syncbuf"
 )
 
 var (
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 type relayProcess struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *strings.Builder
+	logs *syncbuf.Buffer
 	done chan error
 }
 
@@ -66,11 +67,11 @@ func startRelay(t *testing.T, upstream string) *relayProcess {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	r := &relayProcess{logs: &strings.Builder{}, done: make(chan error, 1), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	r := &relayProcess{logs: &syncbuf.Buffer{}, done: make(chan error, 1), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	r.cmd = exec.Command(binary(t))
 	r.cmd.Env = []string{"UPSTREAM=" + upstream, "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=token",
 		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1"}
-	r.cmd.Stderr = &lockedWriter{w: r.logs}
+	r.cmd.Stderr = r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,17 +90,6 @@ func startRelay(t *testing.T, upstream string) *relayProcess {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestSIGTERMFinishesInFlight: SIGTERM to either relay of a pair lets a
