@@ -56,6 +56,16 @@ func openTestRedisConfig(t testing.TB, cfg RedisConfig, sec *Secrets, log *slog.
 	return r
 }
 
+// twoReplicas opens two stores on cfg, as two inbound replicas would, and
+// waits until both are connected.
+func twoReplicas(t testing.TB, cfg RedisConfig, sec *Secrets) (a, b *RedisStore) {
+	t.Helper()
+	a, b = openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+	return a, b
+}
+
 func waitHealthy(t testing.TB, r *RedisStore) {
 	t.Helper()
 	eventually(t, 5*time.Second, "redis store healthy", func() bool { return r.Health() == nil })
@@ -164,9 +174,7 @@ func TestRedisCrossReplica(t *testing.T) {
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
 	ctx := context.Background()
-	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
+	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 
 	s := newTestSession(t, sec, time.Hour)
 	if err := a.Put(ctx, s); err != nil {
@@ -325,9 +333,7 @@ func TestRedisSharedRecordExpiry(t *testing.T) {
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
 	ctx := context.Background()
-	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
+	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 	s := newTestSession(t, sec, 30*time.Minute)
 	if err := a.Put(ctx, s); err != nil {
 		t.Fatal(err)
@@ -386,9 +392,7 @@ func TestRedisInvalidation(t *testing.T) {
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
 	ctx := context.Background()
-	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
+	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 
 	t.Run("Delete", func(t *testing.T) {
 		s := newTestSession(t, sec, time.Hour)
@@ -490,9 +494,7 @@ func TestRedisLostInvalidations(t *testing.T) {
 	srv := redistest.Start(t)
 	sec := testSecrets(t)
 	ctx := context.Background()
-	a, b := openTestRedis(t, srv, sec), openTestRedis(t, srv, sec)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
+	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 	s := newTestSession(t, sec, time.Hour)
 	id := s.ClientID.ID()
 	if err := a.Put(ctx, s); err != nil {
@@ -824,10 +826,8 @@ func TestRedisWriteBackRace(t *testing.T) {
 	sec := testSecrets(t)
 	ctx := context.Background()
 	cfg := localWindowConfig(t, srv)
-	replicas := []*RedisStore{openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)}
-	for _, r := range replicas {
-		waitHealthy(t, r)
-	}
+	a, b := twoReplicas(t, cfg, sec)
+	replicas := []*RedisStore{a, b}
 	const rounds, getters = 10, 16
 	for round := range rounds {
 		s := newTestSession(t, sec, time.Hour)
@@ -1038,9 +1038,7 @@ func TestRedisClusterAndSentinel(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			cfg := testRedisConfig(t, url(t))
-			a, b := openTestRedisConfig(t, cfg, sec, nil), openTestRedisConfig(t, cfg, sec, nil)
-			waitHealthy(t, a)
-			waitHealthy(t, b)
+			a, b := twoReplicas(t, cfg, sec)
 			// Enough sessions to land on every cluster node.
 			sessions := make([]*Session, 24)
 			for i := range sessions {
