@@ -3,6 +3,7 @@
 package loadtest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func TestRoundTripAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	w := newWorker(p, make(chan struct{}), now, now.Add(time.Minute))
+	w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Minute))
 	defer w.closeConn()
 	step := func() {
 		sent := time.Now()

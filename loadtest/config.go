@@ -40,8 +40,10 @@ type Config struct {
 	// Method is the request method; zero value: DefaultMethod (POST).
 	Method string
 
-	// Headers are added to every request in order. Host, Content-Length,
-	// Content-Type and User-Agent given here replace the defaults.
+	// Headers are added to every request in order; a name given twice is
+	// sent twice. Host, Content-Type and User-Agent given here replace
+	// the defaults instead. Content-Length is ignored: the length comes
+	// from Body, and a contradicting one would desynchronise the stream.
 	Headers []Header
 
 	// Body is sent with every request; nil sends an empty body.
@@ -163,7 +165,15 @@ func (c *Config) plan() (*plan, error) {
 			return nil, badConfig(p.method, "method is not an HTTP token")
 		}
 	}
+	if up := strings.ToUpper(p.method); up != p.method && standardMethod[up] {
+		// RFC 9110 §9.1: methods are case-sensitive, so "head" is an
+		// unknown method to a server, not HEAD; almost surely a typo.
+		return nil, badConfig(p.method, "methods are case-sensitive; did you mean "+up+"?")
+	}
 	p.head = p.method == "HEAD"
+	if p.head && (c.ExpectSize > 0 || c.Verify) {
+		return nil, badConfig(p.method, "a HEAD response has no body to check; drop the expected size and checksum")
+	}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
 	}
@@ -245,16 +255,20 @@ func (c *Config) serialize(method string, u *url.URL) ([]byte, error) {
 	req.SetRequestURI(u.String())
 	req.Header.SetMethod(method)
 	req.Header.SetUserAgent("pqrelay-loadtest")
-	if len(c.Body) > 0 || methodHasBody(method) {
+	if len(c.Body) > 0 || MethodHasBody(method) {
 		req.Header.SetContentType("application/octet-stream")
 	}
 	for _, h := range c.Headers {
-		if strings.EqualFold(h.Name, "Content-Length") {
+		switch {
+		case strings.EqualFold(h.Name, "Content-Length"):
 			// The length comes from Body; a contradicting header would
 			// make the target read the wrong number of bytes.
-			continue
+		case strings.EqualFold(h.Name, "Host"), strings.EqualFold(h.Name, "Content-Type"),
+			strings.EqualFold(h.Name, "User-Agent"):
+			req.Header.Set(h.Name, h.Value) // replaces the default
+		default:
+			req.Header.Add(h.Name, h.Value)
 		}
-		req.Header.Set(h.Name, h.Value)
 	}
 	req.SetBodyRaw(c.Body)
 	var buf bytes.Buffer
@@ -264,4 +278,13 @@ func (c *Config) serialize(method string, u *url.URL) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func methodHasBody(m string) bool { return m == "POST" || m == "PUT" || m == "PATCH" }
+// MethodHasBody reports whether requests of method m carry a body by
+// convention (POST, PUT, PATCH): the loader sends its default body with
+// these only.
+func MethodHasBody(m string) bool { return m == "POST" || m == "PUT" || m == "PATCH" }
+
+// standardMethod holds the methods of RFC 9110 §9 and PATCH (RFC 5789).
+var standardMethod = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
+	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true,
+}

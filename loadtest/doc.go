@@ -55,9 +55,9 @@
 //	  "version": 1,                       // SchemaVersion
 //	  "generated": "2025-01-02T15:04:05Z", // RFC 3339, UTC; absent if unknown
 //	  "config": {
-//	    "control_url": "http://127.0.0.1:9000/api/echo",
-//	    "relay_url":   "http://127.0.0.1:8080/api/echo",
-//	    "method": "POST",
+//	    "control_url": "http://127.0.0.1:9000/api/echo", // absent if not given
+//	    "relay_url":   "http://127.0.0.1:8080/api/echo", // absent if not given
+//	    "method": "POST",                 // absent if not given
 //	    "size_bytes": 1024,               // request body
 //	    "expect_size_bytes": 1024,        // 0 = any length accepted
 //	    "warmup_s": 2, "duration_s": 10, "timeout_s": 5,

@@ -31,7 +31,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	workers := make([]*worker, cfg.Connections)
 	for i := range workers {
-		workers[i] = newWorker(p, stop, measureStart, end)
+		workers[i] = newWorker(ctx, p, stop, measureStart, end)
 	}
 
 	// On cancel: close stop (workers check it between requests and while

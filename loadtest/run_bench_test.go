@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				b.Fatal(err)
 			}
 			now := time.Now()
-			w := newWorker(p, make(chan struct{}), now, now.Add(time.Hour))
+			w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Hour))
 			defer w.closeConn()
 			if err := w.connect(); err != nil {
 				b.Fatal(err)

@@ -254,6 +254,53 @@ func TestRunCancel(t *testing.T) {
 	}
 }
 
+func TestRunCancelDuringConnect(t *testing.T) {
+	t.Parallel()
+	// A listener that accepts and never answers holds every TLS handshake
+	// open; a cancel must end them at once, not when Timeout runs out.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	res, err := Run(ctx, Config{
+		URL: "https://" + ln.Addr().String(), Connections: 2,
+		Duration: 30 * time.Second, Timeout: 30 * time.Second,
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("cancel took %v: the handshakes ran to their deadline", took)
+	}
+	if res.Failed() != 0 {
+		t.Fatalf("a connect cut short by the cancel was counted: %+v", res)
+	}
+}
+
 func TestRunProgress(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, 64, 0)
@@ -312,6 +359,9 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"negative expect size", func(c *Config) { c.ExpectSize = -1 }},
 		{"negative max requests", func(c *Config) { c.MaxRequests = -1 }},
 		{"method with space", func(c *Config) { c.Method = "GET /" }},
+		{"lower-case standard method", func(c *Config) { c.Method = "head" }},
+		{"HEAD with an expected size", func(c *Config) { c.Method, c.ExpectSize = "HEAD", 10 }},
+		{"HEAD with a checksum", func(c *Config) { c.Method, c.Verify = "HEAD", true }},
 	}
 	for _, tt := range tests {
 		cfg := ok
@@ -325,9 +375,10 @@ func TestRunRejectsBadConfig(t *testing.T) {
 func TestRequestSerialization(t *testing.T) {
 	t.Parallel()
 	c := Config{
-		URL:     "http://127.0.0.1:9000/api/echo?x=1",
-		Headers: []Header{{"x-mte-upstream", "http://127.0.0.1:8081"}, {"Content-Length", "5"}},
-		Body:    []byte("hello world"),
+		URL: "http://127.0.0.1:9000/api/echo?x=1",
+		Headers: []Header{{"x-mte-upstream", "http://127.0.0.1:8081"}, {"Content-Length", "5"},
+			{"X-Twice", "1"}, {"X-Twice", "2"}, {"User-Agent", "mine"}},
+		Body: []byte("hello world"),
 
 		Connections: 1,
 		Duration:    time.Second,
@@ -343,10 +394,18 @@ func TestRequestSerialization(t *testing.T) {
 		"\r\nContent-Length: 11\r\n",
 		"\r\nx-mte-upstream: http://127.0.0.1:8081\r\n",
 		"\r\n\r\nhello world",
+		"\r\nX-Twice: 1\r\n", "\r\nX-Twice: 2\r\n",
+		"\r\nUser-Agent: mine\r\n",
 	} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("request lacks %q:\n%s", want, raw)
 		}
+	}
+	if n := strings.Count(raw, "User-Agent:"); n != 1 {
+		t.Errorf("%d User-Agent headers, want the given one only:\n%s", n, raw)
+	}
+	if n := strings.Count(raw, "Content-Length:"); n != 1 {
+		t.Errorf("%d Content-Length headers, want the body's only:\n%s", n, raw)
 	}
 	if p.addr != "127.0.0.1:9000" {
 		t.Errorf("addr = %q", p.addr)

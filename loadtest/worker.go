@@ -73,8 +73,11 @@ func newHistogram() *hdrhistogram.Histogram {
 }
 
 type worker struct {
-	p      *plan
-	stop   <-chan struct{}
+	p    *plan
+	stop <-chan struct{}
+	// runCtx is the run's context: a connect in progress when the run is
+	// cancelled ends at once, not at its deadline.
+	runCtx context.Context
 	dialer net.Dialer
 
 	conn net.Conn
@@ -112,10 +115,11 @@ type worker struct {
 	errors, timeouts, non2xx, badBody int64
 }
 
-func newWorker(p *plan, stop <-chan struct{}, measureStart, end time.Time) *worker {
+func newWorker(ctx context.Context, p *plan, stop <-chan struct{}, measureStart, end time.Time) *worker {
 	w := &worker{
 		p:            p,
 		stop:         stop,
+		runCtx:       ctx,
 		measureStart: measureStart,
 		end:          end,
 		hist:         newHistogram(),
@@ -302,7 +306,8 @@ var errBodyTooLarge = errors.New("loadtest: response body larger than 257MiB")
 // end of the window (capped) or a cancelled run is not the target's fault
 // and is discarded rather than counted as a timeout.
 func (w *worker) classify(err error, capped bool) outcome {
-	if w.stopped() || err == errWindowEnded {
+	// A cancelled connect can return before the watcher closes stop.
+	if w.stopped() || err == errWindowEnded || errors.Is(err, context.Canceled) {
 		return outcomeDiscard
 	}
 	if isTimeout(err) {
@@ -327,7 +332,7 @@ func (w *worker) connect() error {
 	if deadline.After(w.end) {
 		deadline = w.end
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(w.runCtx, deadline)
 	defer cancel()
 	conn, err := w.dialer.DialContext(ctx, "tcp", w.p.addr)
 	if err != nil {
