@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/internal/syncbuf"
 	"github.com/pqrelay/pqrelay/loadtest"
+	"github.com/valyala/fasthttp"
 )
 
 func init() {
@@ -68,6 +72,12 @@ func TestBadFlagsExit2WithOneLine(t *testing.T) {
 		{"bad method", []string{"run", "--control", "http://127.0.0.1:1", "--method", "GE T"}, "method"},
 		{"stray argument", []string{"run", "--control", "http://127.0.0.1:1", "extra"}, `"extra"`},
 		{"negative procs", []string{"run", "--control", "http://127.0.0.1:1", "--procs", "-1"}, "--procs"},
+		{"procs beyond the machine", []string{"run", "--control", "http://127.0.0.1:1", "--procs", "99999"}, "--procs"},
+		{"lower-case method", []string{"run", "--control", "http://127.0.0.1:1", "--method", "head"}, "did you mean HEAD?"},
+		{"HEAD with a body check", []string{"run", "--control", "http://127.0.0.1:1", "--method", "HEAD", "--expect-size", "1KiB"}, "no body"},
+		{"HEAD with verify", []string{"run", "--control", "http://127.0.0.1:1", "--method", "HEAD", "--verify", "auto"}, "--verify auto"},
+		{"query twice", []string{"run", "--control", "http://127.0.0.1:1?a=1", "--path", "/p?b=2"}, "both have a query"},
+		{"path is a URL", []string{"run", "--control", "http://127.0.0.1:1", "--path", "//evil.example/p"}, "--path"},
 		{"upstream bad port", []string{"upstream", "--port", "70000"}, "--port"},
 		{"upstream bad size", []string{"upstream", "--size", "lots"}, "size"},
 		{"upstream negative delay", []string{"upstream", "--delay", "-1ms"}, "--delay"},
@@ -122,6 +132,10 @@ func TestTarget(t *testing.T) {
 		{"http://127.0.0.1:9000", "/api/echo", false, "http://127.0.0.1:9000/api/echo", true},
 		{"http://127.0.0.1:9000/", "/api/echo", false, "http://127.0.0.1:9000/api/echo", true},
 		{"http://127.0.0.1:9000/v1/x?q=1", "/api/echo", false, "http://127.0.0.1:9000/v1/x?q=1", true},
+		{"http://127.0.0.1:9000?q=1", "/api/echo", false, "http://127.0.0.1:9000/api/echo?q=1", true},
+		{"http://127.0.0.1:9000/?q=1", "/api/echo", false, "http://127.0.0.1:9000/api/echo?q=1", true},
+		{"http://127.0.0.1:9000", "/api/echo?q=1", true, "http://127.0.0.1:9000/api/echo?q=1", true},
+		{"http://127.0.0.1:9000", "/a%2Fb", true, "http://127.0.0.1:9000/a%2Fb", true},
 		{"https://api.example:8443", "/p", true, "https://api.example:8443/p", true},
 		{"http://127.0.0.1:9000/v1", "/p", true, "", false},
 		{"127.0.0.1:9000", "/p", false, "", false},
@@ -243,7 +257,7 @@ func TestRunCommandNoSuccessExits1(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("exit %d, want %d", code, exitFailed)
 	}
-	if !strings.Contains(errb.String(), "no successful response from Control API at 1 connections") {
+	if !strings.Contains(errb.String(), "no successful response from Control API with 1 connection (") {
 		t.Fatalf("stderr %q", errb.String())
 	}
 	if !strings.Contains(out.String(), "| Control API | 0 |") {
@@ -311,4 +325,159 @@ func TestProgressOutput(t *testing.T) {
 	if quiet.Len() != 0 {
 		t.Fatalf("quiet printed %q", quiet.String())
 	}
+}
+
+// captureServer answers every request with a 2-byte 200 and keeps the
+// head (request line and headers) and body length of the first one.
+func captureServer(t *testing.T) (url string, first func() (head string, body int)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan [2]any, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					var req fasthttp.Request
+					if err := req.Read(br); err != nil {
+						return
+					}
+					select {
+					case got <- [2]any{req.Header.String(), len(req.Body())}:
+					default:
+					}
+					if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), func() (string, int) {
+		select {
+		case r := <-got:
+			return r[0].(string), r[1].(int)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no request reached the capture server")
+			return "", 0
+		}
+	}
+}
+
+func TestRunCommandBodyFollowsMethod(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		method, size string // size "" leaves --size at its default
+		body         int
+	}{
+		{"POST", "", 1024},
+		{"PUT", "", 1024},
+		{"GET", "", 0},
+		{"DELETE", "", 0},
+		{"GET", "512", 512}, // asked for explicitly
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+"/"+tt.size, func(t *testing.T) {
+			t.Parallel()
+			url, first := captureServer(t)
+			args := []string{"run", "--control", url, "--method", tt.method, "-c", "1", "-d", "200ms",
+				"--warmup", "0s", "--quiet", "--expect-size", "any"}
+			if tt.size != "" {
+				args = append(args, "--size", tt.size)
+			}
+			var out, errb bytes.Buffer
+			if code := realMain(context.Background(), args, &out, &errb); code != exitOK {
+				t.Fatalf("exit %d; stderr %q", code, errb.String())
+			}
+			head, body := first()
+			if body != tt.body {
+				t.Fatalf("%s sent a %d-byte body, want %d:\n%s", tt.method, body, tt.body, head)
+			}
+			if tt.body == 0 && strings.Contains(head, "Content-Type") {
+				t.Errorf("a request without a body names a Content-Type:\n%s", head)
+			}
+		})
+	}
+}
+
+func TestRunCommandHEAD(t *testing.T) {
+	t.Parallel()
+	// The bundled upstream answers HEAD with the headers of its 1 KiB
+	// body and no body: each must count as a success.
+	up, err := loadtest.StartUpstream("127.0.0.1:0", 1024, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	jsonFile := filepath.Join(t.TempDir(), "r.json")
+	var out, errb bytes.Buffer
+	code := realMain(context.Background(), []string{"run", "--control", up.URL(), "--method", "HEAD",
+		"-c", "2", "-d", "300ms", "--warmup", "0s", "--quiet", "--json", jsonFile}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr %q", code, errb.String())
+	}
+	c := readReport(t, jsonFile).Tiers[0].Control
+	if c.Requests == 0 || c.Failed() != 0 {
+		t.Fatalf("HEAD run: %+v", c)
+	}
+}
+
+func TestRunCommandOutputFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	t.Run("unwritable path fails before the run", func(t *testing.T) {
+		t.Parallel()
+		var out, errb bytes.Buffer
+		// -d 1h: were the run to start, the test would time out.
+		code := realMain(context.Background(), []string{"run", "--control", "http://127.0.0.1:1", "-d", "1h",
+			"--json", filepath.Join(dir, "no-such-dir", "r.json")}, &out, &errb)
+		if code != exitFailed || !strings.Contains(errb.String(), "no such file or directory") {
+			t.Fatalf("exit %d; stderr %q", code, errb.String())
+		}
+	})
+	t.Run("a directory is refused", func(t *testing.T) {
+		t.Parallel()
+		var out, errb bytes.Buffer
+		code := realMain(context.Background(), []string{"run", "--control", "http://127.0.0.1:1", "-d", "1h",
+			"--html", dir}, &out, &errb)
+		if code != exitFailed || !strings.Contains(errb.String(), "is a directory") {
+			t.Fatalf("exit %d; stderr %q", code, errb.String())
+		}
+	})
+	t.Run("a failed run keeps the previous file", func(t *testing.T) {
+		t.Parallel()
+		sub := t.TempDir()
+		previous := filepath.Join(sub, "r.json")
+		if err := os.WriteFile(previous, []byte("previous"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // interrupted before the first tier finished
+		var out, errb bytes.Buffer
+		if code := realMain(ctx, []string{"run", "--control", "http://127.0.0.1:1", "-d", "1h", "--json", previous},
+			&out, &errb); code == exitOK {
+			t.Fatalf("exit %d", code)
+		}
+		if b, err := os.ReadFile(previous); err != nil || string(b) != "previous" {
+			t.Fatalf("previous file now %q, %v", b, err)
+		}
+		// And a run that fails creates no file.
+		created := filepath.Join(sub, "new.html")
+		if code := realMain(ctx, []string{"run", "--control", "http://127.0.0.1:1", "-d", "1h", "--html", created},
+			&out, &errb); code == exitOK {
+			t.Fatalf("exit %d", code)
+		}
+		if _, err := os.Stat(created); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a failed run left %s: %v", created, err)
+		}
+	})
 }

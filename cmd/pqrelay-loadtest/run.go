@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"runtime"
@@ -39,23 +40,27 @@ Load:
   --warmup DUR            uncounted warm-up before each measurement (default 2s)
   --rate R                open loop: R requests/s in total, latency from the
                           intended send time (default 0: closed loop)
-  --method M              request method (default POST)
+  --method M              request method, case-sensitive (default POST)
   --size SIZE             request body: 512, 1KiB, 10KiB, 1MiB (binary) or
-                          KB/MB (1000-based); 0 sends no body (default 1KiB)
+                          KB/MB (1000-based); 0 sends no body (default 1KiB
+                          for POST, PUT and PATCH, 0 for other methods)
   --timeout DUR           per request (default 5s)
 
 Checks (a response counts only if 2xx and these hold):
   --expect-size SIZE|any  response body length (default: --size, which is what
-                          the bundled upstream answers)
+                          the bundled upstream answers; any for HEAD or when
+                          --size is 0)
   --verify HEX|auto       response body CRC-32C; auto = the bundled upstream's
                           body of --expect-size bytes (default: not checked)
 
 Output:
   --json FILE             results in the schema documented in package loadtest
   --html FILE             self-contained report with charts
-  --procs N               CPUs the loader may use (default 0: all, or GOMAXPROCS
-                          from the environment); lower it to leave CPUs to a
-                          target on the same machine
+                          (both checked before the run, written after it)
+  --procs N               CPUs the loader may use, up to this machine's
+                          (default 0: all, or GOMAXPROCS from the
+                          environment); lower it to leave CPUs to a target
+                          on the same machine
   --quiet                 no progress on stderr
   --cpuprofile FILE       write a Go CPU profile of the loader itself, to check
                           that it is not the bottleneck
@@ -104,9 +109,13 @@ func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, boo
 	if code, ok := parseFlags(fs, args, runHelp, stdout, stderr); !ok {
 		return nil, code, false
 	}
+	sizeSet := false
 	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "path" {
+		switch fl.Name {
+		case "path":
 			f.pathSet = true
+		case "size":
+			sizeSet = true
 		}
 	})
 	bad := func(msg string) (*runFlags, int, bool) { return nil, usageError(stderr, "run", msg), false }
@@ -125,10 +134,13 @@ func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, boo
 		return bad("--path must start with /")
 	case len(f.relayHeaders) > 0 && f.relay == "":
 		return bad("--relay-header needs --relay")
-	case f.procs < 0:
-		return bad("--procs must be 0 (auto) or a CPU count")
+	case f.procs < 0 || f.procs > runtime.NumCPU():
+		return bad("--procs must be 0 (auto) or a CPU count up to " + strconv.Itoa(runtime.NumCPU()) + ", this machine's")
 	}
-	if !f.expect.set {
+	if !sizeSet && !loadtest.MethodHasBody(f.method) {
+		f.size.n = 0 // GET, DELETE…: no body unless asked for
+	}
+	if !f.expect.set && f.method != "HEAD" {
 		f.expect.n = f.size.n
 	}
 	if f.verify.auto && f.expect.n == 0 {
@@ -150,8 +162,18 @@ func target(base, path string, pathSet bool) (string, error) {
 		}
 		return u.String(), nil
 	}
-	u.Path = ""
-	return u.String() + path, nil
+	p, err := url.Parse(path)
+	if err != nil || p.Scheme != "" || p.Host != "" {
+		return "", fmt.Errorf("--path %q is not a path", path)
+	}
+	if p.RawQuery != "" && u.RawQuery != "" {
+		return "", fmt.Errorf("%q and --path %q both have a query; give it once", base, path)
+	}
+	u.Path, u.RawPath = p.Path, p.RawPath
+	if p.RawQuery != "" {
+		u.RawQuery = p.RawQuery
+	}
+	return u.String(), nil
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -205,6 +227,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Timeout:    f.timeout,
 		Rate:       f.rate,
 	}}
+
+	// Open the output files now: a path that cannot be written should
+	// fail before the run, not after minutes of load.
+	var outputs []*output
+	for _, o := range []struct {
+		name  string
+		write func(io.Writer, loadtest.Report) error
+	}{{f.jsonFile, loadtest.WriteJSON}, {f.htmlFile, loadtest.WriteHTML}} {
+		if o.name == "" {
+			continue
+		}
+		out, err := openOutput(o.name, o.write)
+		if err != nil {
+			fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
+			return exitFailed
+		}
+		defer out.discard()
+		outputs = append(outputs, out)
+	}
 
 	if f.procs > 0 {
 		// Default: every CPU, as wrk uses a thread per core. One P
@@ -285,14 +326,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
 			return exitFailed
 		}
-		for _, out := range []struct {
-			file  string
-			write func(io.Writer, loadtest.Report) error
-		}{{f.jsonFile, loadtest.WriteJSON}, {f.htmlFile, loadtest.WriteHTML}} {
-			if out.file == "" {
-				continue
-			}
-			if err := writeFile(out.file, report, out.write); err != nil {
+		for _, out := range outputs {
+			if err := out.commit(report); err != nil {
 				fmt.Fprintf(stderr, "pqrelay-loadtest run: %v\n", err)
 				return exitFailed
 			}
@@ -309,8 +344,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			r     *loadtest.Result
 		}{{loadtest.LabelControl, t.Control}, {loadtest.LabelRelay, t.Relay}} {
 			if s.r != nil && s.r.Requests == 0 {
-				fmt.Fprintf(stderr, "pqrelay-loadtest run: no successful response from %s at %d connections (%d errors, %d timeouts, %d non-2xx, %d bad body)\n",
-					s.label, t.Connections, s.r.Errors, s.r.Timeouts, s.r.Non2xx, s.r.BadBody)
+				fmt.Fprintf(stderr, "pqrelay-loadtest run: no successful response from %s with %s %s (%s errors, %s timeouts, %s non-2xx, %s bad body)\n",
+					s.label, loadtest.FormatCount(int64(t.Connections)), plural(t.Connections, "connection", "connections"),
+					loadtest.FormatCount(s.r.Errors), loadtest.FormatCount(s.r.Timeouts),
+					loadtest.FormatCount(s.r.Non2xx), loadtest.FormatCount(s.r.BadBody))
 				code = exitFailed
 			}
 		}
@@ -318,20 +355,56 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func writeFile(name string, r loadtest.Report, write func(io.Writer, loadtest.Report) error) error {
-	fh, err := os.Create(name)
+// output is a --json or --html file. It is opened at the start of a run,
+// so that a path that cannot be written fails before minutes of load, and
+// truncated and written at the end, so that a failed or interrupted run
+// leaves a previous file as it was.
+type output struct {
+	name    string
+	file    *os.File
+	created bool // by openOutput: removed again if nothing is written
+	write   func(io.Writer, loadtest.Report) error
+}
+
+func openOutput(name string, write func(io.Writer, loadtest.Report) error) (*output, error) {
+	_, statErr := os.Stat(name)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	bw := bufio.NewWriter(fh)
-	err = write(bw, r)
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
+	return &output{name: name, file: f, created: errors.Is(statErr, fs.ErrNotExist), write: write}, nil
+}
+
+// commit replaces the file's contents with r.
+func (o *output) commit(r loadtest.Report) error {
+	err := o.file.Truncate(0)
+	if err == nil {
+		bw := bufio.NewWriter(o.file)
+		err = o.write(bw, r)
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
+		}
 	}
-	if cerr := fh.Close(); err == nil {
+	if cerr := o.file.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	o.file = nil
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", o.name, err)
+	}
+	return nil
+}
+
+// discard closes an output that was not committed, and removes it if the
+// run created it.
+func (o *output) discard() {
+	if o.file == nil {
+		return
+	}
+	o.file.Close()
+	if o.created {
+		os.Remove(o.name)
+	}
 }
 
 func startCPUProfile(name string) (stop func(), err error) {
@@ -349,3 +422,10 @@ func startCPUProfile(name string) (stop func(), err error) {
 // setProcs applies the loader's GOMAXPROCS; tests, which run commands in
 // parallel inside one process, replace it.
 var setProcs = func(n int) { runtime.GOMAXPROCS(n) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
