@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -25,12 +26,17 @@ func parseFlags(fs *flag.FlagSet, args []string, help string, stdout, stderr io.
 		fmt.Fprint(stdout, help)
 		return exitOK, false
 	case err != nil:
-		return usageError(stderr, fs.Name(), err.Error()), false
+		return usageError(stderr, fs.Name(), longFlagNames.ReplaceAllString(err.Error(), "$1--$2")), false
 	case fs.NArg() > 0:
 		return usageError(stderr, fs.Name(), "unexpected argument "+strconv.Quote(fs.Arg(0))), false
 	}
 	return exitOK, true
 }
+
+// longFlagNames finds the flag package's "-size" in its messages ("invalid
+// value … for flag -size", "flag needs an argument: -size"), to spell it
+// "--size" as the usage text does. One-letter flags (-c, -d) keep one dash.
+var longFlagNames = regexp.MustCompile(`(flag |: )-([a-z][a-z0-9-]+)`)
 
 func usageError(stderr io.Writer, cmd, msg string) int {
 	fmt.Fprintf(stderr, "pqrelay-loadtest %s: %s (see pqrelay-loadtest %s -h)\n", cmd, msg, cmd)
