@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -256,38 +257,14 @@ func TestRunCancel(t *testing.T) {
 
 func TestRunCancelDuringConnect(t *testing.T) {
 	t.Parallel()
-	// A listener that accepts and never answers holds every TLS handshake
+	// A server that accepts and never answers holds every TLS handshake
 	// open; a cancel must end them at once, not when Timeout runs out.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
+	silent := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
 	res, err := Run(ctx, Config{
-		URL: "https://" + ln.Addr().String(), Connections: 2,
+		URL: "https" + strings.TrimPrefix(silent, "http"), Connections: 2,
 		Duration: 30 * time.Second, Timeout: 30 * time.Second,
 	})
 	if !errors.Is(err, context.Canceled) {

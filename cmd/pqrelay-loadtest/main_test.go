@@ -202,11 +202,7 @@ func TestUpstreamCommand(t *testing.T) {
 
 func TestRunCommandEndToEnd(t *testing.T) {
 	t.Parallel()
-	up, err := loadtest.StartUpstream("127.0.0.1:0", 1024, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
+	up := startUpstream(t, 1024)
 	dir := t.TempDir()
 	jsonFile, htmlFile := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
 	var out, errb bytes.Buffer
@@ -270,11 +266,7 @@ func TestRunCommandNoSuccessExits1(t *testing.T) {
 
 func TestRunCommandInterrupted(t *testing.T) {
 	t.Parallel()
-	up, err := loadtest.StartUpstream("127.0.0.1:0", 64, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
+	up := startUpstream(t, 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	var out, errb bytes.Buffer
@@ -328,6 +320,18 @@ func TestProgressOutput(t *testing.T) {
 	if quiet.Len() != 0 {
 		t.Fatalf("quiet printed %q", quiet.String())
 	}
+}
+
+// startUpstream starts the bundled upstream with a body of size bytes for
+// the length of the test.
+func startUpstream(t *testing.T, size int) *loadtest.Upstream {
+	t.Helper()
+	up, err := loadtest.StartUpstream("127.0.0.1:0", size, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	return up
 }
 
 // captureServer answers every request with a 2-byte 200 and keeps the
@@ -416,11 +420,7 @@ func TestRunCommandHEAD(t *testing.T) {
 	t.Parallel()
 	// The bundled upstream answers HEAD with the headers of its 1 KiB
 	// body and no body: each must count as a success.
-	up, err := loadtest.StartUpstream("127.0.0.1:0", 1024, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
+	up := startUpstream(t, 1024)
 	jsonFile := filepath.Join(t.TempDir(), "r.json")
 	var out, errb bytes.Buffer
 	code := realMain(context.Background(), []string{"run", "--control", up.URL(), "--method", "HEAD",

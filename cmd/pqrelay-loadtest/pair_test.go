@@ -17,11 +17,7 @@ import (
 // relayed response must be complete, 2xx, of the right size and checksum.
 func TestRunThroughARealPair(t *testing.T) {
 	t.Parallel()
-	up, err := loadtest.StartUpstream("127.0.0.1:0", 1024, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
+	up := startUpstream(t, 1024)
 	b := relaytest.StartRelay(t, relaytest.BaseConfig(up.URL()), nil, "")
 	a := relaytest.StartRelay(t, relaytest.BaseConfig(up.URL()), nil, "")
 
