@@ -34,11 +34,13 @@ const rawPath = true
 // The callback's write and read are raw system calls, which do not tell
 // the scheduler that the goroutine is entering a system call. The socket
 // is non-blocking (the poller made it so), so neither can sleep, and the
-// announcement is pure cost: while any goroutine is "in a system call",
-// the runtime's monitor thread keeps waking every 20 µs to ask whether to
-// hand the P to another thread. With two workers' writes always in
-// flight, those wake-ups and the entersyscall/exitsyscall pair cost ~8 %
-// of the loader's CPU per request (benchmarks/loadgen).
+// announcement is pure cost. Worse, a loopback write wakes the target,
+// which on a small machine often preempts the loader inside the call; to
+// the scheduler that looks like a blocking system call, so its monitor
+// thread (sysmon) hands the P to another thread, which must be woken, and
+// keeps polling at its shortest period. Dropping the announcement cut
+// sysmon's sleeps from ~3,300 to ~40 a second and the loader's CPU per
+// request by 5–10 % (benchmarks/loadgen).
 //
 // The callback writes while RawConn.Read holds only the fd's read lock.
 // That is safe because the worker is its connection's only writer: the
