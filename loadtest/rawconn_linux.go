@@ -40,7 +40,7 @@ const rawPath = true
 // thread (sysmon) hands the P to another thread, which must be woken, and
 // keeps polling at its shortest period. Dropping the announcement cut
 // sysmon's sleeps from ~3,300 to ~40 a second and the loader's CPU per
-// request by 5–10 % (benchmarks/loadgen).
+// request by 5–11 % relative to wrk's (benchmarks/loadgen).
 //
 // The callback writes while RawConn.Read holds only the fd's read lock.
 // That is safe because the worker is its connection's only writer: the
