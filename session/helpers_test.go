@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"crypto/fips140"
 	"encoding/binary"
 	"testing"
@@ -28,6 +29,14 @@ func mustSecrets(t testing.TB, secret string) *Secrets {
 
 // allSuites are the suites this process can pair with: both, or only the
 // P-256 hybrid in FIPS mode.
+// mustPut stores s in st and ends the test if the store refuses it.
+func mustPut(t testing.TB, st Store, s *Session) {
+	t.Helper()
+	if err := st.Put(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func allSuites() []Suite {
 	if fips140.Enabled() {
 		return []Suite{SuiteMLKEM768P256}

@@ -26,9 +26,7 @@ func TestMemoryStoreGetPutDelete(t *testing.T) {
 		t.Errorf("Get of an empty store = %v, want ErrUnknownSession", err)
 	}
 	for _, s := range []*Session{a, b} {
-		if err := m.Put(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		mustPut(t, m, s)
 	}
 	for _, s := range []*Session{a, b} {
 		if got, err := m.Get(ctx, s.ClientID.ID()); err != nil || got != s {

@@ -21,9 +21,7 @@ func TestRedisGetLocalHitAllocs(t *testing.T) {
 	waitHealthy(t, a)
 	waitHealthy(t, b)
 	s := newTestSession(t, sec, time.Hour)
-	if err := a.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s)
 	id := s.ClientID.ID()
 	if _, err := b.Get(ctx, id); err != nil {
 		t.Fatal(err)

@@ -177,9 +177,7 @@ func TestRedisCrossReplica(t *testing.T) {
 	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 
 	s := newTestSession(t, sec, time.Hour)
-	if err := a.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s)
 	// Redis echoes a's own write back as an invalidation; a keeps serving
 	// the very *Session it paired (and its replay window), without asking
 	// Redis.
@@ -335,9 +333,7 @@ func TestRedisSharedRecordExpiry(t *testing.T) {
 	ctx := context.Background()
 	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 	s := newTestSession(t, sec, 30*time.Minute)
-	if err := a.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s)
 	sb, err := b.Get(ctx, s.ClientID.ID())
 	if err != nil {
 		t.Fatal(err)
@@ -397,9 +393,7 @@ func TestRedisInvalidation(t *testing.T) {
 	t.Run("Delete", func(t *testing.T) {
 		s := newTestSession(t, sec, time.Hour)
 		id := s.ClientID.ID()
-		if err := a.Put(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		mustPut(t, a, s)
 		if _, err := b.Get(ctx, id); err != nil {
 			t.Fatal(err)
 		}
@@ -418,15 +412,11 @@ func TestRedisInvalidation(t *testing.T) {
 		s1 := newTestSession(t, sec, time.Hour)
 		id := s1.ClientID.ID()
 		s2 := sessionWithID(sec, id, s1.Created.Add(time.Second), s1.Expires)
-		if err := a.Put(ctx, s1); err != nil {
-			t.Fatal(err)
-		}
+		mustPut(t, a, s1)
 		if got, err := b.Get(ctx, id); err != nil || !sameSession(got, s1) {
 			t.Fatal("b does not see s1", err)
 		}
-		if err := a.Put(ctx, s2); err != nil {
-			t.Fatal(err)
-		}
+		mustPut(t, a, s2)
 		eventually(t, 2*time.Second, "b drops the replaced session", func() bool {
 			got, ok := b.GetLocal(id)
 			return !ok || !sameSession(got, s1)
@@ -441,17 +431,13 @@ func TestRedisInvalidation(t *testing.T) {
 		for range 40 {
 			s1 := newTestSession(t, sec, time.Hour)
 			id := s1.ClientID.ID()
-			if err := a.Put(ctx, s1); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, a, s1)
 			if _, err := b.Get(ctx, id); err != nil {
 				t.Fatal(err)
 			}
 			heard := b.stats.invalidations.Load()
 			s2 := sessionWithID(sec, id, s1.Created.Add(time.Second), s1.Expires)
-			if err := a.Put(ctx, s2); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, a, s2)
 			eventually(t, 2*time.Second, "b hears of the replacement", func() bool { return b.stats.invalidations.Load() > heard })
 			if got, err := b.Get(ctx, id); err != nil || !sameSession(got, s2) {
 				t.Fatalf("b after the replacement: %v, stale: %v", err, err == nil && sameSession(got, s1))
@@ -471,9 +457,7 @@ func TestRedisInvalidation(t *testing.T) {
 		// Delete still reaches it, through broadcast tracking.
 		s := newTestSession(t, sec, time.Hour)
 		id := s.ClientID.ID()
-		if err := b.Put(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		mustPut(t, b, s)
 		if _, err := b.Get(ctx, id); err != nil {
 			t.Fatal(err)
 		}
@@ -497,9 +481,7 @@ func TestRedisLostInvalidations(t *testing.T) {
 	a, b := twoReplicas(t, testRedisConfig(t, srv.URL()), sec)
 	s := newTestSession(t, sec, time.Hour)
 	id := s.ClientID.ID()
-	if err := a.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s)
 	if _, err := b.Get(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -525,9 +507,7 @@ func TestRedisLostInvalidations(t *testing.T) {
 	// A session that is still in Redis is confirmed and kept, with its
 	// replay window.
 	s2 := newTestSession(t, sec, time.Hour)
-	if err := a.Put(ctx, s2); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s2)
 	first, err := b.Get(ctx, s2.ClientID.ID())
 	if err != nil {
 		t.Fatal(err)
@@ -553,9 +533,7 @@ func TestRedisAtRest(t *testing.T) {
 	r := openTestRedis(t, srv, sec)
 	waitHealthy(t, r)
 	s := newTestSession(t, sec, 30*time.Minute)
-	if err := r.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, r, s)
 	for c := uint64(1); c <= 100; c++ {
 		if err := r.Accept(ctx, s, c); err != nil {
 			t.Fatal(err)
@@ -630,9 +608,7 @@ func TestRedisOutage(t *testing.T) {
 	shared := newTestSession(t, sec, time.Hour)
 	doomed := newTestSession(t, sec, time.Hour)
 	for _, s := range []*Session{shared, doomed} {
-		if err := a.Put(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		mustPut(t, a, s)
 	}
 	shared, _ = a.Get(ctx, shared.ClientID.ID())
 	if err := a.Accept(ctx, shared, 1); err != nil {
@@ -744,9 +720,7 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	waitHealthy(t, a)
 	waitHealthy(t, b)
 	s := newTestSession(t, sec, time.Hour)
-	if err := a.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s)
 	sa, _ := a.Get(ctx, s.ClientID.ID())
 	sb, err := b.Get(ctx, s.ClientID.ID())
 	if err != nil {
@@ -878,9 +852,7 @@ func TestRedisLostSessionDropped(t *testing.T) {
 	a := openTestRedis(t, srv, sec)
 	waitHealthy(t, a)
 	s := newTestSession(t, sec, time.Hour)
-	if err := a.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, a, s)
 	if _, err := a.Get(ctx, s.ClientID.ID()); err != nil {
 		t.Fatal(err)
 	}
@@ -942,9 +914,7 @@ func TestRedisStartsWithoutRedis(t *testing.T) {
 		t.Fatalf("NewRedisStore took %v with Redis down", d)
 	}
 	s := newTestSession(t, sec, time.Hour)
-	if err := r.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, r, s)
 	if got, err := r.Get(ctx, s.ClientID.ID()); err != nil || got != s {
 		t.Fatalf("Get before Redis is up: %v", err)
 	}
@@ -952,9 +922,7 @@ func TestRedisStartsWithoutRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	idle := newTestSession(t, sec, time.Hour)
-	if err := r.Put(ctx, idle); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, r, idle)
 	time.Sleep(100 * time.Millisecond) // a few attempts
 	if h := r.Health(); h == nil || !strings.Contains(h.Error(), "redis unreachable since") {
 		t.Fatalf("Health before Redis is up = %v", h)
@@ -1043,9 +1011,7 @@ func TestRedisClusterAndSentinel(t *testing.T) {
 			sessions := make([]*Session, 24)
 			for i := range sessions {
 				sessions[i] = newTestSession(t, sec, time.Hour)
-				if err := a.Put(ctx, sessions[i]); err != nil {
-					t.Fatal(err)
-				}
+				mustPut(t, a, sessions[i])
 			}
 			for _, s := range sessions {
 				sb, err := b.Get(ctx, s.ClientID.ID())
@@ -1088,9 +1054,7 @@ func TestRedisACLUser(t *testing.T) {
 		slog.New(slog.NewTextHandler(logs, nil)))
 	eventually(t, 5*time.Second, "the limited user connects", func() bool { return r.Health() == nil })
 	s := newTestSession(t, sec, time.Hour)
-	if err := r.Put(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	mustPut(t, r, s)
 	for c := uint64(1); c <= chunkCounters+2; c += chunkCounters / 2 {
 		if err := r.Accept(ctx, s, c); err != nil {
 			t.Fatal(err)

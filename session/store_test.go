@@ -83,9 +83,7 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"PutGet", func(t *testing.T, st Store) {
 			s := newTestSession(t, sec, time.Hour)
-			if err := st.Put(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, st, s)
 			got, err := st.Get(ctx, s.ClientID.ID())
 			if err != nil {
 				t.Fatalf("Get after Put: %v", err)
@@ -98,9 +96,7 @@ func TestStoreContract(t *testing.T) {
 			s1 := newTestSession(t, sec, time.Hour)
 			s2 := sessionWithID(sec, s1.ClientID.ID(), s1.Created.Add(time.Second), s1.Expires.Add(time.Second))
 			for _, s := range []*Session{s1, s2} {
-				if err := st.Put(ctx, s); err != nil {
-					t.Fatal(err)
-				}
+				mustPut(t, st, s)
 			}
 			got, err := st.Get(ctx, s1.ClientID.ID())
 			if err != nil || !sameSession(got, s2) {
@@ -109,9 +105,7 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"Delete", func(t *testing.T, st Store) {
 			s := newTestSession(t, sec, time.Hour)
-			if err := st.Put(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, st, s)
 			for range 2 { // deleting an unknown id is no error
 				if err := st.Delete(ctx, s.ClientID.ID()); err != nil {
 					t.Fatal(err)
@@ -123,16 +117,12 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"Expiry", func(t *testing.T, st Store) {
 			old := newTestSession(t, sec, -time.Second)
-			if err := st.Put(ctx, old); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, st, old)
 			if _, err := st.Get(ctx, old.ClientID.ID()); !errors.Is(err, ErrUnknownSession) {
 				t.Fatalf("Get(expired at Put) = %v, want ErrUnknownSession", err)
 			}
 			s := newTestSession(t, sec, 300*time.Millisecond)
-			if err := st.Put(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, st, s)
 			if _, err := st.Get(ctx, s.ClientID.ID()); err != nil {
 				t.Fatalf("Get before expiry: %v", err)
 			}
@@ -143,9 +133,7 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"AcceptOnce", func(t *testing.T, st Store) {
 			s := newTestSession(t, sec, time.Hour)
-			if err := st.Put(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, st, s)
 			// In order, out of order within the window, replays, the
 			// window's edge, and counters no session may use.
 			steps := []struct {
@@ -166,9 +154,7 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"AcceptConcurrent", func(t *testing.T, st Store) {
 			s := newTestSession(t, sec, time.Hour)
-			if err := st.Put(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			mustPut(t, st, s)
 			// Every counter offered by several goroutines at once is
 			// accepted exactly once.
 			const counters, workers = 400, 6
