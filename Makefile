@@ -20,10 +20,14 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 # deps installs the Debian packages tests need; a no-op once they are there.
+# curl and openssl are the TLS interoperability test's clients.
 deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (tests run against a real one)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@command -v curl >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+		echo "installing curl and openssl (the TLS interoperability test uses them)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl openssl >/dev/null; }
 
 test: deps lint test-race test-alloc test-fips fuzz-short
 
@@ -41,9 +45,10 @@ test-alloc:
 	$(GO) test -count=1 -run 'Alloc' ./...
 
 # The pair end to end in Go's FIPS 140-3 mode (every primitive from the FIPS
-# module, the MLKEM768-P256 suite).
+# module, the MLKEM768-P256 suite), and TLS keeping to the approved groups.
 test-fips:
 	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestReferenceExample|TestFaithful|TestTamperAndReplay|TestRestartB$$' ./proxy/
+	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestFIPSGroups|TestMutualTLS' ./internal/tlsconf/
 
 # A short run of every fuzz target, seeds from testdata/fuzz included.
 fuzz-short:

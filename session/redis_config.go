@@ -16,8 +16,13 @@ import (
 // formatting verb prints it.
 type RedisConfig struct {
 	// TLS is true for rediss:// URLs. The server certificate is checked
-	// against the system roots and the host name of the first address.
+	// against the system roots and the host name of the first address,
+	// unless TLSConfig says otherwise.
 	TLS bool
+	// TLSConfig, when set, replaces that default for rediss:// URLs: a
+	// private CA (REDIS_CA_FILE) and a client certificate
+	// (REDIS_CERT_FILE, REDIS_KEY_FILE). Build it for TLSServerName.
+	TLSConfig *tls.Config
 	// Addrs are the host:port addresses from the URL, the host part first,
 	// then every addr= parameter. One address is a standalone server (or a
 	// cluster node: rueidis finds out); several are cluster seed nodes, or
@@ -229,12 +234,24 @@ func (c RedisConfig) String() string {
 // GoString is String, so that %#v does not print the password either.
 func (c RedisConfig) GoString() string { return "session.RedisConfig(" + c.String() + ")" }
 
-func (c *RedisConfig) tlsConfig() *tls.Config {
-	if !c.TLS {
-		return nil
+// TLSServerName is the name a rediss:// server's certificate must carry:
+// the host of the first address.
+func (c RedisConfig) TLSServerName() string {
+	if len(c.Addrs) == 0 {
+		return ""
 	}
 	host, _, _ := net.SplitHostPort(c.Addrs[0])
-	return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	return host
+}
+
+func (c *RedisConfig) tlsConfig() *tls.Config {
+	switch {
+	case !c.TLS:
+		return nil
+	case c.TLSConfig != nil:
+		return c.TLSConfig
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName()}
 }
 
 func (c *RedisConfig) withDefaults() RedisConfig {

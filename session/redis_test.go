@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/certtest"
 	"github.com/pqrelay/pqrelay/internal/redistest"
 	"github.com/pqrelay/pqrelay/internal/syncbuf"
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 )
 
 // testRedisConfig points at srv with back-off and timeouts short enough for
@@ -1075,3 +1078,72 @@ func TestRedisACLUser(t *testing.T) {
 
 // redisACL is the user rule docs/REDIS.md recommends.
 const redisACL = `~pqrelay:* resetchannels -@all +get +set +bitfield +setbit +pexpire +pexpireat +pttl +multi +exec +ping +hello +auth +select +client|tracking +client|setname`
+
+// TestRedisTLS: rediss:// to a real redis-server serving TLS with a private
+// CA and requiring client certificates (REDIS_CA_FILE, REDIS_CERT_FILE,
+// REDIS_KEY_FILE); without the CA or the client certificate the store
+// stays unhealthy and says why.
+func TestRedisTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := certtest.NewCA(t, "redis CA")
+	caFile := ca.Write(t, dir, "ca")
+	srvCert, srvKey := ca.Issue(t, certtest.Options{}).Write(t, dir, "redis")
+	cliCert, cliKey := ca.Issue(t, certtest.Options{CommonName: "relay", Client: true}).Write(t, dir, "relay")
+	srv := redistest.StartTLS(t, redistest.TLS{CertFile: srvCert, KeyFile: srvKey, CAFile: caFile, AuthClients: true})
+	sec := testSecrets(t)
+
+	tlsFor := func(kv ...string) *tls.Config {
+		env := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		st, err := tlsconf.FromEnv(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := tlsconf.Load(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set.Redis.Config("127.0.0.1")
+	}
+	cases := []struct {
+		name    string
+		tls     *tls.Config
+		healthy bool
+		why     string // in Health's error when not healthy
+	}{
+		{"private CA and client certificate", tlsFor("REDIS_CA_FILE", caFile, "REDIS_CERT_FILE", cliCert, "REDIS_KEY_FILE", cliKey), true, ""},
+		// redis-server resets the connection without a TLS alert.
+		{"no client certificate", tlsFor("REDIS_CA_FILE", caFile), false, "unreachable"},
+		{"system roots", nil, false, "certificate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testRedisConfig(t, srv.TLSURL())
+			cfg.TLSConfig = c.tls
+			r := openTestRedisConfig(t, cfg, sec, nil)
+			if !c.healthy {
+				eventually(t, 5*time.Second, "a connection attempt fails", func() bool {
+					err := r.Health()
+					return err != nil && strings.Contains(err.Error(), c.why)
+				})
+				time.Sleep(100 * time.Millisecond) // and it stays so
+				if err := r.Health(); err == nil {
+					t.Fatal("the store connected")
+				}
+				return
+			}
+			waitHealthy(t, r)
+			s := newTestSession(t, sec, time.Hour)
+			mustPut(t, r, s)
+			b := openTestRedisConfig(t, cfg, sec, nil)
+			waitHealthy(t, b)
+			if _, err := b.Get(context.Background(), s.ClientID.ID()); err != nil {
+				t.Fatalf("the second replica does not see the session: %v", err)
+			}
+		})
+	}
+}

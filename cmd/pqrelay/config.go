@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
 )
@@ -18,6 +19,7 @@ type settings struct {
 	port  int
 	addr  string
 	redis *session.RedisConfig // nil: sessions in process memory
+	tls   *tlsconf.Set         // files checked; Listener nil: plain HTTP
 }
 
 // loadSettings reads the environment variables of DESIGN.md §1 and the ones
@@ -108,7 +110,44 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if err != nil {
 		return st, err
 	}
-	return st, c.Validate()
+	if err := c.Validate(); err != nil {
+		return st, err
+	}
+	st.tls, err = loadTLS(getenv, st.redis)
+	return st, err
+}
+
+// loadTLS reads the TLS variables, refuses those that cannot apply, and
+// opens and checks every file they name.
+func loadTLS(getenv func(string) string, redis *session.RedisConfig) (*tlsconf.Set, error) {
+	ts, err := tlsconf.FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if ts.Upstream.Configured() && !strings.HasPrefix(getenv("UPSTREAM"), "https://") {
+		return nil, errors.New(firstSet(getenv, "UPSTREAM") + ": applies only with an https:// UPSTREAM")
+	}
+	if ts.Redis.Configured() && (redis == nil || !redis.TLS) {
+		return nil, errors.New(firstSet(getenv, "REDIS") + ": applies only with a rediss:// REDIS_URL")
+	}
+	set, err := tlsconf.Load(ts)
+	if err != nil {
+		return nil, err
+	}
+	if ts.Redis.Configured() {
+		redis.TLSConfig = set.Redis.Config(redis.TLSServerName())
+	}
+	return set, nil
+}
+
+// firstSet names the first of a client side's file variables that is set.
+func firstSet(getenv func(string) string, prefix string) string {
+	for _, v := range []string{"_CA_FILE", "_CERT_FILE", "_KEY_FILE", "_SERVER_NAME"} {
+		if getenv(prefix+v) != "" {
+			return prefix + v
+		}
+	}
+	return prefix + "_CA_FILE"
 }
 
 func splitList(v string) []string {

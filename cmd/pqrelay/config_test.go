@@ -53,6 +53,14 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"REDIS_URL", "redis://:hunter2@h:port"}, "REDIS_URL"},
 		{[]string{"REDIS_OUTAGE", "local-window"}, "REDIS_OUTAGE"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
+		{[]string{"TLS_CERT_FILE", "/nonexistent/tls.crt", "TLS_KEY_FILE", "/nonexistent/tls.key"}, "TLS_CERT_FILE"},
+		{[]string{"TLS_MIN_VERSION", "1.3"}, "TLS_MIN_VERSION"},
+		{[]string{"PEER_CA_FILE", "/nonexistent/ca.crt"}, "PEER_CA_FILE"},
+		{[]string{"UPSTREAM_CA_FILE", "/nonexistent/ca.crt"}, "UPSTREAM_CA_FILE"}, // UPSTREAM is http://
+		{[]string{"UPSTREAM", "https://api.example", "UPSTREAM_KEY_FILE", "k"}, "UPSTREAM_CERT_FILE"},
+		{[]string{"REDIS_CA_FILE", "/nonexistent/ca.crt"}, "REDIS_CA_FILE"},
+		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_CERT_FILE", "c", "REDIS_KEY_FILE", "k"}, "REDIS_CERT_FILE"},
+		{[]string{"REDIS_URL", "rediss://127.0.0.1:6379", "REDIS_CA_FILE", "/nonexistent/ca.crt"}, "REDIS_CA_FILE"},
 	}
 	for _, c := range cases {
 		_, err := loadSettings(env(c.kv...))

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
 )
@@ -49,20 +51,36 @@ func run(st settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if st.tls.Listener != nil {
+		ln = tls.NewListener(ln, st.tls.Listener.Config())
+		scheme = "https"
+	}
 	if len(st.proxy.AllowedPeers) == 0 {
 		log.Warn("ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String())
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "suite", session.DefaultSuite().String())
 
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	go st.tls.Watch(watchCtx, tlsconf.DefaultPollInterval, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case err := <-serveErr:
-		return err
-	case sig := <-stop:
-		log.Info("shutting down: finishing in-flight requests", "signal", sig.String())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for waiting := true; waiting; {
+		select {
+		case err := <-serveErr:
+			return err
+		case <-hup:
+			log.Info("SIGHUP: re-reading the TLS files")
+			st.tls.Reload(log)
+		case sig := <-stop:
+			log.Info("shutting down: finishing in-flight requests", "signal", sig.String())
+			waiting = false
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()

@@ -38,6 +38,10 @@ type Server struct {
 	// Password, when set, is sent with AUTH before every Do (for tests
 	// that set requirepass).
 	Password string
+	// TLSAddr is host:port of the TLS port on 127.0.0.1 for servers from
+	// StartTLS; empty otherwise. Addr stays plain for Do and the readiness
+	// probe.
+	TLSAddr string
 
 	t    testing.TB
 	bin  string
@@ -78,6 +82,34 @@ func startServer(t testing.TB, conf string, extra []string) *Server {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// TLS are the files of a server started with StartTLS (PEM paths).
+type TLS struct {
+	CertFile, KeyFile string
+	// CAFile signs the client certificates the server accepts.
+	CAFile string
+	// AuthClients makes a client certificate mandatory (tls-auth-clients).
+	AuthClients bool
+}
+
+// StartTLS is Start with a TLS port as well (redis-server --tls-port),
+// serving cfg's certificate; the plain port stays open for Do.
+func StartTLS(t testing.TB, cfg TLS, extra ...string) *Server {
+	t.Helper()
+	port := strconv.Itoa(freePort(t))
+	auth := "no"
+	if cfg.AuthClients {
+		auth = "yes"
+	}
+	args := append([]string{"--tls-port", port, "--tls-cert-file", cfg.CertFile, "--tls-key-file", cfg.KeyFile,
+		"--tls-ca-cert-file", cfg.CAFile, "--tls-auth-clients", auth}, extra...)
+	s := startServer(t, "", args)
+	s.TLSAddr = net.JoinHostPort("127.0.0.1", port)
+	return s
+}
+
+// TLSURL is the server's rediss:// URL (StartTLS only).
+func (s *Server) TLSURL() string { return "rediss://" + s.TLSAddr }
 
 // Binary returns the path of redis-server or fails t with MissingServer.
 func Binary(t testing.TB) string {

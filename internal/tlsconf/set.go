@@ -15,7 +15,6 @@ type Set struct {
 	// verifies servers against the system roots and sends no certificate.
 	Peer, Upstream, Redis *Client
 
-	log   *slog.Logger
 	now   func() time.Time
 	mu    sync.Mutex // serialises polls: watched is not safe for concurrent use
 	files []*watched
@@ -29,8 +28,8 @@ const DefaultPollInterval = 10 * time.Second
 // Load opens and checks every file the settings name. Its error is one
 // line naming the variable and what is wrong with the file: unreadable, not
 // PEM, a key that does not match its certificate, expired, or not a CA.
-func Load(st Settings, log *slog.Logger) (*Set, error) {
-	s := &Set{log: log, now: time.Now}
+func Load(st Settings) (*Set, error) {
+	s := &Set{now: time.Now}
 	if st.Listener.Enabled() {
 		s.Listener = newServer(st.Listener)
 		s.files = append(s.files, &s.Listener.cert.w)
@@ -60,12 +59,12 @@ func Load(st Settings, log *slog.Logger) (*Set, error) {
 }
 
 // Reload re-reads every file now (SIGHUP). Files whose contents did not
-// change are left alone; a broken file is refused with one log line.
-func (s *Set) Reload() { s.poll(true) }
+// change are left alone; a broken file is refused with one line in log.
+func (s *Set) Reload(log *slog.Logger) { s.poll(true, log) }
 
 // Watch polls the files every interval until ctx ends, installing those
-// that changed on disk.
-func (s *Set) Watch(ctx context.Context, interval time.Duration) {
+// that changed on disk and logging each change or refusal once.
+func (s *Set) Watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	if len(s.files) == 0 {
 		return
 	}
@@ -76,16 +75,16 @@ func (s *Set) Watch(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.poll(false)
+			s.poll(false, log)
 		}
 	}
 }
 
-func (s *Set) poll(force bool) {
+func (s *Set) poll(force bool, log *slog.Logger) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	for _, w := range s.files {
-		w.poll(force, now, s.log)
+		w.poll(force, now, log)
 	}
 }

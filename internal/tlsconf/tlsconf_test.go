@@ -58,18 +58,20 @@ func envOf(kv ...string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func load(t *testing.T, kv ...string) (*Set, *syncbuf.Buffer) {
+// load loads the settings kv and returns the set with a logger that writes
+// to the buffer returned.
+func load(t *testing.T, kv ...string) (*Set, *slog.Logger, *syncbuf.Buffer) {
 	t.Helper()
 	st, err := FromEnv(envOf(kv...))
 	if err != nil {
 		t.Fatalf("FromEnv: %v", err)
 	}
-	var logs syncbuf.Buffer
-	s, err := Load(st, slog.New(slog.NewTextHandler(&logs, nil)))
+	s, err := Load(st)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	return s, &logs
+	logs := &syncbuf.Buffer{}
+	return s, slog.New(slog.NewTextHandler(logs, nil)), logs
 }
 
 // serve runs a TLS echo server on 127.0.0.1 with cfg: each connection gets
@@ -211,7 +213,7 @@ func TestLoadErrors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("FromEnv: %v", err)
 			}
-			_, err = Load(st, slog.New(slog.DiscardHandler))
+			_, err = Load(st)
 			if err == nil {
 				t.Fatal("Load accepted it")
 			}
@@ -233,7 +235,7 @@ func TestExpiredCAFile(t *testing.T) {
 	old := certtest.NewExpiredCA(t, "expired CA")
 	file := old.Write(t, dir, "old")
 	st, _ := FromEnv(envOf("PEER_CA_FILE", file))
-	_, err := Load(st, slog.New(slog.DiscardHandler))
+	_, err := Load(st)
 	if err == nil || !strings.HasPrefix(err.Error(), "PEER_CA_FILE:") || !strings.Contains(err.Error(), "expired at") {
 		t.Fatalf("Load: %v; want PEER_CA_FILE: … expired at", err)
 	}
@@ -244,10 +246,10 @@ func TestExpiredCAFile(t *testing.T) {
 func TestMutualTLS(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
 		"TLS_CLIENT_CA_FILE", p.caFile, "TLS_CLIENT_NAMES", "other-relay, relay-a.internal")
 	addr, errs := serve(t, srv.Listener.Config())
-	cli, _ := load(t, "PEER_CA_FILE", p.caFile, "PEER_CERT_FILE", p.clientCert, "PEER_KEY_FILE", p.clientKey)
+	cli, _, _ := load(t, "PEER_CA_FILE", p.caFile, "PEER_CERT_FILE", p.clientCert, "PEER_KEY_FILE", p.clientKey)
 	for _, host := range []string{"127.0.0.1", "localhost"} {
 		cs, err := dial(cli.Peer.Config(host), addr)
 		if err != nil {
@@ -277,9 +279,9 @@ func TestMutualTLS(t *testing.T) {
 func TestFIPSGroups(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
 	addr, _ := serve(t, srv.Listener.Config())
-	cli, _ := load(t, "PEER_CA_FILE", p.caFile)
+	cli, _, _ := load(t, "PEER_CA_FILE", p.caFile)
 	cs, err := dial(cli.Peer.Config("127.0.0.1"), addr)
 	if err != nil || cs.CurveID != tls.X25519MLKEM768 {
 		t.Fatalf("default client: group %v, err %v; want X25519MLKEM768", cs.CurveID, err)
@@ -306,7 +308,7 @@ func TestFIPSGroups(t *testing.T) {
 func TestClientRefused(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
 		"TLS_CLIENT_CA_FILE", p.caFile, "TLS_CLIENT_NAMES", "relay-a.internal")
 	addr, errs := serve(t, srv.Listener.Config())
 	unnamed := p.ca.Issue(t, certtest.Options{CommonName: "relay-z", DNSNames: []string{"relay-z.internal"}, Client: true})
@@ -346,7 +348,7 @@ func TestClientRefused(t *testing.T) {
 		}
 	}
 	// The same listener with TLS_MIN_VERSION=1.3 refuses a TLS 1.2 client.
-	srv13, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey, "TLS_MIN_VERSION", "1.3")
+	srv13, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey, "TLS_MIN_VERSION", "1.3")
 	addr13, _ := serve(t, srv13.Listener.Config())
 	cfg := &tls.Config{RootCAs: p.ca.Pool(), ServerName: "localhost", MaxVersion: tls.VersionTLS12}
 	if _, err := dial(cfg, addr13); err == nil {
@@ -364,7 +366,7 @@ func TestClientRefused(t *testing.T) {
 func TestServerVerification(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
 	addr, _ := serve(t, srv.Listener.Config())
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -381,10 +383,10 @@ func TestServerVerification(t *testing.T) {
 			c.Close()
 		}
 	}()
-	ours, _ := load(t, "PEER_CA_FILE", p.caFile)
-	strangers, _ := load(t, "PEER_CA_FILE", p.otherFile)
-	renamed, _ := load(t, "PEER_CA_FILE", p.caFile, "PEER_SERVER_NAME", "localhost")
-	system, _ := load(t)
+	ours, _, _ := load(t, "PEER_CA_FILE", p.caFile)
+	strangers, _, _ := load(t, "PEER_CA_FILE", p.otherFile)
+	renamed, _, _ := load(t, "PEER_CA_FILE", p.caFile, "PEER_SERVER_NAME", "localhost")
+	system, _, _ := load(t)
 	cases := []struct {
 		name string
 		cfg  *tls.Config
@@ -412,10 +414,10 @@ func TestServerVerification(t *testing.T) {
 func TestRotation(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, logs := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
+	srv, log, logs := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
 		"TLS_CLIENT_CA_FILE", p.caFile)
 	addr, errs := serve(t, srv.Listener.Config())
-	cli, _ := load(t, "PEER_CA_FILE", p.caFile, "PEER_CERT_FILE", p.clientCert, "PEER_KEY_FILE", p.clientKey)
+	cli, _, _ := load(t, "PEER_CA_FILE", p.caFile, "PEER_CERT_FILE", p.clientCert, "PEER_KEY_FILE", p.clientKey)
 	cfg := cli.Peer.Config("localhost")
 	serial := func() string {
 		t.Helper()
@@ -441,8 +443,8 @@ func TestRotation(t *testing.T) {
 	// A new pair, written as rotation tools do: certificate first.
 	next := p.ca.Issue(t, certtest.Options{})
 	certtest.WriteFile(t, p.dir, "server.crt", next.CertPEM)
-	srv.poll(false) // the key is still the old one: refused, logged once
-	srv.poll(false)
+	srv.poll(false, log) // the key is still the old one: refused, logged once
+	srv.poll(false, log)
 	if got := serial(); got != p.server.Cert.SerialNumber.Text(16) {
 		t.Errorf("half-rotated pair served: serial %s", got)
 	}
@@ -450,7 +452,7 @@ func TestRotation(t *testing.T) {
 		t.Errorf("refusal logged %d times, want once: %s", n, logs)
 	}
 	certtest.WriteFile(t, p.dir, "server.key", next.KeyPEM)
-	srv.poll(false)
+	srv.poll(false, log)
 	if got := serial(); got != next.Cert.SerialNumber.Text(16) {
 		t.Errorf("after rotation: serial %s, want %s", got, next.Cert.SerialNumber.Text(16))
 	}
@@ -480,14 +482,14 @@ func TestRotation(t *testing.T) {
 	if err := os.Symlink("v1", data); err != nil {
 		t.Fatal(err)
 	}
-	k8s, _ := load(t, "TLS_CERT_FILE", filepath.Join(data, "tls.crt"), "TLS_KEY_FILE", filepath.Join(data, "tls.key"))
+	k8s, _, _ := load(t, "TLS_CERT_FILE", filepath.Join(data, "tls.crt"), "TLS_KEY_FILE", filepath.Join(data, "tls.key"))
 	if err := os.Symlink("v2", data+".tmp"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(data+".tmp", data); err != nil {
 		t.Fatal(err)
 	}
-	k8s.Reload()
+	k8s.Reload(log)
 	if got := k8s.Listener.Certificate().Leaf.SerialNumber; got.Cmp(third.Cert.SerialNumber) != 0 {
 		t.Errorf("after the symlink swap: serial %x, want %x", got, third.Cert.SerialNumber)
 	}
@@ -498,21 +500,21 @@ func TestRotation(t *testing.T) {
 func TestCARotation(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey, "TLS_CLIENT_CA_FILE", p.caFile)
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey, "TLS_CLIENT_CA_FILE", p.caFile)
 	addr, _ := serve(t, srv.Listener.Config())
 	caFile := certtest.WriteFile(t, t.TempDir(), "peer-ca.crt", p.other.CertPEM)
-	cli, _ := load(t, "PEER_CA_FILE", caFile, "PEER_CERT_FILE", p.strangerCert, "PEER_KEY_FILE", p.strangerKey)
+	cli, _, _ := load(t, "PEER_CA_FILE", caFile, "PEER_CERT_FILE", p.strangerCert, "PEER_KEY_FILE", p.strangerKey)
 	cfg := cli.Peer.Config("localhost") // kept across the rotation, as a pool keeps it
 	if _, err := dial(cfg, addr); Classify(err) != Untrusted {
 		t.Fatalf("before: %v, want untrusted", err)
 	}
 	certtest.WriteFile(t, filepath.Dir(caFile), "peer-ca.crt", p.ca.CertPEM)
-	cli.Reload()
+	cli.Reload(slog.New(slog.DiscardHandler))
 	if _, err := dial(cfg, addr); Classify(err) != Refused {
 		t.Fatalf("client CA rotated: %v, want refused (the listener does not know the client's CA yet)", err)
 	}
 	certtest.WriteFile(t, p.dir, "ca.crt", append(slices.Clone(p.ca.CertPEM), p.other.CertPEM...))
-	srv.Reload()
+	srv.Reload(slog.New(slog.DiscardHandler))
 	if _, err := dial(cfg, addr); err != nil {
 		t.Fatalf("both CAs rotated: %v", err)
 	}
@@ -522,10 +524,10 @@ func TestCARotation(t *testing.T) {
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
-	srv, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { srv.Watch(ctx, 10*time.Millisecond); close(done) }()
+	go func() { srv.Watch(ctx, 10*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
 	defer func() { cancel(); <-done }()
 	next := p.ca.Issue(t, certtest.Options{})
 	next.Write(t, p.dir, "server")
