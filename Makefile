@@ -47,7 +47,7 @@ test-alloc:
 # The pair end to end in Go's FIPS 140-3 mode (every primitive from the FIPS
 # module, the MLKEM768-P256 suite), and TLS keeping to the approved groups.
 test-fips:
-	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestReferenceExample|TestFaithful|TestTamperAndReplay|TestRestartB$$' ./proxy/
+	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestReferenceExample|TestFaithful|TestTamperAndReplay|TestRestartB$$|TestTLSPair' ./proxy/
 	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestFIPSGroups|TestMutualTLS' ./internal/tlsconf/
 
 # A short run of every fuzz target, seeds from testdata/fuzz included.

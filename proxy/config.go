@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/session"
 )
 
@@ -66,6 +67,14 @@ type Config struct {
 	// session it paired; the outbound relay pairs anew at 75% of it.
 	// Default 1 h, from 1 min to 24 h.
 	SessionLifetime time.Duration
+
+	// TLS is every hop's TLS, from the TLS_*, PEER_* and UPSTREAM_*
+	// variables (cmd/pqrelay loads and checks the files): with
+	// TLS.Listener set the relay serves HTTPS; https:// peers and an
+	// https:// UPSTREAM are dialled with TLS.Peer and TLS.Upstream.
+	// Default nil: plain HTTP, and https:// peers and upstreams verified
+	// against the system roots without a client certificate.
+	TLS *tlsconf.Set
 }
 
 // Header is one HEADERS field.
@@ -110,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.CORSMethods) == 0 {
 		c.CORSMethods = defaultCORSMethods
+	}
+	if c.TLS == nil {
+		c.TLS = tlsconf.Default()
 	}
 	return c
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"strconv"
 
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -81,6 +83,38 @@ var (
 		"the session store could not be reached; retry", "inbound, to the outbound relay")
 	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
 		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
+	errPeerTLS = newError("MTE_PEER_TLS", 502,
+		"TLS to the inbound relay failed: its certificate is not trusted or lacks the name, or it refused this relay's client certificate (the message says which side to fix)", "outbound, to the app")
+	errUpstreamTLS = newError("MTE_UPSTREAM_TLS", 502,
+		"TLS from the inbound relay to its UPSTREAM failed: the API's certificate is not trusted or lacks the name, or the API refused the relay's client certificate (the message says which side to fix)", "inbound, sealed to the app")
+)
+
+// The TLS failures, each with the code of its row above and a message that
+// names the variables to fix on either side (tlsconf.Classify tells them
+// apart).
+var (
+	errPeerTLSFailures = [...]*relayError{
+		tlsconf.Untrusted: newError("MTE_PEER_TLS", 502,
+			"the inbound relay's TLS certificate is not trusted: fix PEER_CA_FILE on this relay, or TLS_CERT_FILE on the inbound relay (expired, or from another CA)", "outbound, to the app"),
+		tlsconf.WrongName: newError("MTE_PEER_TLS", 502,
+			"the inbound relay's TLS certificate does not carry the x-mte-upstream host name: set PEER_SERVER_NAME on this relay, or give the inbound relay a certificate for that name", "outbound, to the app"),
+		tlsconf.Refused: newError("MTE_PEER_TLS", 502,
+			"the inbound relay refused this relay's TLS handshake: set PEER_CERT_FILE and PEER_KEY_FILE on this relay to a certificate the inbound relay's TLS_CLIENT_CA_FILE signed and TLS_CLIENT_NAMES allows", "outbound, to the app"),
+		tlsconf.NoTLS: newError("MTE_PEER_TLS", 502,
+			"x-mte-upstream is https:// but the inbound relay does not serve TLS there: set TLS_CERT_FILE and TLS_KEY_FILE on it, or send http://", "outbound, to the app"),
+		tlsconf.Other: errPeerTLS,
+	}
+	errUpstreamTLSFailures = [...]*relayError{
+		tlsconf.Untrusted: newError("MTE_UPSTREAM_TLS", 502,
+			"the API's TLS certificate is not trusted by the inbound relay: fix UPSTREAM_CA_FILE there, or the API's certificate (expired, or from another CA)", "inbound, sealed to the app"),
+		tlsconf.WrongName: newError("MTE_UPSTREAM_TLS", 502,
+			"the API's TLS certificate does not carry the UPSTREAM host name: set UPSTREAM_SERVER_NAME on the inbound relay, or fix the API's certificate", "inbound, sealed to the app"),
+		tlsconf.Refused: newError("MTE_UPSTREAM_TLS", 502,
+			"the API refused the inbound relay's TLS handshake: set UPSTREAM_CERT_FILE and UPSTREAM_KEY_FILE there to a certificate the API trusts", "inbound, sealed to the app"),
+		tlsconf.NoTLS: newError("MTE_UPSTREAM_TLS", 502,
+			"UPSTREAM is https:// but the API does not serve TLS there: fix UPSTREAM on the inbound relay", "inbound, sealed to the app"),
+		tlsconf.Other: errUpstreamTLS,
+	}
 )
 
 // errorTable lists every error, in the order GET /api/mte-errors serves them.
@@ -91,7 +125,7 @@ var errorTable = []*relayError{
 	errPeerUnreachable, errPeerTimeout, errPairRefused, errPeerNotRelay, errPeerRefused,
 	errPeerBadResponse, errUpstreamUnreachable, errUpstreamTimeout, errUpstreamTooLarge,
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
-	errPairRejected, errStoreUnavailable, errCORSOrigin,
+	errPairRejected, errStoreUnavailable, errCORSOrigin, errPeerTLS, errUpstreamTLS,
 }
 
 func newError(code string, status int, message, side string) *relayError {

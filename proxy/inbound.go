@@ -26,6 +26,7 @@ import (
 	"errors"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -197,14 +198,29 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 	ureq.SetBodyRaw(r.Body)
 
 	if err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout); err != nil {
-		s.sealResponse(sess, h, tag, nil, upstreamError(err), out)
+		if s.upstream.IsTLS && tlsconf.Classify(err) == tlsconf.NotTLS && !errors.Is(err, fasthttp.ErrTimeout) {
+			// Perhaps a TLS 1.3 API refusing our client certificate, which
+			// fasthttp reports as a closed or reset connection.
+			if terr := s.cfg.TLS.Upstream.Diagnose(s.upstream.Addr, s.upstreamHost, diagnoseTimeout); terr != nil {
+				err = terr
+			}
+		}
+		s.sealResponse(sess, h, tag, nil, s.upstreamError(err), out)
 		return
 	}
 	uresp.SkipBody = ureq.Header.IsHead() // remember for sealResponse
 	s.sealResponse(sess, h, tag, uresp, nil, out)
 }
 
-func upstreamError(err error) *relayError {
+// upstreamError classifies a failed request to UPSTREAM. A TLS failure is
+// logged with the verification error, at most once per tlsLogEvery.
+func (s *Server) upstreamError(err error) *relayError {
+	if f := tlsconf.Classify(err); f != tlsconf.NotTLS {
+		if s.upstreamTLSLog.allow(s.now()) {
+			s.log.Warn("TLS to UPSTREAM failed", "failure", f.String(), "err", err.Error())
+		}
+		return errUpstreamTLSFailures[f]
+	}
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):

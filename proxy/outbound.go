@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -125,7 +126,7 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 	req.SetBodyRaw(buf.B)
 
 	if err := s.sendToPeer(p, req, resp); err != nil {
-		return peerError(err), false
+		return s.peerError(p, err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return s.peerRefusal(resp, sess, tag)
@@ -234,7 +235,7 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 	req.Header.SetContentType(pairContentType)
 	req.SetBodyRaw(ini.Request())
 	if err := s.sendToPeer(p, req, resp); err != nil {
-		e := peerError(err)
+		e := s.peerError(p, err)
 		s.log.Warn("pairing: peer unreachable", "peer", p.origin, "code", e.code)
 		return nil, e
 	}
@@ -271,9 +272,17 @@ func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Respo
 	start := time.Now()
 	deadline := start.Add(s.cfg.PeerTimeout)
 	var pause time.Duration
-	for {
+	for attempt := 0; ; attempt++ {
 		err := p.client.DoDeadline(req, resp, deadline)
-		if err == nil && !undelivered(resp) || err != nil && !resendable(err) ||
+		if attempt == 1 && p.tls && err != nil && resendable(err) && tlsconf.Classify(err) == tlsconf.NotTLS {
+			// Failed twice in a row: perhaps not a stale pooled connection
+			// but a TLS 1.3 peer refusing our client certificate, which
+			// fasthttp reports as a closed or reset connection.
+			if terr := s.cfg.TLS.Peer.Diagnose(p.client.Addr, peerHostname(p), diagnoseTimeout); terr != nil {
+				return terr
+			}
+		}
+		if err == nil && !undelivered(resp) || err != nil && (!resendable(err) || tlsconf.Classify(err) != tlsconf.NotTLS) ||
 			time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
 			return err
 		}
@@ -281,6 +290,10 @@ func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Respo
 		pause = min(max(2*pause, resendFirstPause), resendMaxPause)
 	}
 }
+
+// diagnoseTimeout bounds the extra handshake that looks for a TLS refusal
+// behind a closed connection.
+const diagnoseTimeout = 2 * time.Second
 
 const (
 	resendFirstPause = 10 * time.Millisecond
@@ -309,8 +322,15 @@ func resendable(err error) bool {
 		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !(errors.As(err, &timeout) && timeout.Timeout())
 }
 
-// peerError classifies a failed exchange with a peer relay.
-func peerError(err error) *relayError {
+// peerError classifies a failed exchange with a peer relay. A TLS failure
+// is logged with the verification error, at most once per tlsLogEvery.
+func (s *Server) peerError(p *peer, err error) *relayError {
+	if f := tlsconf.Classify(err); f != tlsconf.NotTLS {
+		if s.peerTLSLog.allow(s.now()) {
+			s.log.Warn("TLS to the inbound relay failed", "peer", p.origin, "failure", f.String(), "err", err.Error())
+		}
+		return errPeerTLSFailures[f]
+	}
 	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
 		return errPeerTimeout
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"sync"
@@ -46,6 +47,7 @@ func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) 
 		client: &fasthttp.HostClient{
 			Addr:                     addrWithPort(host, tls),
 			IsTLS:                    tls,
+			TLSConfig:                peerTLSConfig(cfg, host),
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
 			MaxConns:                 maxConnsPerHost,
@@ -59,6 +61,27 @@ func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) 
 		},
 	}
 }
+
+// peerTLSConfig is the TLS configuration for dialling the inbound relay at
+// host (host[:port] from x-mte-upstream): PEER_CA_FILE, PEER_CERT_FILE /
+// PEER_KEY_FILE and PEER_SERVER_NAME. Every connection to a peer, pooled
+// here or multiplexed by the relay link, is made with it.
+func peerTLSConfig(cfg *Config, host string) *tls.Config {
+	return cfg.TLS.Peer.Config(hostname(host))
+}
+
+// hostname is host[:port] without the port and the IPv6 brackets.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return trimBrackets(host)
+}
+
+func peerHostname(p *peer) string { return hostname(string(p.host)) }
+
+// PeerTLSConfig is peerTLSConfig for packages that dial peers themselves.
+func (s *Server) PeerTLSConfig(host string) *tls.Config { return peerTLSConfig(&s.cfg, host) }
 
 const (
 	// maxConnsPerHost bounds connections to one peer or upstream; it is

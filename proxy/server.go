@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -35,6 +37,7 @@ type Server struct {
 	tokenHash [sha256.Size]byte
 
 	upstream       *fasthttp.HostClient
+	upstreamHost   string // UPSTREAM's host name, which its certificate must carry
 	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
 	peers          peerSet
 	extraHeaders   [][2][]byte
@@ -44,6 +47,10 @@ type Server struct {
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
 	now            func() time.Time
+
+	// One log line per tlsLogEvery for failing TLS toward peers and
+	// toward the upstream: a misconfigured hop fails every request.
+	peerTLSLog, upstreamTLSLog logLimit
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -69,6 +76,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
+		upstreamHost:   up.Hostname(),
 		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
 		now:            time.Now,
 		responder:      randomUint32(),
@@ -78,6 +86,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",
+		TLSConfig:                cfg.TLS.Upstream.Config(up.Hostname()),
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxConns:                 maxConnsPerHost,
@@ -132,8 +141,12 @@ func randomUint32() uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
-// Serve serves connections from ln until Shutdown.
+// Serve serves connections from ln until Shutdown: over TLS when the
+// config has a listener certificate (TLS_CERT_FILE), so ln is plain TCP.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.TLS.Listener != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS.Listener.Config())
+	}
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -324,6 +337,16 @@ func (c *corsPolicy) decorate(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
 		ctx.Response.Header.Add("Vary", "Origin")
 	}
+}
+
+// logLimit lets one message through per tlsLogEvery.
+type logLimit struct{ next atomic.Int64 }
+
+const tlsLogEvery = time.Minute
+
+func (l *logLimit) allow(now time.Time) bool {
+	next := l.next.Load()
+	return now.UnixNano() >= next && l.next.CompareAndSwap(next, now.Add(tlsLogEvery).UnixNano())
 }
 
 // fasthttpLogger routes fasthttp's own messages to slog at debug level.

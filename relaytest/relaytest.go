@@ -11,15 +11,19 @@ package relaytest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
 )
@@ -55,11 +59,23 @@ type Upstream struct {
 // StartUpstream starts an upstream on a free loopback port.
 func StartUpstream(t testing.TB) *Upstream {
 	t.Helper()
+	return StartTLSUpstream(t, nil)
+}
+
+// StartTLSUpstream starts an upstream serving HTTPS with cfg (plain HTTP
+// when cfg is nil) on a free loopback port.
+func StartTLSUpstream(t testing.TB, cfg *tls.Config) *Upstream {
+	t.Helper()
 	u := &Upstream{}
 	ln := listen(t)
 	u.Addr = ln.Addr().String()
 	u.URL = "http://" + u.Addr
-	u.srv = &http.Server{Handler: http.HandlerFunc(u.serve), ReadHeaderTimeout: 10 * time.Second}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+		u.URL = "https://" + u.Addr
+	}
+	u.srv = &http.Server{Handler: http.HandlerFunc(u.serve), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are what TLS tests make
 	go u.srv.Serve(ln)
 	t.Cleanup(func() { u.srv.Close() })
 	return u
@@ -114,7 +130,7 @@ func (u *Upstream) Last(t testing.TB) Recorded {
 
 // Relay is one running relay.
 type Relay struct {
-	URL    string // http://127.0.0.1:port
+	URL    string // http://127.0.0.1:port, or https:// with Config.TLS.Listener
 	Addr   string
 	Config proxy.Config
 	Store  session.Store
@@ -143,7 +159,11 @@ func StartRelay(t testing.TB, cfg proxy.Config, store session.Store, addr string
 	} else {
 		ln = listenOn(t, addr)
 	}
-	r.Server, r.Addr, r.URL = srv, ln.Addr().String(), "http://"+ln.Addr().String()
+	scheme := "http://"
+	if cfg.TLS != nil && cfg.TLS.Listener != nil {
+		scheme = "https://"
+	}
+	r.Server, r.Addr, r.URL = srv, ln.Addr().String(), scheme+ln.Addr().String()
 	r.done = make(chan struct{})
 	go func() {
 		defer close(r.done)
@@ -186,6 +206,11 @@ type Options struct {
 	ConfigA, ConfigB func(*proxy.Config) // edit a relay's config
 	StoreB           session.Store       // B's store; default a memory store
 	Tap              bool                // put a Tap between A and B
+	// TLSA and TLSB are the relays' TLS (proxy.Config.TLS): with
+	// TLSB.Listener, B serves HTTPS and A reaches it with TLSA.Peer.
+	TLSA, TLSB *tlsconf.Set
+	// UpstreamTLS, when set, makes the upstream serve HTTPS with it.
+	UpstreamTLS *tls.Config
 }
 
 // BaseConfig is the config both relays start from.
@@ -196,8 +221,9 @@ func BaseConfig(upstream string) proxy.Config {
 // NewPair starts an upstream and a relay pair.
 func NewPair(t testing.TB, o Options) *Pair {
 	t.Helper()
-	p := &Pair{Upstream: StartUpstream(t)}
+	p := &Pair{Upstream: StartTLSUpstream(t, o.UpstreamTLS)}
 	cfgB := BaseConfig(p.Upstream.URL)
+	cfgB.TLS = o.TLSB
 	if o.ConfigB != nil {
 		o.ConfigB(&cfgB)
 	}
@@ -205,9 +231,10 @@ func NewPair(t testing.TB, o Options) *Pair {
 	p.PeerURL = p.B.URL
 	if o.Tap {
 		p.Tap = StartTap(t, p.B.Addr)
-		p.PeerURL = "http://" + p.Tap.Addr
+		p.PeerURL = strings.TrimSuffix(p.B.URL, p.B.Addr) + p.Tap.Addr
 	}
 	cfgA := BaseConfig(p.Upstream.URL) // unused in the outbound role
+	cfgA.TLS = o.TLSA
 	if o.ConfigA != nil {
 		o.ConfigA(&cfgA)
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -17,7 +18,12 @@ type Tap struct {
 	sent   []byte
 	wg     sync.WaitGroup
 	conns  map[net.Conn]struct{}
+	// accepted counts the connections made through the tap.
+	accepted atomic.Int64
 }
+
+// Accepted is how many connections clients have made through the tap.
+func (tp *Tap) Accepted() int64 { return tp.accepted.Load() }
 
 // StartTap forwards connections on a free loopback port to target.
 func StartTap(t testing.TB, target string) *Tap {
@@ -37,6 +43,7 @@ func (tp *Tap) accept() {
 		if err != nil {
 			return
 		}
+		tp.accepted.Add(1)
 		up, err := net.Dial("tcp", tp.target)
 		if err != nil {
 			c.Close()

@@ -114,6 +114,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return st, err
 	}
 	st.tls, err = loadTLS(getenv, st.redis)
+	c.TLS = st.tls
 	return st, err
 }
 

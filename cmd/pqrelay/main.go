@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -51,9 +50,8 @@ func run(st settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	scheme := "http"
+	scheme := "http" // srv.Serve adds TLS when TLS_CERT_FILE is set
 	if st.tls.Listener != nil {
-		ln = tls.NewListener(ln, st.tls.Listener.Config())
 		scheme = "https"
 	}
 	if len(st.proxy.AllowedPeers) == 0 {

@@ -182,7 +182,7 @@ func TestTLSInterop(t *testing.T) {
 		t.Errorf("curl without a client certificate was answered: %s", out)
 	}
 	host := strings.TrimPrefix(r.url, "https://")
-	sc := exec.Command("openssl", "s_client", "-connect", host, "-brief", "-CAfile", r.caFile,
+	sc := exec.Command("openssl", "s_client", "-connect", host, "-brief", "-ign_eof", "-CAfile", r.caFile,
 		"-cert", r.clientCert, "-key", r.clientKey)
 	sc.Stdin = strings.NewReader("HEAD /api/mte-relay HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
 	out, err = sc.CombinedOutput()

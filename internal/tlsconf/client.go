@@ -4,6 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"net"
+	"time"
 )
 
 // Client is one client side's TLS (toward the peer relay, the API or
@@ -63,6 +66,29 @@ func (c *Client) Config(host string) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// Diagnose finds out whether the server at addr (host:port) refuses this
+// side's TLS. A TLS 1.3 server judges the client certificate after the
+// client has finished its side of the handshake, so the refusal arrives
+// only when the client reads, and HTTP clients (fasthttp) report it as a
+// closed connection. Diagnose dials with Config(host), sends one HEAD
+// request and reads the first byte of the answer within timeout. It
+// returns the TLS error (Classify tells which), or nil when the server
+// answered or failed in a way that is not TLS.
+func (c *Client) Diagnose(addr, host string, timeout time.Duration) error {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, c.Config(host))
+	if err == nil {
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+		if _, err = io.WriteString(conn, "HEAD / HTTP/1.1\r\nHost: diagnose\r\nConnection: close\r\n\r\n"); err == nil {
+			_, err = conn.Read(make([]byte, 1))
+		}
+	}
+	if Classify(err) == NotTLS {
+		return nil
+	}
+	return err
 }
 
 // HasClientCertificate reports whether this side sends a certificate.

@@ -20,6 +20,17 @@ type Set struct {
 	files []*watched
 }
 
+// Default is the set with no TLS variables: plain HTTP on the listener,
+// and every client side verifying servers against the system roots.
+func Default() *Set {
+	return &Set{
+		now:      time.Now,
+		Peer:     newClient(ClientSettings{Prefix: "PEER"}),
+		Upstream: newClient(ClientSettings{Prefix: "UPSTREAM"}),
+		Redis:    newClient(ClientSettings{Prefix: "REDIS"}),
+	}
+}
+
 // DefaultPollInterval is how often Watch looks at the files: a Kubernetes
 // Secret update reaches the pod's volume within about a minute anyway, and
 // a poll is a few stat calls.
