@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # benchmarks/pair/run.sh — the pqrelay pair against what most teams deploy
-# instead, a pair of nginx (or HAProxy) reverse proxies joined by mutual
-# TLS, and against the bare control API, side by side in one run
-# (DESIGN.md §5).
+# instead, a pair of nginx or HAProxy reverse proxies joined by mutual TLS,
+# and against the bare control API, side by side in one run.
 #
-#   loader ──HTTP──▶ relay A ══ sealed frames, HTTP ══▶ relay B ──HTTP──▶ upstream
-#   loader ──HTTP──▶ nginx A ══ HTTPS, client cert  ══▶ nginx B ──HTTP──▶ upstream
-#   loader ─────────────────────────────────────────────────────────────▶ upstream
+#   loader ──HTTP──▶ relay A ══ sealed frames, HTTP          ══▶ relay B ──HTTP──▶ upstream
+#   loader ──HTTP──▶ relay A ══ sealed frames, HTTPS + mTLS  ══▶ relay B ──HTTP──▶ upstream
+#   loader ──HTTP──▶ nginx A ══ HTTPS, client cert           ══▶ nginx B ──HTTP──▶ upstream
+#   loader ──HTTP──▶ HAProxy A ═ HTTPS, client cert          ══▶ HAProxy B ─HTTP─▶ upstream
+#   loader ──────────────────────────────────────────────────────────────────────▶ upstream
 #
 # Everything runs on loopback, against one bundled upstream process. For
-# each connection count (tier) the loader runs three times — control,
-# pqrelay, proxy pair — with the same body, warm-up and duration. While
-# each measured phase runs (after the warm-up), the script reads the CPU
-# time (utime + stime, /proc/<pid>/stat) of the upstream, both relays, both
-# proxies (master and workers: every process in the tree), the loader and
-# the whole box, and turns them into CPU µs per completed request.
+# each connection count (tier) the loader runs once per side — control,
+# then every pair of PAIRS in an order that rotates from tier to tier —
+# with the same body, warm-up and duration. While each measured phase runs
+# (after the warm-up), the script reads the CPU time (utime + stime,
+# /proc/<pid>/stat) of the upstream, both servers of the pair under load
+# (master and workers: every process in the tree), the loader and the
+# whole box, and turns them into CPU µs per completed request.
 #
 # Writes benchmarks/pair/results-<UTC date-time>.md and the part of
 # benchmarks/pair/README.md below its marker line. Every process it starts
@@ -26,9 +28,10 @@
 #   CONNS         tiers (100,200,250,300,1000)
 #   SIZE          request and response body (1KiB)
 #   TIMEOUT       per request (5s)
-#   PROXY         nginx or haproxy (nginx; haproxy if nginx cannot be installed)
+#   PAIRS         the pairs to compare (pqrelay,pqrelay-tls,nginx,haproxy):
+#                 pqrelay-tls is the pqrelay pair with mutual TLS on A↔B
 #   PROXY_WORKERS nginx worker_processes / HAProxy nbthread per proxy (1), or auto
-#   KEEPALIVE     idle upstream connections each nginx keeps (512)
+#   KEEPALIVE     idle upstream connections each proxy keeps (512)
 #   README        1: refresh README.md with this run; 0: only the results file
 set -euo pipefail
 
@@ -37,7 +40,7 @@ WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-100,200,250,300,1000}
 SIZE=${SIZE:-1KiB}
 TIMEOUT=${TIMEOUT:-5s}
-PROXY=${PROXY:-nginx}
+PAIRS=${PAIRS:-pqrelay,pqrelay-tls,nginx,haproxy}
 PROXY_WORKERS=${PROXY_WORKERS:-1}
 KEEPALIVE=${KEEPALIVE:-512}
 README=${README:-1}
@@ -64,6 +67,14 @@ warm_s=$(secs "$WARMUP")
 [[ $CONNS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "CONNS must be comma-separated numbers, not '$CONNS'"
 [[ $PROXY_WORKERS =~ ^([0-9]+|auto)$ ]] || die "PROXY_WORKERS must be a number or auto"
 [[ $KEEPALIVE =~ ^[0-9]+$ ]] || die "KEEPALIVE must be a number"
+IFS=, read -r -a pairs <<<"$PAIRS"
+declare -A want=()
+for side in "${pairs[@]}"; do
+	case $side in
+	pqrelay | pqrelay-tls | nginx | haproxy) want[$side]=1 ;;
+	*) die "PAIRS: unknown pair '$side' (pqrelay, pqrelay-tls, nginx, haproxy)" ;;
+	esac
+done
 
 extra_pids=()  # proxy workers seen at start-up (children of a master)
 loader_pid=    # the loader of the side under way, and the subshell around it
@@ -77,9 +88,9 @@ on_cleanup() {
 		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${extra_pids[@]}"; do
-		if [ "$(comm_of "$pid")" = "$PROXY" ]; then
-			kill "$pid" 2>/dev/null || true
-		fi
+		case $(comm_of "$pid") in
+		nginx | haproxy) kill "$pid" 2>/dev/null || true ;;
+		esac
 	done
 }
 
@@ -114,18 +125,12 @@ ensure() {
 ensure openssl openssl || die "openssl is needed for the certificates"
 ensure jq jq || die "jq is needed to read the loader's JSON"
 ensure curl curl || die "curl is needed to probe the servers"
-case $PROXY in
-nginx)
-	if ! ensure nginx nginx; then
-		say "nginx unavailable; falling back to haproxy"
-		PROXY=haproxy
-		ensure haproxy haproxy || die "neither nginx nor haproxy could be installed"
-	fi
-	;;
-haproxy) ensure haproxy haproxy || die "haproxy could not be installed" ;;
-*) die "PROXY must be nginx or haproxy, not '$PROXY'" ;;
-esac
-proxy_bin=$(command -v "$PROXY" || echo "/usr/sbin/$PROXY")
+declare -A proxy_bin=()
+for proxy in nginx haproxy; do
+	[ -n "${want[$proxy]:-}" ] || continue
+	ensure "$proxy" "$proxy" || die "$proxy could not be installed; leave it out of PAIRS"
+	proxy_bin[$proxy]=$(command -v "$proxy" || echo "/usr/sbin/$proxy")
+done
 
 say "building bin/pqrelay and bin/pqrelay-loadtest"
 mkdir -p bin
@@ -134,8 +139,8 @@ go build -o bin/ ./cmd/...
 # ----------------------------------------------------------- certificates
 
 # A throwaway CA and two leaf certificates, ECDSA P-256, valid for a day.
-# nginx B presents server.crt (b.pqrelay.test, 127.0.0.1) and demands a
-# client certificate from the CA; nginx A presents client.crt.
+# Every B presents server.crt (b.pqrelay.test, 127.0.0.1) and demands a
+# client certificate from the CA; every A presents client.crt.
 pki=$work/pki
 mkdir -p "$pki"
 (
@@ -163,16 +168,7 @@ chmod 0711 "$work" # nginx workers run as nobody and use temp paths below it
 # ---------------------------------------------------------------- servers
 
 up_port=$(free_port)
-ra_port=$(free_port)
-rb_port=$(free_port)
-pa_port=$(free_port)
-pb_port=$(free_port)
 upstream=http://127.0.0.1:$up_port
-relay_a=http://127.0.0.1:$ra_port
-relay_b=http://127.0.0.1:$rb_port
-proxy_a=http://127.0.0.1:$pa_port
-proxy_b=https://127.0.0.1:$pb_port
-
 secret=$(random_hex 32)
 token=$(random_hex 24)
 
@@ -180,18 +176,47 @@ start upstream ./bin/pqrelay-loadtest upstream --port "$up_port" --size "$SIZE"
 wait_http upstream "$upstream/"
 up_pid=${servers[-1]}
 
-start relay-b env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$rb_port" LISTEN_ADDR=127.0.0.1 ./bin/pqrelay
-wait_http "relay B" "$relay_b/api/mte-echo"
-rb_pid=${servers[-1]}
+# Per pair: the URL the loader sends to, extra loader arguments, and the
+# process trees of A and B (master and workers) whose CPU is the pair's.
+declare -A url=() args=() tree_a=() tree_b=()
 
-start relay-a env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$ra_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
-wait_http "relay A" "$relay_a/api/mte-echo"
-ra_pid=${servers[-1]}
+# pqrelay: relay B in front of the upstream, relay A in front of B (as in
+# scripts/demo.sh), fresh secrets; with tls, B serves HTTPS and demands
+# A's client certificate, and A verifies B's like the proxies do.
+start_relays() { # start_relays SIDE TLS(0|1)
+	local side=$1 tls=$2 a_port b_port a_url b_url b_env=() a_env=() b_probe=()
+	a_port=$(free_port)
+	b_port=$(free_port)
+	a_url=http://127.0.0.1:$a_port
+	b_url=http://127.0.0.1:$b_port
+	if [ "$tls" = 1 ]; then
+		b_url=https://127.0.0.1:$b_port
+		b_env=(TLS_CERT_FILE="$pki/server.crt" TLS_KEY_FILE="$pki/server.key"
+			TLS_CLIENT_CA_FILE="$pki/ca.crt" TLS_CLIENT_NAMES=a.pqrelay.test)
+		a_env=(PEER_CA_FILE="$pki/ca.crt" PEER_CERT_FILE="$pki/client.crt" PEER_KEY_FILE="$pki/client.key"
+			PEER_SERVER_NAME=b.pqrelay.test)
+		b_probe=(--cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key")
+	fi
+	start "$side-b" env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
+		PORT="$b_port" LISTEN_ADDR=127.0.0.1 "${b_env[@]}" ./bin/pqrelay
+	wait_http "$side B" "$b_url/api/mte-echo" "${b_probe[@]}"
+	tree_b[$side]=${servers[-1]}
+	start "$side-a" env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
+		PORT="$a_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$b_url" "${a_env[@]}" ./bin/pqrelay
+	wait_http "$side A" "$a_url/api/mte-echo"
+	tree_a[$side]=${servers[-1]}
+	url[$side]=$a_url
+	args[$side]="x-mte-upstream: $b_url"
+}
+[ -z "${want[pqrelay]:-}" ] || start_relays pqrelay 0
+[ -z "${want[pqrelay-tls]:-}" ] || start_relays pqrelay-tls 1
 
 # Connections each side of the 1,000 tier may hold at once, with room.
 max_conns=10000
+na_port=$(free_port)
+nb_port=$(free_port)
+ha_port=$(free_port)
+hb_port=$(free_port)
 
 write_nginx() { # write_nginx DIR ROLE
 	local dir=$1 role=$2
@@ -220,13 +245,13 @@ write_nginx() { # write_nginx DIR ROLE
 		if [ "$role" = a ]; then
 			cat <<-EOF
 				    upstream peer_b {
-				        server 127.0.0.1:$pb_port;
+				        server 127.0.0.1:$nb_port;
 				        keepalive $KEEPALIVE;
 				        keepalive_requests 1000000;
 				        keepalive_timeout 120s;
 				    }
 				    server {
-				        listen 127.0.0.1:$pa_port backlog=4096;
+				        listen 127.0.0.1:$na_port backlog=4096;
 				        location / {
 				            proxy_pass https://peer_b;
 				            proxy_http_version 1.1;
@@ -252,7 +277,7 @@ write_nginx() { # write_nginx DIR ROLE
 				        keepalive_timeout 120s;
 				    }
 				    server {
-				        listen 127.0.0.1:$pb_port ssl backlog=4096;
+				        listen 127.0.0.1:$nb_port ssl backlog=4096;
 				        ssl_certificate $pki/server.crt;
 				        ssl_certificate_key $pki/server.key;
 				        ssl_client_certificate $pki/ca.crt;
@@ -270,7 +295,7 @@ write_nginx() { # write_nginx DIR ROLE
 			EOF
 		fi
 	} >"$dir/nginx.conf"
-	"$proxy_bin" -t -q -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/check.log" ||
+	"${proxy_bin[nginx]}" -t -q -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/check.log" ||
 		{ cat "$dir/check.log" >&2; die "nginx $role: configuration refused"; }
 }
 
@@ -283,10 +308,8 @@ write_haproxy() { # write_haproxy DIR ROLE
 			global
 			    $threads
 			    maxconn $((max_conns * 4 / 5))
-			    log stderr format short local0 warning
 			defaults
 			    mode http
-			    log global
 			    timeout connect 5s
 			    timeout client 120s
 			    timeout server 30s
@@ -296,45 +319,37 @@ write_haproxy() { # write_haproxy DIR ROLE
 		if [ "$role" = a ]; then
 			cat <<-EOF
 				frontend app
-				    bind 127.0.0.1:$pa_port
+				    bind 127.0.0.1:$ha_port
 				    default_backend peer_b
 				backend peer_b
-				    server b 127.0.0.1:$pb_port ssl crt $pki/client.pem ca-file $pki/ca.crt verify required verifyhost b.pqrelay.test sni str(b.pqrelay.test) ssl-min-ver TLSv1.2 pool-max-conn $KEEPALIVE
+				    server b 127.0.0.1:$hb_port ssl crt $pki/client.pem ca-file $pki/ca.crt verify required verifyhost b.pqrelay.test sni str(b.pqrelay.test) ssl-min-ver TLSv1.2 pool-max-conn $KEEPALIVE
 			EOF
 		else
 			cat <<-EOF
 				frontend tls_in
-				    bind 127.0.0.1:$pb_port ssl crt $pki/server.pem ca-file $pki/ca.crt verify required ssl-min-ver TLSv1.2
+				    bind 127.0.0.1:$hb_port ssl crt $pki/server.pem ca-file $pki/ca.crt verify required ssl-min-ver TLSv1.2
 				    default_backend api
 				backend api
 				    server up 127.0.0.1:$up_port pool-max-conn $KEEPALIVE
 			EOF
 		fi
 	} >"$dir/haproxy.cfg"
-	"$proxy_bin" -c -q -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 ||
+	"${proxy_bin[haproxy]}" -c -q -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 ||
 		{ cat "$dir/check.log" >&2; die "haproxy $role: configuration refused"; }
 }
 
-start_proxy() { # start_proxy ROLE
-	local role=$1 dir=$work/$PROXY-$1
-	if [ "$PROXY" = nginx ]; then
+start_proxy() { # start_proxy PROXY ROLE
+	local proxy=$1 role=$2 dir=$work/$1-$2
+	if [ "$proxy" = nginx ]; then
 		write_nginx "$dir" "$role"
 		# -e: the error log from the first line on (Debian builds log to
 		# stderr until the configuration is read).
-		start "proxy-$role" "$proxy_bin" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log"
+		start "nginx-$role" "${proxy_bin[nginx]}" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log"
 	else
 		write_haproxy "$dir" "$role"
-		start "proxy-$role" "$proxy_bin" -db -f "$dir/haproxy.cfg"
+		start "haproxy-$role" "${proxy_bin[haproxy]}" -db -f "$dir/haproxy.cfg"
 	fi
 }
-
-start_proxy b
-pb_pid=${servers[-1]}
-wait_http "$PROXY B" "$proxy_b/" --cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key" \
-	--resolve "b.pqrelay.test:$pb_port:127.0.0.1"
-start_proxy a
-pa_pid=${servers[-1]}
-wait_http "$PROXY A" "$proxy_a/"
 
 # children PID: every process below PID (a master's workers).
 children() {
@@ -362,28 +377,61 @@ children() {
 	done
 	[ ${#out[@]} = 0 ] || printf '%s\n' "${out[@]}" | sort -n | paste -sd ' ' -
 }
-pa_tree="$pa_pid $(children "$pa_pid")"
-pb_tree="$pb_pid $(children "$pb_pid")"
-# shellcheck disable=SC2206
-extra_pids=(${pa_tree#* } ${pb_tree#* })
-say "$PROXY A pid $pa_pid, B pid $pb_pid, workers: ${extra_pids[*]:-none}"
+# proxy_pair PROXY A-PORT B-PORT: starts B then A and records their trees.
+proxy_pair() {
+	local proxy=$1 a_port=$2 b_port=$3 a b
+	start_proxy "$proxy" b
+	b=${servers[-1]}
+	wait_http "$proxy B" "https://b.pqrelay.test:$b_port/" --cacert "$pki/ca.crt" --cert "$pki/client.crt" \
+		--key "$pki/client.key" --resolve "b.pqrelay.test:$b_port:127.0.0.1"
+	start_proxy "$proxy" a
+	a=${servers[-1]}
+	wait_http "$proxy A" "http://127.0.0.1:$a_port/"
+	tree_a[$proxy]="$a $(children "$a")"
+	tree_b[$proxy]="$b $(children "$b")"
+	# shellcheck disable=SC2206
+	extra_pids+=(${tree_a[$proxy]#* } ${tree_b[$proxy]#* })
+	say "$proxy A pid $a, B pid $b, workers: ${tree_a[$proxy]#* } ${tree_b[$proxy]#* }"
+	url[$proxy]=http://127.0.0.1:$a_port
+}
+[ -z "${want[nginx]:-}" ] || proxy_pair nginx "$na_port" "$nb_port"
+[ -z "${want[haproxy]:-}" ] || proxy_pair haproxy "$ha_port" "$hb_port"
 
-# Sanity: the proxy pair enforces client certificates, speaks TLS 1.3 on
-# the A↔B leg, and both pairs deliver the upstream's body.
-nocert=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$proxy_b/" || true)
-tls=$(openssl s_client -connect "127.0.0.1:$pb_port" -servername b.pqrelay.test -CAfile "$pki/ca.crt" \
-	-cert "$pki/client.crt" -key "$pki/client.key" -brief </dev/null 2>&1 |
-	sed -n 's/^Protocol version: //p; s/^Ciphersuite: //p' | paste -sd ' ' -)
-bytes_relay=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' -X POST --data-binary @"$pki/ca.crt" \
-	-H "x-mte-upstream: $relay_b" -H "x-mte-outbound-token: $token" "$relay_a/api/echo")
-bytes_proxy=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' -X POST --data-binary @"$pki/ca.crt" "$proxy_a/api/echo")
-case $nocert in
-000) nocert="a TLS handshake refusal" ;;
-*) nocert="HTTP $nocert" ;;
-esac
-say "$PROXY B without a client certificate: $nocert; A↔B TLS: $tls"
-say "bodies through pqrelay: $bytes_relay bytes, through $PROXY: $bytes_proxy bytes"
-[ "$bytes_relay" = "$bytes_proxy" ] || die "the two pairs answered different bodies"
+# Sanity: every B enforces client certificates and speaks TLS 1.3 on the
+# A↔B leg, and every pair delivers the upstream's body.
+declare -A nocert=() leg=()
+tls_leg() { # tls_leg PORT: protocol and suite of a handshake with A's certificate
+	openssl s_client -connect "127.0.0.1:$1" -servername b.pqrelay.test -CAfile "$pki/ca.crt" \
+		-cert "$pki/client.crt" -key "$pki/client.key" -brief </dev/null 2>&1 |
+		sed -n 's/^Protocol version: //p; s/^Ciphersuite: //p' | paste -sd ' ' -
+}
+declare -A b_port_of=([nginx]=$nb_port [haproxy]=$hb_port)
+for side in "${pairs[@]}"; do
+	b=
+	case $side in
+	pqrelay) leg[$side]="sealed frames over plain HTTP/1.1"; continue ;;
+	pqrelay-tls) b=${args[$side]#x-mte-upstream: https://127.0.0.1:}; b=${b%%/*} ;;
+	*) b=${b_port_of[$side]} ;;
+	esac
+	code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "https://127.0.0.1:$b/" || true)
+	case $code in
+	000) nocert[$side]="a TLS handshake refusal" ;;
+	*) nocert[$side]="HTTP $code" ;;
+	esac
+	leg[$side]="$(tls_leg "$b") with client certificates (a client without one gets ${nocert[$side]})"
+	[ "$side" != pqrelay-tls ] || leg[$side]="sealed frames over ${leg[$side]}; Go to Go: X25519MLKEM768"
+	say "$side A↔B: ${leg[$side]}"
+done
+sizes=
+for side in "${pairs[@]}"; do
+	extra=()
+	[ -z "${args[$side]:-}" ] || extra=(-H "${args[$side]}" -H "x-mte-outbound-token: $token")
+	bytes=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' -X POST --data-binary @"$pki/ca.crt" \
+		"${extra[@]}" "${url[$side]}/api/echo")
+	say "body through $side: $bytes bytes"
+	[ -z "$sizes" ] || [ "$sizes" = "$bytes" ] || die "the pairs answered different bodies"
+	sizes=$bytes
+done
 
 # ----------------------------------------------------------- measurement
 
@@ -415,7 +463,7 @@ tree_ticks() {
 	echo "$u $s"
 }
 
-# snap: one line of counters: upstream, relay A, relay B, proxy A, proxy B,
+# snap SIDE: one line of counters: upstream, the side's A, its B, the
 # loader (user system each), then the box's busy, steal and total ticks.
 # The loader is read first: it exits moments after its measured phase.
 snap() {
@@ -423,8 +471,8 @@ snap() {
 	loader=$(tree_ticks "$loader_pid")
 	read -r -a cpu </proc/stat
 	# cpu user nice system idle iowait irq softirq steal ...
-	echo "$(tree_ticks "$up_pid") $(tree_ticks "$ra_pid") $(tree_ticks "$rb_pid")" \
-		"$(tree_ticks $pa_tree) $(tree_ticks $pb_tree) $loader" \
+	# shellcheck disable=SC2086
+	echo "$(tree_ticks "$up_pid") $(tree_ticks ${tree_a[$1]:-}) $(tree_ticks ${tree_b[$1]:-}) $loader" \
 		"$((cpu[1] + cpu[2] + cpu[3] + cpu[6] + cpu[7] + cpu[8])) ${cpu[8]}" \
 		"$((cpu[1] + cpu[2] + cpu[3] + cpu[4] + cpu[5] + cpu[6] + cpu[7] + cpu[8]))"
 }
@@ -485,9 +533,9 @@ run_side() {
 	done
 	t0=$(now_us)
 	nap_until $((t0 + warm_us))
-	s0=$(snap)
+	s0=$(snap "$side")
 	nap_until $((t0 + warm_us + dur_us))
-	s1=$(snap)
+	s1=$(snap "$side")
 	wait "$loader_sub" || rc=$?
 	loader_pid= loader_sub=
 	loader_total=$(loader_ticks "$out.times")
@@ -499,36 +547,43 @@ run_side() {
 		.tiers[0].control as $r
 		| ($s0 | split(" ") | map(tonumber)) as $a
 		| ($ld | split(" ") | map(tonumber)) as $l
-		| ($s1 | split(" ") | map(tonumber) | .[10] = $l[0] | .[11] = $l[1]) as $b
+		| ($s1 | split(" ") | map(tonumber) | .[6] = $l[0] | .[7] = $l[1]) as $b
 		| [$n, $side, $rc, $r.requests, $r.rps, $r.p50_ms, $r.p99_ms, $r.errors, $r.timeouts,
 		   $r.non_2xx, $r.bad_body, $r.duration_s]
 		  + [range(0; $a | length) as $i | $b[$i] - $a[$i]]
 		| @tsv' "$out.json" >>"$records"
-	for pid in "$up_pid" "$ra_pid" "$rb_pid" $pa_tree $pb_tree; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			dead="process $pid died during [$n conns] $side"
-		fi
+	local p a
+	for p in "${pairs[@]}"; do
+		# shellcheck disable=SC2086
+		for pid in "$up_pid" ${tree_a[$p]} ${tree_b[$p]}; do
+			if ! kill -0 "$pid" 2>/dev/null; then
+				dead="process $pid ($p) died during [$n conns] $side"
+			fi
+		done
+		case $p in
+		nginx | haproxy)
+			a=${tree_a[$p]%% *} b=${tree_b[$p]%% *}
+			if [ "${tree_a[$p]} ${tree_b[$p]}" != "$a $(children "$a") $b $(children "$b")" ]; then
+				dead="the $p process trees changed during [$n conns] $side"
+			fi
+			;;
+		esac
 	done
-	if [ "$pa_tree $pb_tree" != "$pa_pid $(children "$pa_pid") $pb_pid $(children "$pb_pid")" ]; then
-		dead="the $PROXY process trees changed during [$n conns] $side"
-	fi
 }
 
-sides_a=(pqrelay "$PROXY")
-sides_b=("$PROXY" pqrelay)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-say "tiers $CONNS: control, pqrelay, $PROXY; $WARMUP warm-up + $DURATION each, $SIZE bodies"
+say "tiers $CONNS: control, ${pairs[*]}; $WARMUP warm-up + $DURATION each, $SIZE bodies"
 i=0
 IFS=, read -r -a tiers <<<"$CONNS"
 for n in "${tiers[@]}"; do
 	run_side "$n" control "$upstream"
-	# Alternate which pair goes first, so neither always follows the other.
-	if [ $((i % 2)) = 0 ]; then order=("${sides_a[@]}"); else order=("${sides_b[@]}"); fi
+	# Rotate which pair goes first, so none always follows another.
+	order=("${pairs[@]:i % ${#pairs[@]}}" "${pairs[@]:0:i % ${#pairs[@]}}")
 	for side in "${order[@]}"; do
-		if [ "$side" = pqrelay ]; then
-			run_side "$n" pqrelay "$relay_a" --header "x-mte-upstream: $relay_b" --header "x-mte-outbound-token: $token"
+		if [ -n "${args[$side]:-}" ]; then
+			run_side "$n" "$side" "${url[$side]}" --header "${args[$side]}" --header "x-mte-outbound-token: $token"
 		else
-			run_side "$n" "$side" "$proxy_a"
+			run_side "$n" "$side" "${url[$side]}"
 		fi
 		[ -z "$dead" ] || break 2
 	done
@@ -546,31 +601,33 @@ while [ -e "$results" ]; do
 	k=$((k + 1))
 done
 dirty=$(git status --porcelain --untracked-files=no -- . ':!benchmarks/pair' 2>/dev/null | awk '{ print $2 }' | paste -sd ' ' -)
-proxy_version=$("$proxy_bin" -v 2>&1 | head -n 1)
-[ "$PROXY" != nginx ] || proxy_version="$proxy_version ($("$proxy_bin" -V 2>&1 | sed -n 's/^built with //p'))"
-command="DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS SIZE=$SIZE TIMEOUT=$TIMEOUT PROXY=$PROXY PROXY_WORKERS=$PROXY_WORKERS KEEPALIVE=$KEEPALIVE benchmarks/pair/run.sh"
+versions=
+[ -z "${want[nginx]:-}" ] || versions+="| nginx | $("${proxy_bin[nginx]}" -v 2>&1 | head -n 1) ($("${proxy_bin[nginx]}" -V 2>&1 | sed -n 's/^built with //p')) |"$'\n'
+[ -z "${want[haproxy]:-}" ] || versions+="| HAProxy | $("${proxy_bin[haproxy]}" -v 2>&1 | sed -n 1p) |"$'\n'
+legs=
+for side in "${pairs[@]}"; do legs+="$side: ${leg[$side]}; "; done
+command="DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS SIZE=$SIZE TIMEOUT=$TIMEOUT PAIRS=$PAIRS PROXY_WORKERS=$PROXY_WORKERS KEEPALIVE=$KEEPALIVE benchmarks/pair/run.sh"
 
 report() {
 	cat <<-EOF
-		# pqrelay pair vs $PROXY mTLS pair — $started
+		# pqrelay pairs vs mTLS proxy pairs — $started
 
 		Command: \`$command\`
 
 		| | |
 		|---|---|
-		| Machine | $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end |
+		| Machine | $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; shared with other engineers' builds and tests |
 		| pqrelay | commit $(git rev-parse --short HEAD)${dirty:+, built with uncommitted changes in: $dirty} |
 		| Go | $(go version | sed 's/^go version //') |
-		| $PROXY | $proxy_version |
-		| openssl | $(openssl version) |
-		| Proxy workers | \`$PROXY_WORKERS\` per proxy ($( [ "$PROXY" = nginx ] && echo worker_processes || echo nbthread)); upstream keepalive $KEEPALIVE idle connections |
-		| A↔B leg | pqrelay: sealed frames over plain HTTP/1.1; $PROXY: $tls with client certificates (a request without one gets $nocert) |
+		${versions}| openssl | $(openssl version) |
+		| Proxy workers | \`$PROXY_WORKERS\` per proxy (nginx worker_processes, HAProxy nbthread); upstream keepalive $KEEPALIVE idle connections |
+		| A↔B leg | ${legs% } |
 		| Load | closed loop, POST $SIZE, response $SIZE (CRC-checked), warm-up $WARMUP, measured $DURATION per side, timeout $TIMEOUT |
 		| Window | $started – $ended |
 
 		Every side of a tier runs in this one run on the same upstream process;
-		the two pairs alternate which goes first. **Absolute numbers on a
-		shared 2-core machine are noise; the ratios within a tier are what
+		the order of the pairs rotates from tier to tier. **Absolute numbers on
+		a shared 2-core machine are noise; the ratios within a tier are what
 		counts.** CPU is utime + stime from /proc/<pid>/stat over the measured
 		phase only (read after the warm-up and at its end; clock tick
 		$((1000000 / clk)) µs), divided by the requests completed in it. *Pair CPU*
@@ -578,15 +635,15 @@ report() {
 		never the upstream or the loader.
 
 	EOF
-	awk -F'\t' -v clk="$clk" -v proxy="$PROXY" -f "$here/report.awk" "$records"
+	awk -F'\t' -v clk="$clk" -f "$here/report.awk" "$records"
 	if [ -n "$dead" ]; then
 		printf '\n**The run stopped early: %s.**\n' "$dead"
 	fi
 	local name log
 	printf '\n## Server logs (last lines)\n\n'
-	for name in relay-a relay-b proxy-a proxy-b upstream; do
+	for name in "${names[@]}"; do
 		log=$work/$name.log
-		case $name in proxy-*) [ "$PROXY" != nginx ] || log=$work/nginx-${name#proxy-}/error.log ;; esac
+		case $name in nginx-*) log=$work/$name/error.log ;; esac
 		printf '* %s, lines: %s' "$name" "$(wc -l <"$log" 2>/dev/null || echo 0)"
 		if [ -s "$log" ]; then
 			printf '\n\n  ```\n'
