@@ -49,6 +49,7 @@ func (c *Client) Config(host string) *tls.Config {
 	}
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
+		CipherSuites:       tls12Suites,
 		ServerName:         name,
 		ClientSessionCache: c.sessions,
 		// The built-in check would verify against a RootCAs fixed when the

@@ -33,6 +33,7 @@ func newServer(l ListenerSettings) *Server {
 	}
 	s.base = &tls.Config{
 		MinVersion:     s.min,
+		CipherSuites:   tls12Suites,
 		NextProtos:     []string{"http/1.1"},
 		GetCertificate: s.certificate,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -57,6 +58,7 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 func (s *Server) rebuild() {
 	c := &tls.Config{
 		MinVersion:     s.min,
+		CipherSuites:   tls12Suites,
 		NextProtos:     s.base.NextProtos,
 		GetCertificate: s.certificate,
 	}
@@ -70,6 +72,15 @@ func (s *Server) rebuild() {
 		}
 	}
 	s.current.Store(c)
+}
+
+// tls12Suites are the TLS 1.2 suites offered: forward-secret AEADs only
+// (Go's default list still has CBC suites). TLS 1.3's three suites are not
+// configurable and all AEADs; FIPS mode filters both lists further.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // errClientName is what a client certificate without an allowed name gets.

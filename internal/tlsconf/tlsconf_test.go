@@ -302,6 +302,24 @@ func TestFIPSGroups(t *testing.T) {
 	}
 }
 
+// TestTLS12Suites: a TLS 1.2 client gets a forward-secret AEAD suite, and
+// one offering only CBC suites (in Go's default list) is refused.
+func TestTLS12Suites(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	srv, _, _ := load(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey)
+	addr, _ := serve(t, srv.Listener.Config())
+	cfg := &tls.Config{RootCAs: p.ca.Pool(), ServerName: "localhost", MaxVersion: tls.VersionTLS12}
+	cs, err := dial(cfg, addr)
+	if err != nil || cs.Version != tls.VersionTLS12 || !slices.Contains(tls12Suites, cs.CipherSuite) {
+		t.Errorf("TLS 1.2 client: version %x suite %s, err %v", cs.Version, tls.CipherSuiteName(cs.CipherSuite), err)
+	}
+	cfg.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}
+	if cs, err := dial(cfg, addr); err == nil {
+		t.Errorf("a CBC-only TLS 1.2 client connected with %s", tls.CipherSuiteName(cs.CipherSuite))
+	}
+}
+
 // TestClientRefused: the listener refuses at the handshake a client with no
 // certificate, one from another CA, one without an allowed name, and an
 // expired one; the client sees the refusal as Refused.
