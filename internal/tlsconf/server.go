@@ -67,7 +67,8 @@ func (s *Server) rebuild() {
 		c.ClientCAs = s.cas.Pool()
 		if len(s.names) > 0 {
 			// Also called on resumed sessions, so a resumed session is held
-			// to the names as well.
+			// to the names as well (crypto/tls checks a resumed session's
+			// chain against the current ClientCAs itself).
 			c.VerifyConnection = s.checkNames
 		}
 	}

@@ -536,6 +536,16 @@ func TestCARotation(t *testing.T) {
 	if _, err := dial(cfg, addr); err != nil {
 		t.Fatalf("both CAs rotated: %v", err)
 	}
+	if cs, err := dial(cfg, addr); err != nil || !cs.DidResume {
+		t.Fatalf("reconnection: resumed %v, err %v", cs.DidResume, err)
+	}
+	// The client's CA leaves the listener's file: a session it began
+	// before does not resume past the new file.
+	certtest.WriteFile(t, p.dir, "ca.crt", p.ca.CertPEM)
+	srv.Reload(slog.New(slog.DiscardHandler))
+	if _, err := dial(cfg, addr); Classify(err) != Refused {
+		t.Fatalf("resumption after the client's CA was removed: %v, want refused", err)
+	}
 }
 
 // TestWatch: the poll loop installs a changed file without a Reload.
