@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -51,6 +52,8 @@ type Server struct {
 	// One log line per tlsLogEvery for failing TLS toward peers and
 	// toward the upstream: a misconfigured hop fails every request.
 	peerTLSLog, upstreamTLSLog logLimit
+	// And for clients this relay's listener refuses at the TLS handshake.
+	refusedTLSLog logLimit
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -121,7 +124,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		MaxRequestBodySize:    s.frameLimit,
 		Concurrency:           maxConcurrency,
 		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{log},
+		Logger:                fasthttpLogger{log: log, refusedTLS: &s.refusedTLSLog},
 	}
 	return s, nil
 }
@@ -349,9 +352,32 @@ func (l *logLimit) allow(now time.Time) bool {
 	return now.UnixNano() >= next && l.next.CompareAndSwap(next, now.Add(tlsLogEvery).UnixNano())
 }
 
-// fasthttpLogger routes fasthttp's own messages to slog at debug level.
-type fasthttpLogger struct{ log *slog.Logger }
+// fasthttpLogger routes fasthttp's own messages to slog at debug level,
+// except a connection that ended in a failed TLS handshake (a client
+// without an acceptable certificate, or one speaking plain HTTP to the TLS
+// port): that is logged as a warning with the reason, at most once per
+// tlsLogEvery, so that the operator of a relay with mutual TLS sees whom
+// it refuses and why.
+type fasthttpLogger struct {
+	log        *slog.Logger
+	refusedTLS *logLimit
+}
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
+	if len(args) == 3 && strings.HasPrefix(format, "error when serving connection") {
+		if err, ok := args[2].(error); ok && isTLSHandshakeError(err) {
+			if l.refusedTLS.allow(time.Now()) {
+				l.log.Warn("TLS handshake refused", "remote", fmt.Sprint(args[1]), "err", err.Error())
+			}
+			return
+		}
+	}
 	l.log.Debug("fasthttp", "format", format)
+}
+
+// isTLSHandshakeError recognises the server side's handshake failures:
+// crypto/tls words them "tls: …" and has no type for most of them.
+func isTLSHandshakeError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "tls: ") || strings.Contains(msg, "tlsconf: ")
 }
