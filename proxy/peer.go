@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -24,6 +25,9 @@ type peer struct {
 	mu        sync.Mutex
 	inflight  *pairing // the pairing under way, shared by everyone waiting
 	nextRekey atomic.Int64
+	// lastFailureLog is when a failure to reach this peer was last logged
+	// (Unix ns): one line per peerLogEvery, however many requests fail.
+	lastFailureLog atomic.Int64
 }
 
 // outSession is a session as the outbound relay uses it.
@@ -39,15 +43,19 @@ type pairing struct {
 	err  *relayError
 }
 
-func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) *peer {
+func newPeer(origin string, host string, useTLS bool, cfg *Config, frameLimit int) *peer {
+	var tlsConfig *tls.Config
+	if useTLS {
+		tlsConfig = peerTLSConfig(cfg, host)
+	}
 	return &peer{
 		origin: origin,
 		host:   []byte(host),
-		tls:    tls,
+		tls:    useTLS,
 		client: &fasthttp.HostClient{
-			Addr:                     addrWithPort(host, tls),
-			IsTLS:                    tls,
-			TLSConfig:                peerTLSConfig(cfg, host),
+			Addr:                     addrWithPort(host, useTLS),
+			IsTLS:                    useTLS,
+			DialTimeout:              newDialer(tlsConfig).dial,
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
 			MaxConns:                 maxConnsPerHost,
@@ -67,18 +75,11 @@ func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) 
 // PEER_KEY_FILE and PEER_SERVER_NAME. Every connection to a peer, pooled
 // here or multiplexed by the relay link, is made with it.
 func peerTLSConfig(cfg *Config, host string) *tls.Config {
-	return cfg.TLS.Peer.Config(hostname(host))
+	return cfg.TLS.Peer.Config(peerHostname(host))
 }
 
-// hostname is host[:port] without the port and the IPv6 brackets.
-func hostname(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		return h
-	}
-	return trimBrackets(host)
-}
-
-func peerHostname(p *peer) string { return hostname(string(p.host)) }
+// peerHostname is host[:port] without the port and the IPv6 brackets.
+func peerHostname(host string) string { return trimBrackets(hostOnly(host)) }
 
 // PeerTLSConfig is peerTLSConfig for packages that dial peers themselves.
 func (s *Server) PeerTLSConfig(host string) *tls.Config { return peerTLSConfig(&s.cfg, host) }
@@ -110,7 +111,7 @@ func trimBrackets(h string) string {
 // session returns the live session, pairing first if there is none. A
 // session near the end of its life is still used while a new one is paired
 // in the background (make-before-break, DESIGN.md §2.6).
-func (p *peer) session(s *Server) (*outSession, *relayError) {
+func (p *peer) session(s *Server, deadline time.Time) (*outSession, *relayError) {
 	cur := p.current.Load()
 	now := s.now()
 	if cur != nil && !cur.Expired(now) {
@@ -120,14 +121,14 @@ func (p *peer) session(s *Server) (*outSession, *relayError) {
 		}
 		return cur, nil
 	}
-	return p.pair(s, cur)
+	return p.pair(s, cur, deadline)
 }
 
 // rekey pairs anew while stale keeps serving. A failure is retried by a
 // later request after a pause, never in a loop.
 func (p *peer) rekey(s *Server, stale *outSession) {
 	defer p.rekeying.Store(false)
-	if _, err := p.pair(s, stale); err != nil {
+	if _, err := p.pair(s, stale, time.Now().Add(s.cfg.PeerTimeout)); err != nil {
 		p.nextRekey.Store(s.now().Add(rekeyRetryPause).UnixNano())
 		s.log.Warn("rekey failed; the current session keeps serving", "peer", p.origin, "code", err.code)
 	}
@@ -139,8 +140,9 @@ const rekeyRetryPause = 5 * time.Second
 func (p *peer) forget(stale *outSession) { p.current.CompareAndSwap(stale, nil) }
 
 // pair replaces stale with a new session. Concurrent callers share one
-// pairing: the first runs it, the others wait for its result.
-func (p *peer) pair(s *Server, stale *outSession) (*outSession, *relayError) {
+// pairing: the first runs it before its deadline, the others wait for its
+// result, each no longer than its own deadline.
+func (p *peer) pair(s *Server, stale *outSession, deadline time.Time) (*outSession, *relayError) {
 	p.mu.Lock()
 	if cur := p.current.Load(); cur != nil && cur != stale && !cur.Expired(s.now()) {
 		p.mu.Unlock()
@@ -155,10 +157,16 @@ func (p *peer) pair(s *Server, stale *outSession) (*outSession, *relayError) {
 	p.mu.Unlock()
 
 	if !leader {
-		<-pg.done
-		return pg.sess, pg.err
+		wait := time.NewTimer(time.Until(deadline))
+		defer wait.Stop()
+		select {
+		case <-pg.done:
+			return pg.sess, pg.err
+		case <-wait.C:
+			return nil, errPeerTimeout
+		}
 	}
-	pg.sess, pg.err = s.pairWith(p)
+	pg.sess, pg.err = s.pairWith(p, deadline)
 	p.mu.Lock()
 	if pg.sess != nil {
 		p.current.Store(pg.sess)
@@ -168,6 +176,19 @@ func (p *peer) pair(s *Server, stale *outSession) (*outSession, *relayError) {
 	close(pg.done)
 	return pg.sess, pg.err
 }
+
+// logFailure logs why the peer could not be reached, at most once per
+// peerLogEvery: apps see the 502 or 504, the operator sees the cause.
+func (p *peer) logFailure(log *slog.Logger, e *relayError, err error) {
+	now := time.Now().UnixNano()
+	last := p.lastFailureLog.Load()
+	if now-last < int64(peerLogEvery) || !p.lastFailureLog.CompareAndSwap(last, now) {
+		return
+	}
+	log.Warn("peer relay unreachable", "peer", p.origin, "code", e.code, "err", err.Error())
+}
+
+const peerLogEvery = 10 * time.Second
 
 // peerSet maps x-mte-upstream values to peers.
 type peerSet struct {
