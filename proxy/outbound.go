@@ -406,10 +406,11 @@ func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Respo
 	reached := false // an attempt may have reached the peer
 	for attempt := 0; ; attempt++ {
 		err := p.client.DoDeadline(req, resp, deadline)
-		if attempt == 1 && p.tls && err != nil && resendable(err) && tlsconf.Classify(err) == tlsconf.NotTLS {
-			// Failed twice in a row: perhaps not a stale pooled connection
-			// but a TLS 1.3 peer refusing our client certificate, which
-			// fasthttp reports as a closed or reset connection.
+		if attempt == 1 && p.tls && err != nil && resendable(err) && !isDialError(err) && tlsconf.Classify(err) == tlsconf.NotTLS {
+			// Connected but failed twice in a row: perhaps not a stale
+			// pooled connection but a TLS 1.3 peer refusing our client
+			// certificate, which fasthttp reports as a closed or reset
+			// connection.
 			if terr := s.cfg.TLS.Peer.Diagnose(p.client.Addr, peerHostname(string(p.host)), diagnoseTimeout); terr != nil {
 				return terr
 			}
