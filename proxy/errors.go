@@ -4,7 +4,6 @@ import (
 	"strconv"
 
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
-
 	"github.com/valyala/fasthttp"
 )
 
