@@ -11,12 +11,27 @@ import (
 // A → B → fasthttp upstream) from parallel clients. ns/op is wall time per
 // request with everything on the same cores; profile it with -cpuprofile
 // to see where a relayed request's CPU goes.
+//
+// The TLS variants put mutual TLS on the A↔B hop, as in production.
 func BenchmarkPair(b *testing.B) {
-	for _, mode := range []string{"MKE", "MTE"} {
-		b.Run(mode+"/1KiB", func(b *testing.B) {
+	for _, c := range []struct {
+		mode string
+		tls  bool
+	}{{"MKE", false}, {"MTE", false}, {"MKE", true}} {
+		name := c.mode
+		if c.tls {
+			name += "-TLS"
+		}
+		mode := c.mode
+		b.Run(name+"/1KiB", func(b *testing.B) {
 			up := fastUpstream(b)
-			relayB := relaytest.StartRelay(b, relaytest.BaseConfig(up), nil, "")
-			relayA := relaytest.StartRelay(b, relaytest.BaseConfig(up), nil, "")
+			cfgA, cfgB := relaytest.BaseConfig(up), relaytest.BaseConfig(up)
+			if c.tls {
+				k := newPKI(b)
+				cfgA.TLS, cfgB.TLS = k.clientA(b), k.serverB(b)
+			}
+			relayB := relaytest.StartRelay(b, cfgB, nil, "")
+			relayA := relaytest.StartRelay(b, cfgA, nil, "")
 			client := &fasthttp.HostClient{Addr: relayA.Addr, MaxConns: 1024}
 			body := make([]byte, 1024)
 			b.SetBytes(2 * 1024)

@@ -31,7 +31,7 @@ type pki struct {
 	client                *certtest.Cert
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{dir: t.TempDir(), ca: certtest.NewCA(t, "pair CA"), other: certtest.NewCA(t, "other CA")}
 	p.caFile = p.ca.Write(t, p.dir, "ca")
@@ -44,7 +44,7 @@ func newPKI(t *testing.T) *pki {
 }
 
 // tlsSet loads the TLS variables kv as cmd/pqrelay would.
-func tlsSet(t *testing.T, kv ...string) *tlsconf.Set {
+func tlsSet(t testing.TB, kv ...string) *tlsconf.Set {
 	t.Helper()
 	env := map[string]string{}
 	for i := 0; i < len(kv); i += 2 {
@@ -62,13 +62,13 @@ func tlsSet(t *testing.T, kv ...string) *tlsconf.Set {
 }
 
 // serverB is relay B's listener with mutual TLS for relay-a.internal.
-func (p *pki) serverB(t *testing.T) *tlsconf.Set {
+func (p *pki) serverB(t testing.TB) *tlsconf.Set {
 	return tlsSet(t, "TLS_CERT_FILE", p.serverCert, "TLS_KEY_FILE", p.serverKey,
 		"TLS_CLIENT_CA_FILE", p.caFile, "TLS_CLIENT_NAMES", "relay-a.internal")
 }
 
 // clientA is relay A trusting the CA with its client certificate.
-func (p *pki) clientA(t *testing.T) *tlsconf.Set {
+func (p *pki) clientA(t testing.TB) *tlsconf.Set {
 	return tlsSet(t, "PEER_CA_FILE", p.caFile, "PEER_CERT_FILE", p.clientCert, "PEER_KEY_FILE", p.clientKey)
 }
 
