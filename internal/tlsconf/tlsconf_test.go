@@ -587,3 +587,30 @@ func drain(errs chan error) error {
 		return nil
 	}
 }
+
+// TestClientNames: TLS_CLIENT_NAMES matches a DNS SAN, a URI SAN or the
+// common name, exactly.
+func TestClientNames(t *testing.T) {
+	t.Parallel()
+	ca := certtest.NewCA(t, "CA")
+	cert := ca.Issue(t, certtest.Options{CommonName: "relay-a", DNSNames: []string{"relay-a.internal"},
+		URIs: []string{"spiffe://example.org/relay-a"}, Client: true}).Cert
+	cases := []struct {
+		names []string
+		want  bool
+	}{
+		{[]string{"relay-a.internal"}, true},
+		{[]string{"spiffe://example.org/relay-a"}, true},
+		{[]string{"relay-a"}, true},
+		{[]string{"other", "relay-a.internal"}, true},
+		{[]string{"RELAY-A.internal"}, false},
+		{[]string{"relay-a.internal.evil"}, false},
+		{[]string{"spiffe://example.org/relay"}, false},
+		{[]string{"*.internal"}, false},
+	}
+	for _, c := range cases {
+		if got := certHasName(cert, c.names); got != c.want {
+			t.Errorf("certHasName(%v) = %v, want %v", c.names, got, c.want)
+		}
+	}
+}
