@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -97,11 +98,13 @@ func (s *Server) checkNames(cs tls.ConnectionState) error {
 	return errClientName
 }
 
-// certHasName reports whether c carries one of names as a DNS SAN, a URI
-// SAN or its common name, compared exactly.
+// certHasName reports whether c carries one of names as a DNS SAN or its
+// common name (compared as DNS names are, without regard to case) or as a
+// URI SAN (compared exactly). No wildcards: a name is one client.
 func certHasName(c *x509.Certificate, names []string) bool {
 	for _, n := range names {
-		if slices.Contains(c.DNSNames, n) || c.Subject.CommonName == n {
+		if strings.EqualFold(c.Subject.CommonName, n) ||
+			slices.ContainsFunc(c.DNSNames, func(d string) bool { return strings.EqualFold(d, n) }) {
 			return true
 		}
 		for _, u := range c.URIs {

@@ -30,7 +30,8 @@ type ListenerSettings struct {
 	// asked.
 	ClientCAFile string
 	// ClientNames is TLS_CLIENT_NAMES: a client certificate must carry one
-	// of these as a DNS or URI SAN or as its common name. Default: any
+	// of these as a DNS or URI SAN or as its common name (DNS names and
+	// common names compared without regard to case). Default: any
 	// certificate ClientCAFile signed.
 	ClientNames []string
 	// MinVersion is TLS_MIN_VERSION. Default TLS 1.2, for load balancers

@@ -588,8 +588,8 @@ func drain(errs chan error) error {
 	}
 }
 
-// TestClientNames: TLS_CLIENT_NAMES matches a DNS SAN, a URI SAN or the
-// common name, exactly.
+// TestClientNames: TLS_CLIENT_NAMES matches a DNS SAN or the common name
+// without regard to case, a URI SAN exactly, and never by wildcard.
 func TestClientNames(t *testing.T) {
 	t.Parallel()
 	ca := certtest.NewCA(t, "CA")
@@ -603,7 +603,8 @@ func TestClientNames(t *testing.T) {
 		{[]string{"spiffe://example.org/relay-a"}, true},
 		{[]string{"relay-a"}, true},
 		{[]string{"other", "relay-a.internal"}, true},
-		{[]string{"RELAY-A.internal"}, false},
+		{[]string{"RELAY-A.internal"}, true},
+		{[]string{"SPIFFE://example.org/relay-a"}, false},
 		{[]string{"relay-a.internal.evil"}, false},
 		{[]string{"spiffe://example.org/relay"}, false},
 		{[]string{"*.internal"}, false},
