@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,11 +19,13 @@ type Config struct {
 	// Upstream is UPSTREAM: the API this relay proxies to in the inbound
 	// role, an http or https origin with an optional base path. Required.
 	Upstream string
-	// ClientIDSecret is CLIENT_ID_SECRET, shared by both relays of a pair,
-	// at least 32 characters. Required.
+	// ClientIDSecret is CLIENT_ID_SECRET, shared by both relays of a pair:
+	// at least 32 characters, and not predictable (see weakSecret).
+	// Required.
 	ClientIDSecret string
 	// OutboundToken is OUTBOUND_TOKEN, which apps must send in
-	// x-mte-outbound-token. Required.
+	// x-mte-outbound-token: at least MinTokenLen visible ASCII characters.
+	// Required.
 	OutboundToken string
 
 	// Debug is DEBUG: log every request at debug level. Secrets are never
@@ -52,7 +56,9 @@ type Config struct {
 	// inbound relay's answer (pairing or request). Default 30 s.
 	PeerTimeout time.Duration
 	// UpstreamTimeout is UPSTREAM_TIMEOUT, how long the inbound relay waits
-	// for the upstream. Default 30 s; keep it under PEER_TIMEOUT.
+	// for the upstream. Default 25 s: under the outbound relay's default
+	// PEER_TIMEOUT, so that the app learns it was the upstream that was slow
+	// (MTE_UPSTREAM_TIMEOUT), not the peer.
 	UpstreamTimeout time.Duration
 	// ReadTimeout is READ_TIMEOUT, how long a client may take to send a
 	// whole request; it ends slow clients. Default 30 s.
@@ -76,7 +82,14 @@ const (
 	DefaultMaxBodyBytes   = 5 << 20
 	DefaultMaxHeaderBytes = 16 << 10
 	DefaultTimeout        = 30 * time.Second
-	DefaultIdleTimeout    = 120 * time.Second
+	// DefaultUpstreamTimeout stays under DefaultTimeout, the default
+	// PEER_TIMEOUT (see Config.UpstreamTimeout).
+	DefaultUpstreamTimeout = 25 * time.Second
+	DefaultIdleTimeout     = 120 * time.Second
+	// MinTokenLen is the shortest OUTBOUND_TOKEN accepted: 16 random
+	// characters are beyond guessing online, and a token is compared as a
+	// SHA-256 hash, so its length does not show in timing.
+	MinTokenLen = 16
 	// peerIdle is how long the outbound relay keeps an idle connection to
 	// a peer; it must stay below any inbound relay's IdleTimeout.
 	peerIdle = 30 * time.Second
@@ -97,10 +110,13 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	for _, d := range []*time.Duration{&c.PeerTimeout, &c.UpstreamTimeout, &c.ReadTimeout} {
+	for _, d := range []*time.Duration{&c.PeerTimeout, &c.ReadTimeout} {
 		if *d == 0 {
 			*d = DefaultTimeout
 		}
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -114,7 +130,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks c (after defaults); errors name the environment variable.
+// Validate checks c (after defaults); errors are one line naming the
+// environment variable.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if _, _, err := parseUpstream(c.Upstream); err != nil {
@@ -123,22 +140,46 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.ClientIDSecret) < session.MinSecretLen:
 		return errors.New("CLIENT_ID_SECRET: must be at least 32 characters, the same on both relays")
+	case weakSecret(c.ClientIDSecret):
+		return errors.New("CLIENT_ID_SECRET: too predictable (a repeated pattern, or too few different characters); use random characters, e.g. openssl rand -hex 32")
+	}
+	switch {
 	case c.OutboundToken == "":
 		return errors.New("OUTBOUND_TOKEN: required; apps send it in x-mte-outbound-token")
+	case len(c.OutboundToken) < MinTokenLen:
+		return errors.New("OUTBOUND_TOKEN: must be at least 16 characters, e.g. openssl rand -hex 16")
+	case !visibleASCII(c.OutboundToken):
+		return errors.New("OUTBOUND_TOKEN: must be visible ASCII characters only (no spaces or controls), since apps send it as a header value")
+	case periodic(c.OutboundToken):
+		return errors.New("OUTBOUND_TOKEN: too predictable (a repeated pattern); use random characters, e.g. openssl rand -hex 16")
+	}
+	switch {
 	case c.MaxBodyBytes < 0 || c.MaxBodyBytes > 1<<30:
 		return errors.New("MAX_BODY_BYTES: must be between 1 and 1073741824")
 	case c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 1<<20:
 		return errors.New("MAX_HEADER_BYTES: must be between 1024 and 1048576")
-	case c.PeerTimeout < 0, c.UpstreamTimeout < 0, c.ReadTimeout < 0, c.IdleTimeout < 0:
-		return errors.New("timeouts must be positive")
+	case c.PeerTimeout < 0:
+		return errors.New("PEER_TIMEOUT: must be positive")
+	case c.UpstreamTimeout < 0:
+		return errors.New("UPSTREAM_TIMEOUT: must be positive")
+	case c.ReadTimeout < 0:
+		return errors.New("READ_TIMEOUT: must be positive")
+	case c.IdleTimeout < 0:
+		return errors.New("IDLE_TIMEOUT: must be positive")
 	case c.IdleTimeout <= peerIdle:
 		return errors.New("IDLE_TIMEOUT: must be longer than 30s, the outbound relay's idle limit toward peers")
 	case c.SessionLifetime < session.MinLifetime || c.SessionLifetime > session.MaxLifetime:
 		return errors.New("SESSION_LIFETIME: must be between 1m and 24h")
 	}
 	for _, h := range c.Headers {
-		if !codec.ValidHeaderName([]byte(h.Name)) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl([]byte(h.Name)) {
+		name := []byte(h.Name)
+		switch {
+		case !codec.ValidHeaderName(name) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl(name):
 			return errors.New("HEADERS: " + quoteName(h.Name) + " is not a valid header to add")
+		case isHopByHop(name, nil) || bytes.EqualFold(name, strContentLength) || bytes.EqualFold(name, strHost):
+			// Set on every request and response, these would redefine how
+			// messages are framed or routed: a request smuggling tool.
+			return errors.New("HEADERS: " + quoteName(h.Name) + " describes the connection or the message's framing; relays set it themselves")
 		}
 	}
 	for _, p := range c.AllowedPeers {
@@ -147,6 +188,85 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Warnings lists settings that are allowed but probably wrong, one line each
+// naming the variable, for the log at start-up.
+func (c Config) Warnings() []string {
+	c = c.withDefaults()
+	var w []string
+	// A warning, not a refusal: UPSTREAM_TIMEOUT acts on the inbound relay
+	// and PEER_TIMEOUT on the outbound one, usually two processes, and this
+	// relay cannot see its peers' values.
+	if c.UpstreamTimeout >= c.PeerTimeout {
+		w = append(w, "UPSTREAM_TIMEOUT ("+c.UpstreamTimeout.String()+") is not shorter than PEER_TIMEOUT ("+
+			c.PeerTimeout.String()+"): an outbound relay with this PEER_TIMEOUT gives up first, and apps see MTE_PEER_TIMEOUT instead of MTE_UPSTREAM_TIMEOUT")
+	}
+	if len(c.AllowedPeers) == 0 {
+		w = append(w, "ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
+	}
+	return w
+}
+
+// weakSecret reports a CLIENT_ID_SECRET that is predictable on its face:
+// periodic, or whose characters' frequencies carry under minSecretBits
+// (Shannon's estimate: the sum over its bytes of -log2 of each byte's
+// frequency). The estimate is a floor that catches mistakes (32 spaces,
+// "aaaa…ab", "abab…"), not a strength meter: random hex of 32 characters
+// scores about 110 bits and never under 80 in millions of draws, so a random
+// secret is never refused, while a chosen phrase can pass with little real
+// entropy.
+func weakSecret(s string) bool {
+	if periodic(s) {
+		return true
+	}
+	var count [256]int
+	for i := 0; i < len(s); i++ {
+		count[s[i]]++
+	}
+	bits := 0.0
+	for _, n := range count {
+		if n > 0 {
+			bits -= float64(n) * math.Log2(float64(n)/float64(len(s)))
+		}
+	}
+	return bits < minSecretBits
+}
+
+const minSecretBits = 64
+
+// periodic reports whether s repeats a string of at most half its length
+// ("abcabcabcab", "passwordpassword"). A random string of n characters from
+// an alphabet of 16 is periodic with a probability near 16^(-n/2).
+func periodic(s string) bool {
+	for p := 1; p <= len(s)/2; p++ {
+		if s[p:] == s[:len(s)-p] {
+			return true
+		}
+	}
+	return false
+}
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validPort reports whether u's authority has a host and, if it names a
+// port, one from 1 to 65535: url.Parse takes "h:" and "h:99999".
+func validPort(u *url.URL) bool {
+	if u.Hostname() == "" || strings.HasSuffix(u.Host, ":") {
+		return false
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		return err == nil && n >= 1 && n <= 65535
+	}
+	return true
 }
 
 func quoteName(s string) string {
@@ -166,6 +286,9 @@ func parseUpstream(raw string) (*url.URL, string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 		u.RawQuery != "" || u.Fragment != "" {
 		return nil, "", errors.New("UPSTREAM: must be an http:// or https:// URL with a host and no query, e.g. http://127.0.0.1:9000")
+	}
+	if !validPort(u) {
+		return nil, "", errors.New("UPSTREAM: " + quoteName(u.Host) + " needs a host and, if it names a port, one from 1 to 65535")
 	}
 	return u, strings.TrimSuffix(u.EscapedPath(), "/"), nil
 }
