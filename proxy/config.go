@@ -16,8 +16,11 @@ import (
 // Config is a relay's configuration. cmd/pqrelay fills it from environment
 // variables of the same names; each field states its zero-value default.
 type Config struct {
+	// Role is RELAY_ROLE: which roles the relay serves. Default RoleBoth.
+	Role Role
 	// Upstream is UPSTREAM: the API this relay proxies to in the inbound
-	// role, an http or https origin with an optional base path. Required.
+	// role, an http or https origin with an optional base path. Required
+	// unless Role is RoleOutbound.
 	Upstream string
 	// ClientIDSecret is CLIENT_ID_SECRET, shared by both relays of a pair:
 	// at least 32 characters, and not predictable (see weakSecret).
@@ -25,7 +28,7 @@ type Config struct {
 	ClientIDSecret string
 	// OutboundToken is OUTBOUND_TOKEN, which apps must send in
 	// x-mte-outbound-token: at least MinTokenLen visible ASCII characters.
-	// Required.
+	// Required unless Role is RoleInbound.
 	OutboundToken string
 
 	// Debug is DEBUG: log every request at debug level. Secrets are never
@@ -73,6 +76,47 @@ type Config struct {
 	// Default 1 h, from 1 min to 24 h.
 	SessionLifetime time.Duration
 }
+
+// Role is RELAY_ROLE: which of the two roles a relay serves. Splitting them
+// in production means a relay next to the API cannot be used as an entry
+// point by anyone holding a token, and a relay next to the app opens no
+// frames from the network.
+type Role uint8
+
+const (
+	// RoleBoth serves app requests and relay frames, as the reference
+	// product does. The default.
+	RoleBoth Role = iota
+	// RoleOutbound serves app requests only: it refuses pairing and frames
+	// (MTE_OUTBOUND_ONLY) and needs no UPSTREAM.
+	RoleOutbound
+	// RoleInbound serves pairing and frames only: it refuses app requests
+	// (MTE_INBOUND_ONLY) and needs no OUTBOUND_TOKEN.
+	RoleInbound
+)
+
+// ParseRole reads a RELAY_ROLE value; its error says what is expected,
+// for the caller to prefix with the variable's name.
+func ParseRole(s string) (Role, error) {
+	for r, name := range roleNames {
+		if s == name {
+			return Role(r), nil
+		}
+	}
+	return 0, errors.New("must be both, outbound or inbound, got " + strconv.Quote(s))
+}
+
+var roleNames = [...]string{RoleBoth: "both", RoleOutbound: "outbound", RoleInbound: "inbound"}
+
+func (r Role) String() string {
+	if int(r) < len(roleNames) {
+		return roleNames[r]
+	}
+	return "Role(" + strconv.Itoa(int(r)) + ")"
+}
+
+func (r Role) outbound() bool { return r != RoleInbound }
+func (r Role) inbound() bool  { return r != RoleOutbound }
 
 // Header is one HEADERS field.
 type Header struct{ Name, Value string }
@@ -131,11 +175,17 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate checks c (after defaults); errors are one line naming the
-// environment variable.
+// environment variable. Variables the relay's role does not use (UPSTREAM
+// for RoleOutbound, OUTBOUND_TOKEN for RoleInbound) are not checked.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if _, _, err := parseUpstream(c.Upstream); err != nil {
-		return err
+	if c.Role > RoleInbound {
+		return errors.New("RELAY_ROLE: must be both, outbound or inbound")
+	}
+	if c.Role.inbound() {
+		if _, _, err := parseUpstream(c.Upstream); err != nil {
+			return err
+		}
 	}
 	switch {
 	case len(c.ClientIDSecret) < session.MinSecretLen:
@@ -143,15 +193,17 @@ func (c Config) Validate() error {
 	case weakSecret(c.ClientIDSecret):
 		return errors.New("CLIENT_ID_SECRET: too predictable (a repeated pattern, or too few different characters); use random characters, e.g. openssl rand -hex 32")
 	}
-	switch {
-	case c.OutboundToken == "":
-		return errors.New("OUTBOUND_TOKEN: required; apps send it in x-mte-outbound-token")
-	case len(c.OutboundToken) < MinTokenLen:
-		return errors.New("OUTBOUND_TOKEN: must be at least 16 characters, e.g. openssl rand -hex 16")
-	case !visibleASCII(c.OutboundToken):
-		return errors.New("OUTBOUND_TOKEN: must be visible ASCII characters only (no spaces or controls), since apps send it as a header value")
-	case periodic(c.OutboundToken):
-		return errors.New("OUTBOUND_TOKEN: too predictable (a repeated pattern); use random characters, e.g. openssl rand -hex 16")
+	if c.Role.outbound() {
+		switch {
+		case c.OutboundToken == "":
+			return errors.New("OUTBOUND_TOKEN: required; apps send it in x-mte-outbound-token")
+		case len(c.OutboundToken) < MinTokenLen:
+			return errors.New("OUTBOUND_TOKEN: must be at least 16 characters, e.g. openssl rand -hex 16")
+		case !visibleASCII(c.OutboundToken):
+			return errors.New("OUTBOUND_TOKEN: must be visible ASCII characters only (no spaces or controls), since apps send it as a header value")
+		case periodic(c.OutboundToken):
+			return errors.New("OUTBOUND_TOKEN: too predictable (a repeated pattern); use random characters, e.g. openssl rand -hex 16")
+		}
 	}
 	switch {
 	case c.MaxBodyBytes < 0 || c.MaxBodyBytes > 1<<30:
@@ -197,12 +249,13 @@ func (c Config) Warnings() []string {
 	var w []string
 	// A warning, not a refusal: UPSTREAM_TIMEOUT acts on the inbound relay
 	// and PEER_TIMEOUT on the outbound one, usually two processes, and this
-	// relay cannot see its peers' values.
-	if c.UpstreamTimeout >= c.PeerTimeout {
+	// relay cannot see its peers' values. A relay with one role has only one
+	// of the two.
+	if c.Role == RoleBoth && c.UpstreamTimeout >= c.PeerTimeout {
 		w = append(w, "UPSTREAM_TIMEOUT ("+c.UpstreamTimeout.String()+") is not shorter than PEER_TIMEOUT ("+
 			c.PeerTimeout.String()+"): an outbound relay with this PEER_TIMEOUT gives up first, and apps see MTE_PEER_TIMEOUT instead of MTE_UPSTREAM_TIMEOUT")
 	}
-	if len(c.AllowedPeers) == 0 {
+	if c.Role.outbound() && len(c.AllowedPeers) == 0 {
 		w = append(w, "ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
 	}
 	return w

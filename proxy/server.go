@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -59,6 +60,11 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	up, base, _ := parseUpstream(cfg.Upstream)
+	if up == nil {
+		// RELAY_ROLE=outbound without UPSTREAM: the client below is never
+		// used, since frames are refused before they would need it.
+		up = &url.URL{Scheme: "http", Host: "upstream.invalid"}
+	}
 	s := &Server{
 		cfg:            cfg,
 		secrets:        secrets,
@@ -174,6 +180,9 @@ var (
 // relay's own endpoints, CORS preflights, and everything else to the
 // outbound role.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if s.refusedByRole(ctx) {
+		return
+	}
 	if id := ctx.Request.Header.Peek(hdrClientID); id != nil {
 		s.inbound(ctx, id)
 		return
@@ -325,6 +334,11 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 		s.log.Warn("pairing refused by peer", "peer", p.origin, "status", resp.StatusCode(), "code", code)
 		if code == "" {
 			return nil, errPeerNotRelay
+		}
+		if code == errOutboundOnly.code {
+			refused := *errPeerRefused
+			refused.peerCode = []byte(code)
+			return nil, &refused
 		}
 		return nil, errPairRefused
 	}

@@ -69,6 +69,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		}
 		return nil
 	})
+	parse("RELAY_ROLE", func(v string) (e error) { c.Role, e = proxy.ParseRole(v); return e })
 	parse("CORS_ORIGINS", func(v string) error { c.CORSOrigins = splitList(v); return nil })
 	parse("CORS_METHODS", func(v string) error {
 		c.CORSMethods = splitList(v)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pqrelay/pqrelay/proxy"
 )
 
 // goodSecret and goodToken are random (openssl rand -hex), as production
@@ -59,6 +61,11 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"OUTBOUND_TOKEN", strings.Repeat("z", 20)}, "OUTBOUND_TOKEN"},
 		{[]string{"OUTBOUND_TOKEN", "correct horse battery staple"}, "OUTBOUND_TOKEN"},
 		{[]string{"OUTBOUND_TOKEN", goodToken + "\u00e9"}, "OUTBOUND_TOKEN"},
+		{[]string{"RELAY_ROLE", "edge"}, "RELAY_ROLE"},
+		{[]string{"RELAY_ROLE", "Inbound"}, "RELAY_ROLE"},
+		{[]string{"RELAY_ROLE", "inbound", "UPSTREAM", ""}, "UPSTREAM"},
+		{[]string{"RELAY_ROLE", "outbound", "OUTBOUND_TOKEN", ""}, "OUTBOUND_TOKEN"},
+		{[]string{"RELAY_ROLE", "outbound", "CLIENT_ID_SECRET", ""}, "CLIENT_ID_SECRET"},
 		{[]string{"HEADERS", `{"Connection":"close"}`}, "HEADERS"},
 		{[]string{"HEADERS", `{"content-length":"0"}`}, "HEADERS"},
 		{[]string{"HEADERS", `{"Transfer-Encoding":"chunked"}`}, "HEADERS"},
@@ -132,9 +139,31 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 	}
 }
 
+// TestLoadSettingsRoles: each role starts without the variable it does not
+// use.
+func TestLoadSettingsRoles(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		kv   []string
+		want proxy.Role
+	}{
+		{nil, proxy.RoleBoth},
+		{[]string{"RELAY_ROLE", "both"}, proxy.RoleBoth},
+		{[]string{"RELAY_ROLE", "inbound", "OUTBOUND_TOKEN", ""}, proxy.RoleInbound},
+		{[]string{"RELAY_ROLE", "inbound", "OUTBOUND_TOKEN", "t"}, proxy.RoleInbound}, // unused: not checked
+		{[]string{"RELAY_ROLE", "outbound", "UPSTREAM", ""}, proxy.RoleOutbound},
+	}
+	for _, c := range cases {
+		st, err := loadSettings(env(c.kv...))
+		if err != nil || st.proxy.Role != c.want {
+			t.Errorf("%v: role %v, error %v; want %v", c.kv, st.proxy.Role, err, c.want)
+		}
+	}
+}
+
 // TestWarnings: with the defaults, UPSTREAM_TIMEOUT is under PEER_TIMEOUT
 // and only the empty ALLOWED_PEERS is worth a line; an UPSTREAM_TIMEOUT
-// that is not shorter gets one line naming both.
+// that is not shorter gets one line naming both, in the role that has both.
 func TestWarnings(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -143,8 +172,11 @@ func TestWarnings(t *testing.T) {
 	}{
 		{[]string{"ALLOWED_PEERS", "https://relay-b.example"}, nil},
 		{nil, []string{"ALLOWED_PEERS"}},
+		{[]string{"RELAY_ROLE", "inbound"}, nil},
 		{[]string{"UPSTREAM_TIMEOUT", "30s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (30s) is not shorter than PEER_TIMEOUT (30s)"}},
 		{[]string{"PEER_TIMEOUT", "10s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (25s) is not shorter than PEER_TIMEOUT (10s)"}},
+		{[]string{"PEER_TIMEOUT", "10s", "RELAY_ROLE", "inbound"}, nil},
+		{[]string{"UPSTREAM_TIMEOUT", "1m", "RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example"}, nil},
 	}
 	for _, c := range cases {
 		st, err := loadSettings(env(c.kv...))
@@ -176,6 +208,7 @@ func TestBadConfigExits(t *testing.T) {
 		{"UPSTREAM", "http://h:99999", "UPSTREAM"},
 		{"UPSTREAM", "http://h:", "UPSTREAM"},
 		{"HEADERS", `{"Connection":"close"}`, "HEADERS"},
+		{"RELAY_ROLE", "edge", "RELAY_ROLE"},
 	}
 	// A port already taken: a relay that wrongly accepted its config exits
 	// at once (status 1) instead of serving.

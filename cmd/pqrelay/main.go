@@ -52,7 +52,7 @@ func run(st settings, log *slog.Logger) error {
 	for _, w := range st.proxy.Warnings() {
 		log.Warn(w)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String())
+	log.Info("listening", "addr", ln.Addr().String(), "role", st.proxy.Role.String(), "suite", session.DefaultSuite().String())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -166,7 +166,8 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	}
 }
 
-// TestStartupWarnings runs the real binary: a relay whose UPSTREAM_TIMEOUT is not under its PEER_TIMEOUT starts, with one warning
+// TestStartupWarnings runs the real binary: a relay of both roles whose
+// UPSTREAM_TIMEOUT is not under its PEER_TIMEOUT starts, with one warning
 // line naming both; with the defaults it has no such line.
 func TestStartupWarnings(t *testing.T) {
 	t.Parallel()
@@ -177,6 +178,7 @@ func TestStartupWarnings(t *testing.T) {
 	}{
 		{[]string{peers}, 0},
 		{[]string{peers, "UPSTREAM_TIMEOUT=30s"}, 1},
+		{[]string{peers, "UPSTREAM_TIMEOUT=30s", "RELAY_ROLE=inbound"}, 0},
 	} {
 		r := startRelay(t, "http://127.0.0.1:9", c.env...)
 		var lines []string
