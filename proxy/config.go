@@ -37,12 +37,23 @@ type Config struct {
 	// Headers is HEADERS: fields added to every request sent to the upstream
 	// and every response sent to the app. Default none.
 	Headers []Header
-	// CORSOrigins is CORS_ORIGINS: origins whose browser requests the
-	// outbound relay answers with CORS headers; "*" allows any. Default none:
-	// no CORS headers, preflights are relayed like any request.
+	// CORSOrigins is CORS_ORIGINS: origins (scheme://host[:port], or
+	// "null") whose browser requests the outbound relay answers with CORS
+	// headers, or "*" for any origin without credentials. Default none: no
+	// CORS headers, preflights are relayed like any request and the
+	// upstream's own CORS headers reach the browser. With origins set, the
+	// relay's policy replaces the upstream's Access-Control-* headers.
 	CORSOrigins []string
 	// CORSMethods is CORS_METHODS. Default GET, POST, PUT, DELETE.
 	CORSMethods []string
+	// CORSCredentials is CORS_CREDENTIALS: answer listed origins with
+	// Access-Control-Allow-Credentials: true, so that browsers send and
+	// read cookies. Not with "*" or "null" origins. Default false.
+	CORSCredentials bool
+	// CORSExposeHeaders is CORS_EXPOSE_HEADERS: response headers, besides
+	// x-mte-relay-error and x-mte-peer-error (always exposed), that
+	// browser scripts may read. Default none.
+	CORSExposeHeaders []string
 	// AllowedPeers is ALLOWED_PEERS: the inbound relay origins that
 	// x-mte-upstream may name. Default none, meaning any origin; set it in
 	// production, since x-mte-upstream otherwise lets a token holder make
@@ -232,11 +243,41 @@ func (c Config) Validate() error {
 			// Set on every request and response, these would redefine how
 			// messages are framed or routed: a request smuggling tool.
 			return errors.New("HEADERS: " + quoteName(h.Name) + " describes the connection or the message's framing; relays set it themselves")
+		case hasPrefixFold(name, accessControlPrefix):
+			return errors.New("HEADERS: " + quoteName(h.Name) + " is a CORS header; set CORS_ORIGINS, CORS_CREDENTIALS and CORS_EXPOSE_HEADERS instead")
 		}
 	}
 	for _, p := range c.AllowedPeers {
 		if _, err := parsePeerOrigin(p); err != nil {
 			return errors.New("ALLOWED_PEERS: " + quoteName(p) + " is not an origin like https://relay.example.com:8443")
+		}
+	}
+	return c.validateCORS()
+}
+
+// validateCORS checks the CORS_* variables. The Fetch standard's CORS check
+// never lets a credentialed response through with Access-Control-Allow-
+// Origin: *, and Origin: null is what any site's sandboxed iframe sends, so
+// neither may be combined with CORS_CREDENTIALS.
+func (c Config) validateCORS() error {
+	for _, o := range c.CORSOrigins {
+		switch canonical, ok := corsOrigin(o); {
+		case !ok:
+			return errors.New("CORS_ORIGINS: " + quoteName(o) + " is not an origin like https://app.example.com, nor null or *")
+		case c.CORSCredentials && canonical == "*":
+			return errors.New("CORS_CREDENTIALS: true cannot be combined with CORS_ORIGINS=*; browsers refuse credentials with a wildcard origin, so list the origins")
+		case c.CORSCredentials && canonical == "null":
+			return errors.New("CORS_CREDENTIALS: true cannot be combined with null in CORS_ORIGINS; any site's sandboxed frames send Origin: null")
+		}
+	}
+	for _, m := range c.CORSMethods {
+		if !codec.ValidHeaderName([]byte(m)) {
+			return errors.New("CORS_METHODS: " + quoteName(m) + " is not a method name")
+		}
+	}
+	for _, h := range c.CORSExposeHeaders {
+		if !codec.ValidHeaderName([]byte(h)) {
+			return errors.New("CORS_EXPOSE_HEADERS: " + quoteName(h) + " is not a header name")
 		}
 	}
 	return nil
@@ -307,6 +348,32 @@ func visibleASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// corsOrigin returns a CORS_ORIGINS entry as browsers serialize an origin
+// in the Origin header (RFC 6454 §6.2: lower-case scheme and host, no
+// default port, no path), which is what requests are compared with; "*" and
+// "null" stay as they are.
+func corsOrigin(raw string) (string, bool) {
+	if raw == "*" || raw == "null" {
+		return raw, true
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Opaque != "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || !validPort(u) {
+		return "", false
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, true
 }
 
 // validPort reports whether u's authority has a host and, if it names a

@@ -73,7 +73,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
-		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
+		cors:           newCORSPolicy(cfg),
 		now:            time.Now,
 		responder:      randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.

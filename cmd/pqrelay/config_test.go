@@ -75,6 +75,15 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"HEADERS", `{"Keep-Alive":"timeout=5"}`}, "HEADERS"},
 		{[]string{"HEADERS", `{"Proxy-Connection":"keep-alive"}`}, "HEADERS"},
 		{[]string{"HEADERS", `{"Trailer":"X-A"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Access-Control-Allow-Origin":"*"}`}, "HEADERS"},
+		{[]string{"CORS_ORIGINS", "app.example.com"}, "CORS_ORIGINS"},
+		{[]string{"CORS_ORIGINS", "https://app.example.com/path"}, "CORS_ORIGINS"},
+		{[]string{"CORS_ORIGINS", "https://app.example.com:70000"}, "CORS_ORIGINS"},
+		{[]string{"CORS_CREDENTIALS", "sometimes"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_ORIGINS", "*", "CORS_CREDENTIALS", "true"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_ORIGINS", "https://a.example,*", "CORS_CREDENTIALS", "true"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_ORIGINS", "null", "CORS_CREDENTIALS", "true"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_EXPOSE_HEADERS", "x-request-id, bad header"}, "CORS_EXPOSE_HEADERS"},
 		{[]string{"PORT", "0"}, "PORT"},
 		{[]string{"PORT", "http"}, "PORT"},
 		{[]string{"DEBUG", "yes please"}, "DEBUG"},
@@ -139,9 +148,9 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 	}
 }
 
-// TestLoadSettingsRoles: each role starts without the variable it does not
-// use.
-func TestLoadSettingsRoles(t *testing.T) {
+// TestLoadSettingsRolesAndCORS: each role starts without the variable it
+// does not use, and the CORS variables reach the proxy's config.
+func TestLoadSettingsRolesAndCORS(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		kv   []string
@@ -158,6 +167,14 @@ func TestLoadSettingsRoles(t *testing.T) {
 		if err != nil || st.proxy.Role != c.want {
 			t.Errorf("%v: role %v, error %v; want %v", c.kv, st.proxy.Role, err, c.want)
 		}
+	}
+	st, err := loadSettings(env("CORS_ORIGINS", "https://app.example, null", "CORS_EXPOSE_HEADERS", "x-request-id, etag"))
+	if c := st.proxy; err != nil || len(c.CORSOrigins) != 2 || c.CORSCredentials || len(c.CORSExposeHeaders) != 2 || c.CORSExposeHeaders[1] != "etag" {
+		t.Errorf("CORS: %v %+v", err, c)
+	}
+	st, err = loadSettings(env("CORS_ORIGINS", "https://app.example", "CORS_CREDENTIALS", "true"))
+	if err != nil || !st.proxy.CORSCredentials {
+		t.Errorf("CORS_CREDENTIALS=true with a listed origin: %v %+v", err, st.proxy)
 	}
 }
 
@@ -209,6 +226,7 @@ func TestBadConfigExits(t *testing.T) {
 		{"UPSTREAM", "http://h:", "UPSTREAM"},
 		{"HEADERS", `{"Connection":"close"}`, "HEADERS"},
 		{"RELAY_ROLE", "edge", "RELAY_ROLE"},
+		{"CORS_CREDENTIALS", "true", "CORS_CREDENTIALS"}, // with CORS_ORIGINS=*
 	}
 	// A port already taken: a relay that wrongly accepted its config exits
 	// at once (status 1) instead of serving.
@@ -220,7 +238,7 @@ func TestBadConfigExits(t *testing.T) {
 	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
 	for _, c := range cases {
 		vars := map[string]string{"UPSTREAM": "http://127.0.0.1:9", "CLIENT_ID_SECRET": goodSecret,
-			"OUTBOUND_TOKEN": goodToken, "PORT": port, "LISTEN_ADDR": "127.0.0.1"}
+			"OUTBOUND_TOKEN": goodToken, "CORS_ORIGINS": "*", "PORT": port, "LISTEN_ADDR": "127.0.0.1"}
 		vars[c.name] = c.value
 		cmd := exec.Command(bin)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
