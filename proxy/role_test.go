@@ -19,8 +19,14 @@ func TestRelayRoles(t *testing.T) {
 		ConfigA: func(c *proxy.Config) { c.Role, c.Upstream = proxy.RoleOutbound, "" },
 		ConfigB: func(c *proxy.Config) { c.Role, c.OutboundToken = proxy.RoleInbound, "" },
 	})
-	if r := do(t, p.Request(t, "POST", "/api/items?x=1", strings.NewReader("payload"))); r.status != 200 || string(r.body) != "payload" {
-		t.Fatalf("through the split pair: %d %s", r.status, r.body)
+	// Frames reach B at /api/mte-relay, or at the app's own path when the
+	// URL travels in clear.
+	for _, encodeURL := range []string{"true", "false"} {
+		req := p.Request(t, "POST", "/api/items?x=1", strings.NewReader("payload"))
+		req.Header.Set("x-mte-encode-url", encodeURL)
+		if r := do(t, req); r.status != 200 || string(r.body) != "payload" || p.Upstream.Last(t).RequestURI != "/api/items?x=1" {
+			t.Fatalf("through the split pair, x-mte-encode-url %s: %d %s", encodeURL, r.status, r.body)
+		}
 	}
 	relayed := p.Upstream.Calls()
 
