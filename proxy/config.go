@@ -307,9 +307,8 @@ func (c Config) Warnings() []string {
 // (Shannon's estimate: the sum over its bytes of -log2 of each byte's
 // frequency). The estimate is a floor that catches mistakes (32 spaces,
 // "aaaa…ab", "abab…"), not a strength meter: random hex of 32 characters
-// scores about 110 bits and never under 80 in millions of draws, so a random
-// secret is never refused, while a chosen phrase can pass with little real
-// entropy.
+// lands far above it (TestRandomSecretsAccepted), while a chosen phrase can
+// pass with little real entropy.
 func weakSecret(s string) bool {
 	if periodic(s) {
 		return true
@@ -360,7 +359,7 @@ func corsOrigin(raw string) (string, bool) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Opaque != "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || !validPort(u) {
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || !validAuthority(u) {
 		return "", false
 	}
 	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
@@ -376,9 +375,9 @@ func corsOrigin(raw string) (string, bool) {
 	return scheme + "://" + host, true
 }
 
-// validPort reports whether u's authority has a host and, if it names a
+// validAuthority reports whether u's authority has a host and, if it names a
 // port, one from 1 to 65535: url.Parse takes "h:" and "h:99999".
-func validPort(u *url.URL) bool {
+func validAuthority(u *url.URL) bool {
 	if u.Hostname() == "" || strings.HasSuffix(u.Host, ":") {
 		return false
 	}
@@ -407,7 +406,7 @@ func parseUpstream(raw string) (*url.URL, string, error) {
 		u.RawQuery != "" || u.Fragment != "" {
 		return nil, "", errors.New("UPSTREAM: must be an http:// or https:// URL with a host and no query, e.g. http://127.0.0.1:9000")
 	}
-	if !validPort(u) {
+	if !validAuthority(u) {
 		return nil, "", errors.New("UPSTREAM: " + quoteName(u.Host) + " needs a host and, if it names a port, one from 1 to 65535")
 	}
 	return u, strings.TrimSuffix(u.EscapedPath(), "/"), nil
