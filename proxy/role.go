@@ -11,12 +11,12 @@ import (
 func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 	switch s.cfg.Role {
 	case RoleOutbound:
-		if ctx.Request.Header.Peek(hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) {
+		if controlValue(&ctx.Request.Header, hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) {
 			writeError(ctx, errOutboundOnly)
 			return true
 		}
 	case RoleInbound:
-		if ctx.Request.Header.Peek(hdrClientID) == nil && !s.ownEndpoint(ctx) {
+		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) {
 			s.fail(ctx, errInboundOnly)
 			return true
 		}
