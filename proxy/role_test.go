@@ -30,8 +30,8 @@ func TestRelayRoles(t *testing.T) {
 	}
 	relayed := p.Upstream.Calls()
 
-	send := func(method, url string, header map[string]string) result {
-		req, err := http.NewRequest(method, url, strings.NewReader("x"))
+	send := func(method, url string, header map[string]string, body string) result {
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,15 +60,23 @@ func TestRelayRoles(t *testing.T) {
 		{"A still answers probes", "GET", p.A.URL + "/api/mte-echo", nil, 200, ""},
 	}
 	for _, c := range cases {
-		if r := send(c.method, c.url, c.header); r.status != c.status || relayCode(r) != c.code {
-			t.Errorf("%s: %d %s %q, want %d %s", c.name, r.status, relayCode(r), r.body, c.status, c.code)
+		bodies := []string{"x"}
+		if c.status == 403 {
+			// A large body is refused before it is read: the answer must
+			// still name the role.
+			bodies = append(bodies, strings.Repeat("x", 64<<10))
+		}
+		for _, body := range bodies {
+			if r := send(c.method, c.url, c.header, body); r.status != c.status || relayCode(r) != c.code {
+				t.Errorf("%s, %d-byte body: %d %s %q, want %d %s", c.name, len(body), r.status, relayCode(r), r.body, c.status, c.code)
+			}
 		}
 	}
 
 	// A relay of both roles told to use the outbound-only A as its peer
 	// passes A's refusal on, instead of blaming the secrets.
 	both := relaytest.StartRelay(t, relaytest.BaseConfig(p.Upstream.URL), nil, "")
-	r := send("GET", both.URL+"/x", map[string]string{"x-mte-outbound-token": relaytest.Token, "x-mte-upstream": p.A.URL})
+	r := send("GET", both.URL+"/x", map[string]string{"x-mte-outbound-token": relaytest.Token, "x-mte-upstream": p.A.URL}, "")
 	if r.status != 502 || relayCode(r) != "MTE_PEER_REFUSED" || r.header.Get("x-mte-peer-error") != "MTE_OUTBOUND_ONLY" {
 		t.Errorf("pairing with an outbound-only relay: %d %s %v", r.status, r.body, r.header)
 	}

@@ -250,8 +250,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 // admit runs once a request's header section is in, before its body is
 // read, and sets how large a body the request may have. Only a request that
 // shows it belongs here gets room: a relay frame whose client id this fleet
-// issued, a pairing request, or an app request with the outbound token.
-// Anything else gets no body, so that nobody without the secret or the
+// issued, a pairing request, or an app request with the outbound token, each
+// only if RELAY_ROLE serves it. Anything else gets no body, so that nobody without the secret or the
 // token can make the relay buffer megabytes per connection; serverError
 // then answers what the request lacked. Trailers are not read yet, so the
 // parsed fields are the header section's own.
@@ -259,12 +259,14 @@ func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	limit := noBody
 	switch {
 	case h.PeekBytes(hdrClientID) != nil:
-		if s.issuedClientID(h.PeekBytes(hdrClientID)) {
+		if s.cfg.Role.inbound() && s.issuedClientID(h.PeekBytes(hdrClientID)) {
 			limit = s.frameLimit
 		}
 	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
-		limit = pairBodyLimit
-	case s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
+		if s.cfg.Role.inbound() {
+			limit = pairBodyLimit
+		}
+	case s.cfg.Role.outbound() && s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
 		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
 		// is read and answered 413 by outbound(), which a client that is
 		// still writing it can read; past this, the connection is cut.
@@ -335,7 +337,9 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, s.refusedBody(&ctx.Request.Header))
+		if !s.refusedByRole(ctx) { // the role's refusal says more than the body's
+			writeError(ctx, s.refusedBody(&ctx.Request.Header))
+		}
 	case errors.As(err, &small):
 		writeError(ctx, errHeadersTooLarge)
 	case errors.As(err, &timeout) && timeout.Timeout():
