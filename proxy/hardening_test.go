@@ -90,6 +90,22 @@ func TestAbsoluteFormTarget(t *testing.T) {
 	}
 }
 
+// TestExpectContinue: A answers the app's Expect: 100-continue itself and
+// B sends the upstream the whole body without the expectation, so no
+// interim 100 can come back as the upstream's answer.
+func TestExpectContinue(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{})
+	raw := appRequest(p, "POST /x HTTP/1.1", "Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n", "hello")
+	got := rawExchange(t, p.A.Addr, raw, 5*time.Second)
+	if !strings.HasSuffix(got, "hello") || !strings.Contains(got, "200 OK") {
+		t.Fatalf("got %q", got)
+	}
+	if e := p.Upstream.Last(t).Header.Get("Expect"); e != "" {
+		t.Errorf("the upstream got Expect: %s", e)
+	}
+}
+
 // TestTrailersCannotSupplyControlHeaders: fasthttp merges a chunked body's
 // trailer fields into the header it hands the relay; none of them may act as
 // the token, the peer, a client id, or a header for the upstream.

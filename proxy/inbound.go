@@ -217,7 +217,10 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 			// envelope. Refuse rather than guess (request smuggling).
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
 			return
-		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost):
+		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost), bytes.EqualFold(name, strExpect):
+			// Expect: 100-continue asked relay A whether to send the body;
+			// A has it whole, and B sends it whole: an interim 100 from the
+			// upstream would only be a response B does not relay.
 			continue
 		}
 		if s.extraHeader(name) {
@@ -253,8 +256,9 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 }
 
 var (
-	strGet  = []byte(fasthttp.MethodGet)
-	strHead = []byte(fasthttp.MethodHead)
+	strExpect = []byte("Expect")
+	strGet    = []byte(fasthttp.MethodGet)
+	strHead   = []byte(fasthttp.MethodHead)
 )
 
 // extraHeader reports whether HEADERS sets a field called name.
