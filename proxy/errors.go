@@ -96,6 +96,10 @@ var (
 		"the relay failed on this request; it is logged, please report it", "either relay, to its client")
 	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
 		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
+	errInboundOnly = newError("MTE_INBOUND_ONLY", 403,
+		"this relay's RELAY_ROLE is inbound: it does not relay app requests; send them to the outbound relay", "inbound-only relay, to the app")
+	errOutboundOnly = newError("MTE_OUTBOUND_ONLY", 403,
+		"this relay's RELAY_ROLE is outbound: it neither pairs nor opens frames; x-mte-upstream must name an inbound relay", "outbound-only relay, to the outbound relay")
 	errPeerTLS = newError("MTE_PEER_TLS", 502,
 		"TLS to the inbound relay failed: its certificate is not trusted or lacks the name, or it refused this relay's client certificate (the message says which side to fix)", "outbound, to the app")
 	errUpstreamTLS = newError("MTE_UPSTREAM_TLS", 502,
@@ -140,7 +144,8 @@ var errorTable = []*relayError{
 	errPeerLostSession, errResponseTooLarge, errPeerBadResponse,
 	errUpstreamUnreachable, errUpstreamTimeout, errUpstreamBadResponse, errUpstreamTooLarge,
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
-	errPairRejected, errStoreUnavailable, errInternal, errCORSOrigin, errPeerTLS, errUpstreamTLS,
+	errPairRejected, errStoreUnavailable, errInternal, errCORSOrigin, errInboundOnly, errOutboundOnly,
+	errPeerTLS, errUpstreamTLS,
 }
 
 func newError(code string, status int, message, side string) *relayError {

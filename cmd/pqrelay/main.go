@@ -54,10 +54,10 @@ func run(st settings, log *slog.Logger) error {
 	if st.tls.Listener != nil {
 		scheme = "https"
 	}
-	if len(st.proxy.AllowedPeers) == 0 {
-		log.Warn("ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
+	for _, w := range st.proxy.Warnings() {
+		log.Warn(w)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "suite", session.DefaultSuite().String())
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "role", st.proxy.Role.String(), "suite", session.DefaultSuite().String())
 
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()

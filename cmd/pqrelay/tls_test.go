@@ -53,7 +53,7 @@ func startTLSRelay(t *testing.T) *tlsRelay {
 	ln.Close()
 	r.url = fmt.Sprintf("https://127.0.0.1:%d", port)
 	r.cmd = exec.Command(binary(t))
-	r.cmd.Env = []string{"UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=token",
+	r.cmd.Env = []string{"UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=" + goodToken,
 		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1",
 		"TLS_CERT_FILE=" + r.dir + "/tls.crt", "TLS_KEY_FILE=" + r.dir + "/tls.key",
 		"TLS_CLIENT_CA_FILE=" + r.caFile, "TLS_CLIENT_NAMES=relay-a.internal"}
@@ -203,7 +203,7 @@ func TestTLSStartupErrorExits(t *testing.T) {
 	_, otherKey := ca.Issue(t, certtest.Options{}).Write(t, dir, "b")
 	cmd := exec.Command(binary(t))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret,
-		"OUTBOUND_TOKEN=t", "TLS_CERT_FILE=" + certFile, "TLS_KEY_FILE=" + otherKey}
+		"OUTBOUND_TOKEN=" + goodToken, "TLS_CERT_FILE=" + certFile, "TLS_KEY_FILE=" + otherKey}
 	out, err := cmd.CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
 		t.Fatalf("exit: %v", err)
