@@ -351,7 +351,7 @@ func appendComponent(base []byte, m *message, c *component) ([]byte, bool) {
 				base = append(base, '\n')
 			}
 			line()
-			base = appendFormEncoded(base, appendFormDecoded(nil, value))
+			base = appendFormReencoded(base, value)
 			found = true
 		}
 		if !found {
@@ -359,6 +359,25 @@ func appendComponent(base []byte, m *message, c *component) ([]byte, bool) {
 		}
 	}
 	return append(base, '\n'), true
+}
+
+// appendFormReencoded appends the form-encoded value s decoded and encoded
+// again in the form of RFC 9421 §2.2.8, in one pass without scratch space.
+func appendFormReencoded(dst, s []byte) []byte {
+	var one [1]byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			c = ' '
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		}
+		one[0] = c
+		dst = appendFormEncoded(dst, one[:])
+	}
+	return dst
 }
 
 // formEqual reports whether the form-encoded name decodes to want, without
