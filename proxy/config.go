@@ -9,6 +9,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // Config is a relay's configuration. cmd/pqrelay fills it from environment
@@ -66,6 +67,12 @@ type Config struct {
 	// session it paired; the outbound relay pairs anew at 75% of it.
 	// Default 1 h, from 1 min to 24 h.
 	SessionLifetime time.Duration
+
+	// Signing is UPSTREAM_SIGNING and the SIGNING_* variables: how the
+	// inbound relay signs every request it sends to the upstream (after
+	// HEADERS are set and hop-by-hop headers dropped, so that what is
+	// signed is what is sent). Default: Scheme empty, no signing.
+	Signing upsign.Config
 }
 
 // Header is one HEADERS field.
@@ -139,6 +146,11 @@ func (c Config) Validate() error {
 	for _, h := range c.Headers {
 		if !codec.ValidHeaderName([]byte(h.Name)) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl([]byte(h.Name)) {
 			return errors.New("HEADERS: " + quoteName(h.Name) + " is not a valid header to add")
+		}
+	}
+	if c.Signing.Scheme != "" {
+		if _, err := upsign.New(c.Signing); err != nil {
+			return err
 		}
 	}
 	for _, p := range c.AllowedPeers {
