@@ -78,7 +78,7 @@ type Config struct {
 }
 
 // MinSecretLen is the shortest SIGNING_SECRET accepted; 32 bytes or more
-// are recommended (the HMAC keys of RFC 9421 §3.3.4 are 32 bytes and up).
+// are recommended, and some verifiers (yaronf/httpsign) want 64.
 const MinSecretLen = 16
 
 type algorithm struct {
@@ -126,7 +126,7 @@ func names(algs []algorithm) string {
 // New checks c and returns its Signer. Each error is one line naming the
 // environment variable to fix.
 func New(c Config) (*Signer, error) {
-	s := &Signer{keyID: c.KeyID, maxAge: c.MaxAge}
+	s := &Signer{maxAge: c.MaxAge}
 	s.bufs.New = func() any { return new(buffers) }
 	var algs []algorithm
 	switch c.Scheme {

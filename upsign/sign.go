@@ -34,7 +34,6 @@ const (
 type Signer struct {
 	scheme scheme
 	alg    algorithm
-	keyID  string
 	maxAge time.Duration
 	// macs holds hmac states keyed with the secret: Reset returns one to
 	// its keyed state without hashing the key again.
@@ -96,7 +95,8 @@ func (s *Signer) Sign(req *fasthttp.Request, now time.Time) error {
 			h.SetBytesV("Digest", b.text)
 		} else {
 			b.text = base64.StdEncoding.AppendEncode(append(b.text[:0], "sha-256=:"...), sum[:])
-			h.SetBytesV("Content-Digest", append(b.text, ':'))
+			b.text = append(b.text, ':')
+			h.SetBytesV("Content-Digest", b.text)
 		}
 	}
 	if s.scheme == cavage {
