@@ -151,3 +151,32 @@ func TestUpstreamSigning(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamRefusesBadSignatures: the verifying upstream of
+// TestUpstreamSigning really refuses what it should: requests from a B
+// that does not sign, or signs with another key, are answered 401.
+func TestUpstreamRefusesBadSignatures(t *testing.T) {
+	t.Parallel()
+	key := sigverify.Key{Scheme: upsign.SchemeRFC9421, Algorithm: "hmac-sha256", KeyID: "relay-b-e2e", Secret: []byte(signingSecret)}
+	for name, signing := range map[string]upsign.Config{
+		"unsigned":    {},
+		"another key": {Scheme: upsign.SchemeRFC9421, Algorithm: "hmac-sha256", KeyID: "relay-b-e2e", Secret: signingSecret[1:] + "x"},
+		"another id":  {Scheme: upsign.SchemeRFC9421, Algorithm: "hmac-sha256", KeyID: "relay-c", Secret: signingSecret},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) { c.Signing = signing }})
+			p.Upstream.Handle(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				if sigverify.Verify(r, body, key) != nil {
+					w.WriteHeader(http.StatusUnauthorized)
+				}
+			})
+			for _, method := range []string{"GET", "POST"} {
+				if res := do(t, p.Request(t, method, "/api/items", strings.NewReader("{}"))); res.status != http.StatusUnauthorized {
+					t.Errorf("%s: %d, want the upstream's 401", method, res.status)
+				}
+			}
+		})
+	}
+}
