@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -359,5 +361,38 @@ func TestNewRefuses(t *testing.T) {
 		if _, err := New(ok); err != nil {
 			t.Errorf("New(%+v): %v", ok, err)
 		}
+	}
+}
+
+// TestSignConcurrent: one Signer serves many goroutines at once, as relay
+// B's does; its pooled hash states and buffers must not mix requests (run
+// with -race), so every signature verifies for its own request.
+func TestSignConcurrent(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{SchemeCavage, SchemeRFC9421} {
+		c, key := testConfig(t, scheme, "hmac-sha256")
+		s, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 50 {
+					body := strings.Repeat(strconv.Itoa(g), i)
+					req := upstreamRequest("POST", "http://127.0.0.1:9000/g/"+strconv.Itoa(g)+"?i="+strconv.Itoa(i), body)
+					if err := s.Sign(req, time.Now()); err != nil {
+						t.Error(err)
+						return
+					}
+					r, got := received(t, req)
+					if err := sigverify.Verify(r, got, key); err != nil {
+						t.Errorf("%s goroutine %d request %d: %v", scheme, g, i, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
