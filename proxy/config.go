@@ -152,6 +152,11 @@ func (c Config) Validate() error {
 		if _, err := upsign.New(c.Signing); err != nil {
 			return err
 		}
+		for _, h := range c.Headers {
+			if c.Signing.Replaces(h.Name) {
+				return errors.New("HEADERS: " + quoteName(h.Name) + " would be replaced by relay B's upstream signature (UPSTREAM_SIGNING)")
+			}
+		}
 	}
 	for _, p := range c.AllowedPeers {
 		if _, err := parsePeerOrigin(p); err != nil {

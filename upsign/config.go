@@ -279,6 +279,18 @@ func (s *Signer) setRFC9421(c Config) error {
 	return nil
 }
 
+// Replaces reports whether a Signer of c removes the header named name from
+// every request before signing (the signer's own headers).
+func (c Config) Replaces(name string) bool {
+	for _, u := range untrusted {
+		if strings.EqualFold(name, u) {
+			return true
+		}
+	}
+	return c.Scheme == SchemeCavage && strings.EqualFold(name, "Authorization") &&
+		(c.Header == "" || strings.EqualFold(c.Header, "Authorization"))
+}
+
 func validKeyID(id string) bool {
 	if id == "" {
 		return false
