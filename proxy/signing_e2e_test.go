@@ -17,6 +17,10 @@ import (
 	"github.com/pqrelay/pqrelay/upsign"
 )
 
+// appCookie must reach the upstream byte for byte with signing on, as it
+// does without: quotes kept, a pair without a name kept.
+const appCookie = `Cookie_1=value; quoted="a b"; lone`
+
 // signingSecret is 64 bytes: httpsign refuses shorter HMAC keys.
 const signingSecret = "e2e-signing-secret-0123456789abcdef-0123456789abcdef-0123456789ab"
 
@@ -69,13 +73,13 @@ func TestUpstreamSigning(t *testing.T) {
 	}
 	schemes = append(schemes,
 		scheme{signing: upsign.Config{Scheme: upsign.SchemeCavage, Algorithm: "hmac-sha256", Header: "Signature",
-			Headers: "(request-target) host date digest x-env content-type"}},
+			Headers: "(request-target) host date digest x-env content-type cookie content-length"}},
 		scheme{signing: upsign.Config{Scheme: upsign.SchemeCavage, Algorithm: "hmac-sha512", Encoding: upsign.EncodingTyk}, tyk: true})
 	for _, alg := range []string{"hmac-sha256", "ed25519", "ecdsa-p256-sha256", "rsa-pss-sha512", "rsa-v1_5-sha256"} {
 		schemes = append(schemes, scheme{signing: upsign.Config{Scheme: upsign.SchemeRFC9421, Algorithm: alg, MaxAge: 60e9}})
 	}
 	schemes = append(schemes, scheme{signing: upsign.Config{Scheme: upsign.SchemeRFC9421, Algorithm: "ed25519",
-		Headers: `"@method" "@target-uri" "@query-param";name="id" "content-digest" "content-type" "date" "x-env"`}})
+		Headers: `"@method" "@target-uri" "@query-param";name="id" "content-digest" "content-type" "date" "x-env" "cookie"`}})
 
 	for _, sc := range schemes {
 		name := sc.signing.Scheme + "/" + sc.signing.Algorithm + "/" + sc.signing.Header + sc.signing.Encoding + sc.signing.Headers
@@ -92,7 +96,7 @@ func TestUpstreamSigning(t *testing.T) {
 				key.Secret = []byte(signingSecret)
 			}
 			if strings.Contains(cfg.Headers, "x-env") {
-				key.Covered = []string{"x-env", "date"}
+				key.Covered = []string{"x-env", "date", "cookie"}
 			}
 			p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) {
 				c.Signing = cfg
@@ -113,6 +117,9 @@ func TestUpstreamSigning(t *testing.T) {
 						}
 					}
 				}
+				if got := r.Header.Values("Cookie"); len(got) != 1 || got[0] != appCookie {
+					t.Errorf("upstream: Cookie %q, want the app's %q", got, appCookie)
+				}
 				verified.Add(1)
 				w.Write(body)
 			})
@@ -123,7 +130,7 @@ func TestUpstreamSigning(t *testing.T) {
 			}{
 				{"POST", "/api/items?id=42&q=a+b%2Fc", `{"email":"jim.halpert@example.com"}`, false},
 				{"GET", "/api/items?id=7", "", false},
-				{"PUT", "/api/a%20b/./c/../d", "x", true},
+				{"PUT", "/api/a%20b//c%2Fd", "x", true},
 				{"DELETE", "/api/items/42", "", true},
 			}
 			for _, rq := range requests {
@@ -135,6 +142,7 @@ func TestUpstreamSigning(t *testing.T) {
 				if rq.body != "" {
 					req.Header.Set("Content-Type", "application/json")
 				}
+				req.Header.Set("Cookie", appCookie)
 				if rq.appHeaders {
 					for _, h := range []string{"Signature", "Signature-Input", "Digest", "Content-Digest", "Authorization"} {
 						req.Header.Set(h, "from-the-app")

@@ -18,7 +18,7 @@ const (
 // cavageItem is one entry of the cavage headers list.
 type cavageItem struct {
 	requestTarget bool   // (request-target)
-	field         []byte // lower-case header name otherwise
+	field         string // lower-case header name otherwise
 }
 
 // parseCavageHeaders reads a cavage SIGNING_HEADERS value: header names and
@@ -35,7 +35,7 @@ func parseCavageHeaders(text string) ([]cavageItem, error) {
 		case !codec.ValidHeaderName([]byte(f)):
 			return nil, errors.New("SIGNING_HEADERS: " + quote(f) + " is neither a header name nor (request-target)")
 		default:
-			items = append(items, cavageItem{field: []byte(f)})
+			items = append(items, cavageItem{field: f})
 		}
 		if seen[f] {
 			return nil, errors.New("SIGNING_HEADERS: " + quote(f) + " is listed twice")
@@ -83,8 +83,8 @@ type component struct {
 	// id is the component identifier as it appears in the signature base
 	// and in Signature-Input, e.g. "@method" or "@query-param";name="Pet".
 	id []byte
-	// field is the lower-case header name of a kindField component.
-	field []byte
+	// name is the lower-case header name of a kindField component.
+	name string
 	// param is the decoded parameter name of a kindQueryParam component.
 	param []byte
 }
@@ -169,7 +169,7 @@ func newComponent(name, paramKey, paramValue string, nparams int) (component, er
 	case name == "signature" || name == "signature-input":
 		return component{}, errors.New("SIGNING_HEADERS: cannot cover " + quote(name) + ", where the signature goes")
 	}
-	return component{kind: kindField, id: []byte(`"` + name + `"`), field: []byte(name)}, nil
+	return component{kind: kindField, id: []byte(`"` + name + `"`), name: name}, nil
 }
 
 // cutString reads a structured-field string (RFC 8941 §3.3.3) at the start

@@ -250,7 +250,7 @@ func (s *Signer) setCavage(c Config) error {
 		return err
 	}
 	for _, it := range items {
-		if string(it.field) == strings.ToLower(s.header) {
+		if it.field == strings.ToLower(s.header) {
 			return errors.New("SIGNING_HEADERS: cannot cover " + s.header + ", where the signature goes")
 		}
 	}

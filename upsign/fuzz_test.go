@@ -96,7 +96,7 @@ func FuzzParseCavageHeaders(f *testing.F) {
 		for _, it := range items {
 			name := "(request-target)"
 			if !it.requestTarget {
-				name = string(it.field)
+				name = it.field
 			}
 			if name != strings.ToLower(name) || strings.ContainsAny(name, " \"\r\n") {
 				t.Fatalf("item %q would break the headers parameter", name)

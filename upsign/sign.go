@@ -162,37 +162,31 @@ func (m *message) query() ([]byte, bool) {
 // appendField appends the value of the header named name (lower case) as
 // it will be sent: repeated fields joined by ", ", each trimmed of
 // surrounding whitespace (draft-cavage-10 §2.3, RFC 9421 §2.1). It reports
-// false when the request has no such header.
-func (m *message) appendField(dst, name []byte) ([]byte, bool) {
-	switch string(name) {
+// false when the request has no such header. It reads through PeekAll,
+// not All: on a request with special-header handling off, All would move
+// the Cookie fields out of the list that is written, and they would be
+// lost.
+func (m *message) appendField(dst []byte, name string) ([]byte, bool) {
+	switch name {
 	case "host":
 		return append(dst, m.host...), true
 	case "content-length":
-		// Request.Write sends a length whenever there is a body or the
-		// method is neither GET nor HEAD.
+		// fasthttp and the inbound relay send a length whenever there is a
+		// body or the method is neither GET nor HEAD.
 		if len(m.body) == 0 && (m.req.Header.IsGet() || m.req.Header.IsHead()) {
 			return dst, false
 		}
 		return strconv.AppendInt(dst, int64(len(m.body)), 10), true
 	}
-	found := false
-	for k, v := range m.req.Header.All() {
-		if !bytes.EqualFold(k, name) || bytes.EqualFold(k, strHost) || bytes.EqualFold(k, strContentLength) {
-			continue
-		}
-		if found {
+	values := m.req.Header.PeekAll(name)
+	for i, v := range values {
+		if i > 0 {
 			dst = append(dst, ", "...)
 		}
 		dst = append(dst, bytes.Trim(v, " \t")...)
-		found = true
 	}
-	return dst, found
+	return dst, len(values) > 0
 }
-
-var (
-	strHost          = []byte("Host")
-	strContentLength = []byte("Content-Length")
-)
 
 // cavageString builds the signing string of draft-cavage-10 §2.3 into
 // b.base and the headers parameter into b.list.
@@ -300,7 +294,7 @@ func appendComponent(base []byte, m *message, c *component) ([]byte, bool) {
 	case kindField:
 		line()
 		var ok bool
-		if base, ok = m.appendField(base, c.field); !ok {
+		if base, ok = m.appendField(base, c.name); !ok {
 			return base[:mark], false
 		}
 	case kindMethod:
