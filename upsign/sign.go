@@ -120,8 +120,9 @@ func (s *Signer) Sign(req *fasthttp.Request, now time.Time) error {
 }
 
 // message is what fasthttp will send, read the way Request.Write reads it:
-// the request target from the parsed URI and the host from the URI unless
-// the request insists on its own Host header.
+// the request target from the parsed URI, and the host from the URI unless
+// the request keeps its own Host (UseHostHeader, or special-header handling
+// off, where the Host field in the list is the one written).
 type message struct {
 	req        *fasthttp.Request
 	method     []byte

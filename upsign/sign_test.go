@@ -396,3 +396,42 @@ func TestSignConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestSignSpecialHeadersOff: the inbound relay builds its upstream request
+// with fasthttp's special-header handling off (Host, Content-Type,
+// Content-Length and Cookie as plain fields, written as they are). Signing
+// such a request covers those fields as written, once each, and leaves the
+// Cookie field byte for byte.
+func TestSignSpecialHeadersOff(t *testing.T) {
+	t.Parallel()
+	const cookie = `a="q r"; lone; b=2`
+	c, key := testConfig(t, SchemeRFC9421, "ed25519")
+	c.Headers = `"@method" "@target-uri" "@authority" "content-type" "content-length" "cookie" "content-digest" "date"`
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := new(fasthttp.Request)
+	req.Header.DisableSpecialHeader()
+	req.SetRequestURI("http://127.0.0.1:9000/api/items?id=1")
+	req.Header.SetMethod("POST")
+	req.Header.Add("Host", "127.0.0.1:9000")
+	req.Header.Add("Content-Type", "application/json")
+	req.Header.Add("Cookie", cookie)
+	req.Header.Add("Content-Length", "2")
+	req.SetBodyString("{}")
+	if err := s.Sign(req, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, body := received(t, req)
+	key.Covered = []string{"@authority", "content-type", "content-length", "cookie"}
+	if err := sigverify.Verify(r, body, key); err != nil {
+		t.Fatalf("%v\n%v", err, r.Header)
+	}
+	if got := r.Header.Values("Cookie"); len(got) != 1 || got[0] != cookie {
+		t.Errorf("Cookie %q, want %q", got, cookie)
+	}
+	if got := r.Header.Values("Content-Type"); len(got) != 1 {
+		t.Errorf("Content-Type %q", got)
+	}
+}
