@@ -11,6 +11,7 @@ import (
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // settings is everything main reads from the environment.
@@ -85,6 +86,15 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
 	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
 	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	loadSigning(getenv, &c.Signing)
+	parse("SIGNING_MAX_AGE", durationInto(&c.Signing.MaxAge))
+	if c.Signing.Scheme == "" && err == nil {
+		for _, name := range signingVariables {
+			if getenv(name) != "" {
+				return st, errors.New(name + ": set, but UPSTREAM_SIGNING is not; set UPSTREAM_SIGNING=cavage or rfc9421 to sign upstream requests")
+			}
+		}
+	}
 	if v := getenv("REDIS_URL"); v != "" && err == nil {
 		rc, e := session.ParseRedisURL(v)
 		if e != nil {
@@ -145,6 +155,26 @@ func firstSet(getenv func(string) string, prefix string) string {
 		}
 	}
 	return prefix + "_CA_FILE"
+}
+
+// signingVariables are the variables that only mean something with
+// UPSTREAM_SIGNING set.
+var signingVariables = []string{
+	"SIGNING_ALGORITHM", "SIGNING_KEY_ID", "SIGNING_SECRET", "SIGNING_KEY_FILE",
+	"SIGNING_HEADERS", "SIGNING_HEADER", "SIGNING_SIGNATURE_ENCODING", "SIGNING_MAX_AGE",
+}
+
+// loadSigning reads the upstream signing variables; proxy.Config.Validate
+// checks them (package upsign names the variable in each error).
+func loadSigning(getenv func(string) string, c *upsign.Config) {
+	c.Scheme = getenv("UPSTREAM_SIGNING")
+	c.Algorithm = getenv("SIGNING_ALGORITHM")
+	c.KeyID = getenv("SIGNING_KEY_ID")
+	c.Secret = getenv("SIGNING_SECRET")
+	c.KeyFile = getenv("SIGNING_KEY_FILE")
+	c.Headers = getenv("SIGNING_HEADERS")
+	c.Header = getenv("SIGNING_HEADER")
+	c.Encoding = getenv("SIGNING_SIGNATURE_ENCODING")
 }
 
 func splitList(v string) []string {
