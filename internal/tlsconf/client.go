@@ -13,7 +13,6 @@ import (
 // Redis): what the server's certificate must chain to, and this relay's own
 // certificate for servers that ask for one.
 type Client struct {
-	prefix     string
 	roots      *caPool // nil: the system roots
 	cert       *keyPair
 	serverName string
@@ -27,7 +26,7 @@ type Client struct {
 const sessionCacheSize = 1024
 
 func newClient(c ClientSettings) *Client {
-	cl := &Client{prefix: c.Prefix, serverName: c.ServerName, sessions: tls.NewLRUClientSessionCache(sessionCacheSize)}
+	cl := &Client{serverName: c.ServerName, sessions: tls.NewLRUClientSessionCache(sessionCacheSize)}
 	if c.CAFile != "" {
 		cl.roots = newCAPool(c.Prefix+"_CA_FILE", c.CAFile)
 	}
@@ -91,9 +90,6 @@ func (c *Client) Diagnose(addr, host string, timeout time.Duration) error {
 	}
 	return err
 }
-
-// HasClientCertificate reports whether this side sends a certificate.
-func (c *Client) HasClientCertificate() bool { return c.cert != nil }
 
 var errNoServerCertificate = errors.New("tlsconf: the server sent no certificate")
 
