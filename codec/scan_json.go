@@ -1,0 +1,488 @@
+package codec
+
+import (
+	"math/bits"
+	"unicode/utf8"
+)
+
+// ScanJSON checks that body is one JSON text (RFC 8259: the grammar, and
+// UTF-8 throughout) within lim. It allocates nothing.
+//
+// Stage 1 classifies 64-byte blocks (classify: AVX2 or its twin), then turns
+// the masks into the positions stage 2 must look at with branch-free bit
+// arithmetic (simdjson's technique): which quotes are escaped, which bytes
+// lie inside strings, where scalars start. Stage 2 walks those positions
+// with a state machine; it reads the bytes of numbers, literals, escapes and
+// non-ASCII runs itself, and jumps over everything else.
+func ScanJSON(body []byte, lim JSONLimits) ScanResult {
+	var s jsonScanner
+	s.buf = body
+	s.maxDepth = min(effective(lim.MaxDepth), MaxNesting)
+	s.maxDepthLimit = lim.MaxDepth
+	if lim.MaxDepth <= 0 || lim.MaxDepth > MaxNesting {
+		s.maxDepthLimit = MaxNesting
+	}
+	s.maxElements = effective(lim.MaxArrayElements)
+	s.maxEntries = effective(lim.MaxObjectEntries)
+	s.maxName = effective(lim.MaxNameLength)
+	s.maxString = effective(lim.MaxStringLength)
+	s.parse()
+	return s.res
+}
+
+// chunkBlocks is how many blocks stage 1 classifies per call: enough to
+// amortise the call, small enough to stay in L1 beside the body.
+const chunkBlocks = 16
+
+const oddBits = 0xaaaaaaaaaaaaaaaa
+
+type jsonScanner struct {
+	buf []byte
+	res ScanResult
+
+	maxDepth, maxDepthLimit                     int
+	maxElements, maxEntries, maxName, maxString int
+
+	depth    int
+	isObject [MaxNesting/64 + 1]uint64 // bit d: the container at depth d is an object
+	members  [MaxNesting + 1]int32     // elements or entries so far of the container at depth d
+
+	// Stage 1: masks of the chunk being walked, and the positions left in
+	// the current block.
+	masks      [chunkBlocks]blockMasks
+	blocks     int // masks filled
+	block      int // next mask to turn into positions
+	chunkStart int // offset of masks[0]
+	classified int // bytes classified so far
+	positions  uint64
+	base       int // offset of the block positions is in
+
+	// Carries from one block to the next.
+	nextEscaped  uint64 // 1: the next block's first byte is escaped
+	inString     uint64 // all ones: the next block starts inside a string
+	prevScalar   uint64 // 1: the last byte was part of a scalar
+	prevNonASCII uint64 // 1: the last byte was a non-ASCII byte inside a string
+}
+
+// prefixXor sets bit i to the parity of the bits 0..i of x: from a mask of
+// quotes, the bytes from an opening quote up to its closing one.
+func prefixXor(x uint64) uint64 {
+	x ^= x << 1
+	x ^= x << 2
+	x ^= x << 4
+	x ^= x << 8
+	x ^= x << 16
+	x ^= x << 32
+	return x
+}
+
+// next returns the next position stage 2 must look at, or len(s.buf) at the
+// end of the body.
+func (s *jsonScanner) next() int {
+	if s.positions == 0 {
+		s.refill()
+	}
+	t := s.positions
+	s.positions = t & (t - 1)
+	return s.base + bits.TrailingZeros64(t)
+}
+
+// refill loads the positions of the next block that has any, classifying
+// the next chunk when the current one is used up; at the end of the body,
+// the one position len(s.buf).
+func (s *jsonScanner) refill() {
+again:
+	if s.block == s.blocks {
+		n := len(s.buf)
+		whole := n &^ (blockLen - 1)
+		switch {
+		case s.classified < whole:
+			end := min(s.classified+chunkBlocks*blockLen, whole)
+			classify(s.masks[:], s.buf[s.classified:end])
+			s.blocks = (end - s.classified) / blockLen
+		case s.classified < n:
+			// Spaces are whitespace outside strings and plain bytes
+			// inside them, so padding adds no position.
+			tail := [blockLen]byte{}
+			for i := copy(tail[:], s.buf[whole:]); i < blockLen; i++ {
+				tail[i] = ' '
+			}
+			classify(s.masks[:1], tail[:])
+			s.blocks = 1
+		default:
+			s.base, s.positions = n, 1
+			return
+		}
+		s.chunkStart, s.block = s.classified, 0
+		s.classified += s.blocks * blockLen
+	}
+	s.base = s.chunkStart + s.block*blockLen
+	s.positions = s.positionsOf(&s.masks[s.block])
+	s.block++
+	if s.positions == 0 {
+		goto again
+	}
+}
+
+// positionsOf turns one block's masks into the positions stage 2 visits:
+// structural characters outside strings, unescaped quotes, the first byte of
+// each scalar, and inside strings escapes, control bytes and the first byte
+// of each non-ASCII run. Branch-free but for blocks without backslashes.
+func (s *jsonScanner) positionsOf(m *blockMasks) uint64 {
+	// Escapes: a backslash escapes the next byte unless it is itself
+	// escaped, so runs of backslashes alternate. The subtraction carries
+	// through each run from its start, and comparing with the odd bit
+	// positions tells runs starting on odd bytes from those starting on
+	// even ones.
+	var escaped, escape uint64
+	if bs := m.backslash; bs == 0 {
+		escaped = s.nextEscaped
+		s.nextEscaped = 0
+	} else {
+		potential := bs &^ s.nextEscaped
+		code := ((potential<<1 | oddBits) - potential) ^ oddBits
+		escaped = code ^ (bs | s.nextEscaped)
+		escape = code & bs
+		s.nextEscaped = escape >> 63
+	}
+	quote := m.quote &^ escaped
+	inString := prefixXor(quote) ^ s.inString // opening quote included, closing quote not
+	s.inString = uint64(int64(inString) >> 63)
+
+	outside := ^(inString | quote)
+	op := m.op & outside
+	scalar := outside &^ (op | m.space)
+	scalarStart := scalar &^ (scalar<<1 | s.prevScalar)
+	s.prevScalar = scalar >> 63
+	nonASCII := m.nonASCII & inString
+	nonASCIIStart := nonASCII &^ (nonASCII<<1 | s.prevNonASCII)
+	s.prevNonASCII = nonASCII >> 63
+	return op | quote | scalarStart | inString&(escape|m.control|nonASCIIStart)
+}
+
+// at is the byte at position p, 0 (which no rule accepts) at the end.
+func (s *jsonScanner) at(p int) byte {
+	if p >= len(s.buf) {
+		return 0
+	}
+	return s.buf[p]
+}
+
+func (s *jsonScanner) malformed(p int, reason string) {
+	if p >= len(s.buf) {
+		reason = "unexpected end of JSON"
+	}
+	s.res.Verdict, s.res.Offset, s.res.Reason = Malformed, p, reason
+}
+
+func (s *jsonScanner) exceeded(v Verdict, p, limit int) {
+	s.res.Verdict, s.res.Offset, s.res.Limit = v, p, limit
+}
+
+func (s *jsonScanner) isObjectAt(depth int) bool {
+	return s.isObject[depth/64]>>(depth%64)&1 != 0
+}
+
+// parse is stage 2, a state machine whose state is where the code is: each
+// label expects what may come next at that point of the grammar.
+func (s *jsonScanner) parse() {
+	var p, n int
+	var c byte
+	p = s.next()
+
+value: // p is the first byte of a value
+	switch c = s.at(p); c {
+	case '{', '[':
+		if s.depth >= s.maxDepth {
+			s.exceeded(DepthExceeded, p, s.maxDepthLimit)
+			return
+		}
+		s.depth++
+		s.res.Depth = max(s.res.Depth, s.depth)
+		s.members[s.depth] = 0
+		word, bit := s.depth/64, uint64(1)<<(s.depth%64)
+		p = s.next()
+		if c == '{' {
+			s.isObject[word] |= bit
+			if s.at(p) == '}' {
+				goto closed
+			}
+			goto name
+		}
+		s.isObject[word] &^= bit
+		if s.at(p) == ']' {
+			goto closed
+		}
+		goto element
+	case '"':
+		if !s.string(p, false) {
+			return
+		}
+		goto afterValue
+	case ']', '}', ':', ',', 0:
+		s.malformed(p, "expected a value")
+		return
+	}
+	if !s.scalar(p) {
+		return
+	}
+	goto afterValue
+
+element: // p is the first byte of an array element
+	s.members[s.depth]++
+	n = int(s.members[s.depth])
+	s.res.ArrayElements = max(s.res.ArrayElements, n)
+	if n > s.maxElements {
+		s.exceeded(ArrayElementsExceeded, p, s.maxElements)
+		return
+	}
+	goto value
+
+name: // p is the opening quote of an entry's name
+	if s.at(p) != '"' {
+		s.malformed(p, "expected a string for an entry name")
+		return
+	}
+	s.members[s.depth]++
+	n = int(s.members[s.depth])
+	s.res.ObjectEntries = max(s.res.ObjectEntries, n)
+	if n > s.maxEntries {
+		s.exceeded(ObjectEntriesExceeded, p, s.maxEntries)
+		return
+	}
+	if !s.string(p, true) {
+		return
+	}
+	if p = s.next(); s.at(p) != ':' {
+		s.malformed(p, "expected ':' after an entry name")
+		return
+	}
+	p = s.next()
+	goto value
+
+closed: // the container at s.depth has just closed
+	s.depth--
+
+afterValue:
+	p = s.next()
+	if s.depth == 0 {
+		if p < len(s.buf) {
+			s.malformed(p, "data after the top-level value")
+		}
+		return
+	}
+	c = s.at(p)
+	if s.isObjectAt(s.depth) {
+		switch c {
+		case ',':
+			p = s.next()
+			goto name
+		case '}':
+			goto closed
+		}
+		s.malformed(p, "expected ',' or '}'")
+		return
+	}
+	switch c {
+	case ',':
+		p = s.next()
+		goto element
+	case ']':
+		goto closed
+	}
+	s.malformed(p, "expected ',' or ']'")
+}
+
+// scalar checks the literal or number at p and that a delimiter follows it.
+func (s *jsonScanner) scalar(p int) bool {
+	end, bad := scanScalar(s.buf, p)
+	if bad < 0 && end < len(s.buf) && classTable[s.buf[end]]&(classOp|classSpace) == 0 {
+		bad = end
+	}
+	if bad >= 0 {
+		s.malformed(bad, "invalid literal or number")
+		return false
+	}
+	return true
+}
+
+// string walks the string whose opening quote is at p to its closing quote,
+// checking escapes, control bytes and UTF-8, and its length after
+// unescaping against the limit for names or for values.
+func (s *jsonScanner) string(p int, name bool) bool {
+	saved := 0 // bytes the escapes shrink by when unescaped
+	for {
+		q := s.next()
+		if q >= len(s.buf) {
+			s.malformed(len(s.buf), "unterminated string")
+			return false
+		}
+		switch c := s.buf[q]; {
+		case c == '"':
+			n := q - p - 1 - saved
+			if name {
+				s.res.NameLength = max(s.res.NameLength, n)
+				if n > s.maxName {
+					s.exceeded(NameLengthExceeded, p, s.maxName)
+					return false
+				}
+				return true
+			}
+			s.res.StringLength = max(s.res.StringLength, n)
+			if n > s.maxString {
+				s.exceeded(StringLengthExceeded, p, s.maxString)
+				return false
+			}
+			return true
+		case c == '\\':
+			k, pair := s.escape(q)
+			if k < 0 {
+				return false
+			}
+			saved += k
+			if pair {
+				s.next() // the backslash of the low surrogate
+			}
+		case c < 0x20:
+			s.malformed(q, "control character in string")
+			return false
+		default:
+			if !s.nonASCII(q) {
+				return false
+			}
+		}
+	}
+}
+
+// escape checks the escape sequence at p and returns how many bytes
+// unescaping saves (-1 when malformed) and whether it is a surrogate pair
+// that includes the escape after it. Unpaired surrogates are grammatical
+// (RFC 8259 §8.2) and decode to U+FFFD, as encoding/json decodes them.
+func (s *jsonScanner) escape(p int) (saved int, pair bool) {
+	b := s.buf
+	if p+1 >= len(b) {
+		s.malformed(len(b), "unterminated string")
+		return -1, false
+	}
+	switch b[p+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 1, false
+	case 'u':
+	default:
+		s.malformed(p+1, "invalid escape")
+		return -1, false
+	}
+	r, bad := hex4(b, p+2)
+	if bad >= 0 {
+		s.malformed(bad, "invalid \\u escape")
+		return -1, false
+	}
+	switch {
+	case r < 0x80:
+		return 5, false
+	case r < 0x800:
+		return 4, false
+	case r >= 0xd800 && r < 0xdc00 && p+11 < len(b) && b[p+6] == '\\' && b[p+7] == 'u':
+		if r2, bad := hex4(b, p+8); bad < 0 && r2 >= 0xdc00 && r2 < 0xe000 {
+			return 12 - 4, true
+		}
+	}
+	return 3, false
+}
+
+// hex4 decodes four hex digits at b[p:], or returns the offset of the first
+// byte that is not one.
+func hex4(b []byte, p int) (r rune, bad int) {
+	for i := p; i < p+4; i++ {
+		if i >= len(b) {
+			return 0, len(b)
+		}
+		c := b[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, i
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, -1
+}
+
+// nonASCII checks the run of non-ASCII bytes at p is UTF-8; the run cannot
+// hold an ASCII byte, so stage 1 marks only its first byte.
+func (s *jsonScanner) nonASCII(p int) bool {
+	b := s.buf
+	for i := p; i < len(b) && b[i] >= utf8.RuneSelf; {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			s.malformed(i, "invalid UTF-8")
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// scanScalar checks the literal or number at b[p:] (RFC 8259 §3, §6) and
+// returns where it ends, or the offset of the first byte that breaks it.
+func scanScalar(b []byte, p int) (end, bad int) {
+	switch b[p] {
+	case 't':
+		return literal(b, p, "true")
+	case 'f':
+		return literal(b, p, "false")
+	case 'n':
+		return literal(b, p, "null")
+	}
+	i := p
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return 0, i
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	default:
+		return 0, i
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return 0, i
+		}
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return 0, i
+		}
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	}
+	return i, -1
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func literal(b []byte, p int, word string) (end, bad int) {
+	for i := range len(word) {
+		if p+i >= len(b) || b[p+i] != word[i] {
+			return 0, p + i
+		}
+	}
+	return p + len(word), -1
+}
