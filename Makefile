@@ -31,6 +31,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags purego ./codec/
 
 # Every package with -race. The allocation tests are built without -race
 # (the race detector allocates), so they run on their own in test-alloc.
@@ -71,6 +72,7 @@ demo-deps:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
+	cd benchmarks/scan && $(GO) test -run '^$$' -bench . -benchmem .
 	./benchmarks/loadgen/run.sh
 
 clean:

@@ -5,6 +5,8 @@ package codec
 import (
 	"strings"
 	"testing"
+
+	"github.com/pqrelay/pqrelay/internal/jsonshape"
 )
 
 // TestZeroAllocs: sealing and opening an MKE frame and building and parsing
@@ -56,7 +58,7 @@ func TestZeroAllocs(t *testing.T) {
 // TestScanAllocs: accepting a JSON or XML body allocates nothing, with each
 // classify kernel.
 func TestScanAllocs(t *testing.T) {
-	body := JSONShape("api", 64<<10)
+	body := jsonshape.Build("api", 64<<10)
 	xmlBody := []byte(`<?xml version="1.0"?><r a="1">` + strings.Repeat(`<item id="7">text &amp; more<b/></item>`, 500) + `</r>`)
 	jl := JSONLimits{MaxDepth: 10, MaxStringLength: 1000}
 	xl := XMLLimits{MaxDepth: 10, MaxChildren: 1000}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pqrelay/pqrelay/internal/fuzzseed"
+	"github.com/pqrelay/pqrelay/internal/jsonshape"
 )
 
 // Fuzz targets for every decoder of the package (DESIGN.md §4). Seed corpora
@@ -283,7 +284,7 @@ func jsonSeeds() [][]byte {
 	add("[\"\xe6\x97\"]")
 	add(strings.Repeat("[", 40) + strings.Repeat("]", 40))
 	add(strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20))
-	add(string(JSONShape("api", 300)))
+	add(string(jsonshape.Build("api", 300)))
 	return seeds
 }
 

@@ -77,11 +77,19 @@ func prefixXor(x uint64) uint64 {
 }
 
 // next returns the next position stage 2 must look at, or len(s.buf) at the
-// end of the body.
+// end of the body. Small enough to inline: parse calls it for every token.
 func (s *jsonScanner) next() int {
-	if s.positions == 0 {
-		s.refill()
+	t := s.positions
+	if t == 0 {
+		return s.nextBlock()
 	}
+	s.positions = t & (t - 1)
+	return s.base + bits.TrailingZeros64(t)
+}
+
+//go:noinline
+func (s *jsonScanner) nextBlock() int {
+	s.refill()
 	t := s.positions
 	s.positions = t & (t - 1)
 	return s.base + bits.TrailingZeros64(t)

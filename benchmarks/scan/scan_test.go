@@ -1,0 +1,60 @@
+// Package scan compares codec.ScanJSON with other JSON validators on the
+// same bodies. It is its own module so that the relay's go.mod does not
+// gain the comparison's dependencies.
+package scan
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/minio/simdjson-go"
+	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/jsonshape"
+	"github.com/valyala/fastjson"
+)
+
+var sizes = []struct {
+	name string
+	n    int
+}{{"1KiB", 1 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
+
+// BenchmarkScan: Impl/Shape-Size, bytes per second of each validator.
+// ScanJSON runs with limits set, as the relay runs it.
+func BenchmarkScan(b *testing.B) {
+	lim := codec.JSONLimits{MaxDepth: 20, MaxArrayElements: 1 << 20, MaxObjectEntries: 100, MaxNameLength: 100, MaxStringLength: 1 << 16}
+	impls := []struct {
+		name string
+		ok   func([]byte) bool
+	}{
+		{"ScanJSON", func(body []byte) bool { return codec.ScanJSON(body, lim).Verdict == codec.Accepted }},
+		{"encoding-json-Valid", json.Valid},
+		{"fastjson-Validate", func(body []byte) bool { return fastjson.ValidateBytes(body) == nil }},
+	}
+	if simdjson.SupportedCPU() {
+		var pj *simdjson.ParsedJson
+		impls = append(impls, struct {
+			name string
+			ok   func([]byte) bool
+		}{"simdjson-go-Parse", func(body []byte) bool {
+			var err error
+			pj, err = simdjson.Parse(body, pj)
+			return err == nil
+		}})
+	}
+	for _, impl := range impls {
+		for _, shape := range jsonshape.Shapes {
+			for _, size := range sizes {
+				body := jsonshape.Build(shape, size.n)
+				b.Run(impl.name+"/"+shape+"-"+size.name, func(b *testing.B) {
+					if !impl.ok(body) {
+						b.Fatal("refused a valid body")
+					}
+					b.SetBytes(int64(len(body)))
+					for b.Loop() {
+						impl.ok(body)
+					}
+				})
+			}
+		}
+	}
+}
