@@ -47,15 +47,12 @@ type jsonScanner struct {
 	isObject [MaxNesting/64 + 1]uint64 // bit d: the container at depth d is an object
 	members  [MaxNesting + 1]int32     // elements or entries so far of the container at depth d
 
-	// Stage 1: masks of the chunk being walked, and the positions left in
-	// the current block.
+	// Stage 1: masks of the chunk being walked.
 	masks      [chunkBlocks]blockMasks
 	blocks     int // masks filled
 	block      int // next mask to turn into positions
 	chunkStart int // offset of masks[0]
 	classified int // bytes classified so far
-	positions  uint64
-	base       int // offset of the block positions is in
 
 	// Carries from one block to the next.
 	nextEscaped  uint64 // 1: the next block's first byte is escaped
@@ -76,59 +73,40 @@ func prefixXor(x uint64) uint64 {
 	return x
 }
 
-// next returns the next position stage 2 must look at, or len(s.buf) at the
-// end of the body. Small enough to inline: parse calls it for every token.
-func (s *jsonScanner) next() int {
-	t := s.positions
-	if t == 0 {
-		return s.nextBlock()
-	}
-	s.positions = t & (t - 1)
-	return s.base + bits.TrailingZeros64(t)
-}
-
-//go:noinline
-func (s *jsonScanner) nextBlock() int {
-	s.refill()
-	t := s.positions
-	s.positions = t & (t - 1)
-	return s.base + bits.TrailingZeros64(t)
-}
-
-// refill loads the positions of the next block that has any, classifying
-// the next chunk when the current one is used up; at the end of the body,
-// the one position len(s.buf).
-func (s *jsonScanner) refill() {
-again:
-	if s.block == s.blocks {
-		n := len(s.buf)
-		whole := n &^ (blockLen - 1)
-		switch {
-		case s.classified < whole:
-			end := min(s.classified+chunkBlocks*blockLen, whole)
-			classify(s.masks[:], s.buf[s.classified:end])
-			s.blocks = (end - s.classified) / blockLen
-		case s.classified < n:
-			// Spaces are whitespace outside strings and plain bytes
-			// inside them, so padding adds no position.
-			tail := [blockLen]byte{}
-			for i := copy(tail[:], s.buf[whole:]); i < blockLen; i++ {
-				tail[i] = ' '
+// refill returns the positions of the next block that has any, bit i for
+// offset base+i, classifying the next chunk when the current one is used
+// up; at the end of the body, the one position len(s.buf).
+func (s *jsonScanner) refill() (positions uint64, base int) {
+	for {
+		if s.block == s.blocks {
+			n := len(s.buf)
+			whole := n &^ (blockLen - 1)
+			switch {
+			case s.classified < whole:
+				end := min(s.classified+chunkBlocks*blockLen, whole)
+				classify(s.masks[:], s.buf[s.classified:end])
+				s.blocks = (end - s.classified) / blockLen
+			case s.classified < n:
+				// Spaces are whitespace outside strings and plain bytes
+				// inside them, so padding adds no position.
+				tail := [blockLen]byte{}
+				for i := copy(tail[:], s.buf[whole:]); i < blockLen; i++ {
+					tail[i] = ' '
+				}
+				classify(s.masks[:1], tail[:])
+				s.blocks = 1
+			default:
+				return 1, n
 			}
-			classify(s.masks[:1], tail[:])
-			s.blocks = 1
-		default:
-			s.base, s.positions = n, 1
-			return
+			s.chunkStart, s.block = s.classified, 0
+			s.classified += s.blocks * blockLen
 		}
-		s.chunkStart, s.block = s.classified, 0
-		s.classified += s.blocks * blockLen
-	}
-	s.base = s.chunkStart + s.block*blockLen
-	s.positions = s.positionsOf(&s.masks[s.block])
-	s.block++
-	if s.positions == 0 {
-		goto again
+		base = s.chunkStart + s.block*blockLen
+		positions = s.positionsOf(&s.masks[s.block])
+		s.block++
+		if positions != 0 {
+			return positions, base
+		}
 	}
 }
 
@@ -192,11 +170,29 @@ func (s *jsonScanner) isObjectAt(depth int) bool {
 }
 
 // parse is stage 2, a state machine whose state is where the code is: each
-// label expects what may come next at that point of the grammar.
+// label expects what may come next at that point of the grammar. The
+// current block's positions live in locals so that they stay in registers;
+// every "next position" is written out as
+//
+//	if pos == 0 {
+//		pos, base = s.refill()
+//	}
+//	p = base + bits.TrailingZeros64(pos)
+//	pos &= pos - 1
+//
+// because a helper method that may call refill is too big to inline.
 func (s *jsonScanner) parse() {
-	var p, n int
-	var c byte
-	p = s.next()
+	var (
+		pos             uint64
+		base, p, n      int
+		c               byte
+		name            bool // the string being walked is an entry's name
+		start, saved, k int  // the string's quote, what its escapes save
+		pair            bool
+	)
+	pos, base = s.refill()
+	p = base + bits.TrailingZeros64(pos)
+	pos &= pos - 1
 
 value: // p is the first byte of a value
 	switch c = s.at(p); c {
@@ -209,13 +205,17 @@ value: // p is the first byte of a value
 		s.res.Depth = max(s.res.Depth, s.depth)
 		s.members[s.depth] = 0
 		word, bit := s.depth/64, uint64(1)<<(s.depth%64)
-		p = s.next()
+		if pos == 0 {
+			pos, base = s.refill()
+		}
+		p = base + bits.TrailingZeros64(pos)
+		pos &= pos - 1
 		if c == '{' {
 			s.isObject[word] |= bit
 			if s.at(p) == '}' {
 				goto closed
 			}
-			goto name
+			goto entry
 		}
 		s.isObject[word] &^= bit
 		if s.at(p) == ']' {
@@ -223,10 +223,8 @@ value: // p is the first byte of a value
 		}
 		goto element
 	case '"':
-		if !s.string(p, false) {
-			return
-		}
-		goto afterValue
+		name = false
+		goto str
 	case ']', '}', ':', ',', 0:
 		s.malformed(p, "expected a value")
 		return
@@ -246,7 +244,7 @@ element: // p is the first byte of an array element
 	}
 	goto value
 
-name: // p is the opening quote of an entry's name
+entry: // p is the opening quote of an entry's name
 	if s.at(p) != '"' {
 		s.malformed(p, "expected a string for an entry name")
 		return
@@ -258,21 +256,84 @@ name: // p is the opening quote of an entry's name
 		s.exceeded(ObjectEntriesExceeded, p, s.maxEntries)
 		return
 	}
-	if !s.string(p, true) {
+	name = true
+
+str: // p is a string's opening quote: walk to its closing quote, checking
+	// escapes, control bytes, UTF-8 and the length after unescaping.
+	start, saved = p, 0
+strNext:
+	if pos == 0 {
+		pos, base = s.refill()
+	}
+	p = base + bits.TrailingZeros64(pos)
+	pos &= pos - 1
+	switch c = s.at(p); {
+	case c == '"':
+		n = p - start - 1 - saved
+		if name {
+			s.res.NameLength = max(s.res.NameLength, n)
+			if n > s.maxName {
+				s.exceeded(NameLengthExceeded, start, s.maxName)
+				return
+			}
+			goto colon
+		}
+		s.res.StringLength = max(s.res.StringLength, n)
+		if n > s.maxString {
+			s.exceeded(StringLengthExceeded, start, s.maxString)
+			return
+		}
+		goto afterValue
+	case c == '\\':
+		if k, pair = s.escape(p); k < 0 {
+			return
+		}
+		saved += k
+		if pair { // skip the low surrogate's backslash, the next position
+			if pos == 0 {
+				pos, base = s.refill()
+			}
+			pos &= pos - 1
+		}
+		goto strNext
+	case p >= len(s.buf):
+		s.malformed(p, "unterminated string")
+		return
+	case c < 0x20:
+		s.malformed(p, "control character in string")
 		return
 	}
-	if p = s.next(); s.at(p) != ':' {
+	if !s.nonASCII(p) {
+		return
+	}
+	goto strNext
+
+colon:
+	if pos == 0 {
+		pos, base = s.refill()
+	}
+	p = base + bits.TrailingZeros64(pos)
+	pos &= pos - 1
+	if s.at(p) != ':' {
 		s.malformed(p, "expected ':' after an entry name")
 		return
 	}
-	p = s.next()
+	if pos == 0 {
+		pos, base = s.refill()
+	}
+	p = base + bits.TrailingZeros64(pos)
+	pos &= pos - 1
 	goto value
 
 closed: // the container at s.depth has just closed
 	s.depth--
 
 afterValue:
-	p = s.next()
+	if pos == 0 {
+		pos, base = s.refill()
+	}
+	p = base + bits.TrailingZeros64(pos)
+	pos &= pos - 1
 	if s.depth == 0 {
 		if p < len(s.buf) {
 			s.malformed(p, "data after the top-level value")
@@ -283,8 +344,12 @@ afterValue:
 	if s.isObjectAt(s.depth) {
 		switch c {
 		case ',':
-			p = s.next()
-			goto name
+			if pos == 0 {
+				pos, base = s.refill()
+			}
+			p = base + bits.TrailingZeros64(pos)
+			pos &= pos - 1
+			goto entry
 		case '}':
 			goto closed
 		}
@@ -293,7 +358,11 @@ afterValue:
 	}
 	switch c {
 	case ',':
-		p = s.next()
+		if pos == 0 {
+			pos, base = s.refill()
+		}
+		p = base + bits.TrailingZeros64(pos)
+		pos &= pos - 1
 		goto element
 	case ']':
 		goto closed
@@ -312,54 +381,6 @@ func (s *jsonScanner) scalar(p int) bool {
 		return false
 	}
 	return true
-}
-
-// string walks the string whose opening quote is at p to its closing quote,
-// checking escapes, control bytes and UTF-8, and its length after
-// unescaping against the limit for names or for values.
-func (s *jsonScanner) string(p int, name bool) bool {
-	saved := 0 // bytes the escapes shrink by when unescaped
-	for {
-		q := s.next()
-		if q >= len(s.buf) {
-			s.malformed(len(s.buf), "unterminated string")
-			return false
-		}
-		switch c := s.buf[q]; {
-		case c == '"':
-			n := q - p - 1 - saved
-			if name {
-				s.res.NameLength = max(s.res.NameLength, n)
-				if n > s.maxName {
-					s.exceeded(NameLengthExceeded, p, s.maxName)
-					return false
-				}
-				return true
-			}
-			s.res.StringLength = max(s.res.StringLength, n)
-			if n > s.maxString {
-				s.exceeded(StringLengthExceeded, p, s.maxString)
-				return false
-			}
-			return true
-		case c == '\\':
-			k, pair := s.escape(q)
-			if k < 0 {
-				return false
-			}
-			saved += k
-			if pair {
-				s.next() // the backslash of the low surrogate
-			}
-		case c < 0x20:
-			s.malformed(q, "control character in string")
-			return false
-		default:
-			if !s.nonASCII(q) {
-				return false
-			}
-		}
-	}
 }
 
 // escape checks the escape sequence at p and returns how many bytes
