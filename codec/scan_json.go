@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
 )
@@ -478,8 +479,7 @@ func scanScalar(b []byte, p int) (end, bad int) {
 	case b[i] == '0':
 		i++
 	case '1' <= b[i] && b[i] <= '9':
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
+		i = digits(b, i+1)
 	default:
 		return 0, i
 	}
@@ -488,8 +488,7 @@ func scanScalar(b []byte, p int) (end, bad int) {
 		if i >= len(b) || !isDigit(b[i]) {
 			return 0, i
 		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
+		i = digits(b, i+1)
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
@@ -499,13 +498,31 @@ func scanScalar(b []byte, p int) (end, bad int) {
 		if i >= len(b) || !isDigit(b[i]) {
 			return 0, i
 		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
+		i = digits(b, i+1)
 	}
 	return i, -1
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digits returns the end of the run of ASCII digits at b[i:], eight bytes
+// at a time: a byte is a digit when its high nibble is 3 both as it is and
+// after adding 6 (which lifts ':' to '?' onward past 0x3f). A carry out of
+// a non-digit byte can only spoil the bytes above it, and only the lowest
+// non-digit counts.
+func digits(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		const high, three, six = 0xf0f0f0f0f0f0f0f0, 0x3030303030303030, 0x0606060606060606
+		if nonDigit := (v&high ^ three) | ((v+six)&high ^ three); nonDigit != 0 {
+			return i + bits.TrailingZeros64(nonDigit)/8
+		}
+	}
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
 
 func literal(b []byte, p int, word string) (end, bad int) {
 	for i := range len(word) {

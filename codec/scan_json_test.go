@@ -133,3 +133,22 @@ func TestEscapeMasks(t *testing.T) {
 		}
 	}
 }
+
+// TestDigits: the eight-at-a-time digit run agrees with a byte loop for
+// every byte value after every run length.
+func TestDigits(t *testing.T) {
+	t.Parallel()
+	for run := range 20 {
+		for c := range 256 {
+			b := []byte(strings.Repeat("7", run) + string(rune(0)) + "12345678")
+			b[run] = byte(c)
+			want := 0
+			for want < len(b) && isDigit(b[want]) {
+				want++
+			}
+			if got := digits(b, 0); got != want {
+				t.Fatalf("digits(%q) = %d, want %d", b, got, want)
+			}
+		}
+	}
+}
