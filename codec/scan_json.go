@@ -116,6 +116,13 @@ func (s *jsonScanner) refill() (positions uint64, base int) {
 // each scalar, and inside strings escapes, control bytes and the first byte
 // of each non-ASCII run. Branch-free but for blocks without backslashes.
 func (s *jsonScanner) positionsOf(m *blockMasks) uint64 {
+	// A block inside a long string, with nothing in it that ends or
+	// escapes or needs a check, has no position and changes no carry but
+	// the non-ASCII one.
+	if s.inString != 0 && s.nextEscaped == 0 && m.quote|m.backslash|m.control|m.nonASCII == 0 {
+		s.prevNonASCII = 0
+		return 0
+	}
 	// Escapes: a backslash escapes the next byte unless it is itself
 	// escaped, so runs of backslashes alternate. The subtraction carries
 	// through each run from its start, and comparing with the odd bit
