@@ -62,6 +62,24 @@ type Config struct {
 	// relay's own idle limit toward peers (peerIdle), so an outbound relay
 	// closes its idle connections before the inbound relay does.
 	IdleTimeout time.Duration
+	// JSONLimits are JSON_MAX_DEPTH, JSON_MAX_ARRAY_ELEMENTS,
+	// JSON_MAX_OBJECT_ENTRIES, JSON_MAX_NAME_LENGTH and
+	// JSON_MAX_STRING_LENGTH: the inbound relay refuses a request whose
+	// Content-Type is JSON and whose body breaks one of them or is not valid
+	// JSON. 0 means no limit; all 0 (the default) turns JSON protection off.
+	JSONLimits codec.JSONLimits
+	// XMLLimits are XML_MAX_DEPTH, XML_MAX_CHILDREN, XML_MAX_ATTRIBUTES,
+	// XML_MAX_NAME_LENGTH, XML_MAX_TEXT_LENGTH and XML_MAX_ATTRIBUTE_LENGTH,
+	// as JSONLimits for XML bodies; with any set, a DOCTYPE is refused too.
+	// Default: all 0, XML protection off.
+	XMLLimits codec.XMLLimits
+	// JSONResponses is JSON_RESPONSES: the outbound relay also checks the
+	// JSON responses it opens against JSONLimits and answers 502 for one
+	// that fails. Default false.
+	JSONResponses bool
+	// XMLResponses is XML_RESPONSES, JSONResponses for XML.
+	XMLResponses bool
+
 	// SessionLifetime is SESSION_LIFETIME, how long an inbound relay keeps a
 	// session it paired; the outbound relay pairs anew at 75% of it.
 	// Default 1 h, from 1 min to 24 h.
@@ -136,6 +154,9 @@ func (c Config) Validate() error {
 	case c.SessionLifetime < session.MinLifetime || c.SessionLifetime > session.MaxLifetime:
 		return errors.New("SESSION_LIFETIME: must be between 1m and 24h")
 	}
+	if err := validateLimits(c); err != nil {
+		return err
+	}
 	for _, h := range c.Headers {
 		if !codec.ValidHeaderName([]byte(h.Name)) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl([]byte(h.Name)) {
 			return errors.New("HEADERS: " + quoteName(h.Name) + " is not a valid header to add")
@@ -145,6 +166,37 @@ func (c Config) Validate() error {
 		if _, err := parsePeerOrigin(p); err != nil {
 			return errors.New("ALLOWED_PEERS: " + quoteName(p) + " is not an origin like https://relay.example.com:8443")
 		}
+	}
+	return nil
+}
+
+// validateLimits checks the message-protection settings.
+func validateLimits(c Config) error {
+	j, x := c.JSONLimits, c.XMLLimits
+	for _, l := range []struct {
+		name  string
+		value int
+	}{
+		{"JSON_MAX_DEPTH", j.MaxDepth}, {"JSON_MAX_ARRAY_ELEMENTS", j.MaxArrayElements},
+		{"JSON_MAX_OBJECT_ENTRIES", j.MaxObjectEntries}, {"JSON_MAX_NAME_LENGTH", j.MaxNameLength},
+		{"JSON_MAX_STRING_LENGTH", j.MaxStringLength}, {"XML_MAX_DEPTH", x.MaxDepth},
+		{"XML_MAX_CHILDREN", x.MaxChildren}, {"XML_MAX_ATTRIBUTES", x.MaxAttributes},
+		{"XML_MAX_NAME_LENGTH", x.MaxNameLength}, {"XML_MAX_TEXT_LENGTH", x.MaxTextLength},
+		{"XML_MAX_ATTRIBUTE_LENGTH", x.MaxAttributeLength},
+	} {
+		if l.value < 0 {
+			return errors.New(l.name + ": must be 0 (no limit) or a positive number")
+		}
+	}
+	switch {
+	case j.MaxDepth > codec.MaxNesting:
+		return errors.New("JSON_MAX_DEPTH: must be at most " + strconv.Itoa(codec.MaxNesting) + ", the deepest nesting the relay's scanner follows")
+	case x.MaxDepth > codec.MaxNesting:
+		return errors.New("XML_MAX_DEPTH: must be at most " + strconv.Itoa(codec.MaxNesting) + ", the deepest nesting the relay's scanner follows")
+	case c.JSONResponses && !j.Enabled():
+		return errors.New("JSON_RESPONSES: applies only with a JSON_MAX_* limit set")
+	case c.XMLResponses && !x.Enabled():
+		return errors.New("XML_RESPONSES: applies only with an XML_MAX_* limit set")
 	}
 	return nil
 }

@@ -51,14 +51,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		st.port = p
 		return nil
 	})
-	parse("DEBUG", func(v string) error {
-		b, e := strconv.ParseBool(v)
-		if e != nil {
-			return errors.New("must be true or false, got " + strconv.Quote(v))
-		}
-		c.Debug = b
-		return nil
-	})
+	parse("DEBUG", boolInto(&c.Debug))
 	parse("HEADERS", func(v string) error {
 		var m map[string]string
 		if e := json.Unmarshal([]byte(v), &m); e != nil {
@@ -87,6 +80,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
 	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
 	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	for _, l := range []struct {
+		name string
+		dst  *int
+	}{
+		{"JSON_MAX_DEPTH", &c.JSONLimits.MaxDepth},
+		{"JSON_MAX_ARRAY_ELEMENTS", &c.JSONLimits.MaxArrayElements},
+		{"JSON_MAX_OBJECT_ENTRIES", &c.JSONLimits.MaxObjectEntries},
+		{"JSON_MAX_NAME_LENGTH", &c.JSONLimits.MaxNameLength},
+		{"JSON_MAX_STRING_LENGTH", &c.JSONLimits.MaxStringLength},
+		{"XML_MAX_DEPTH", &c.XMLLimits.MaxDepth},
+		{"XML_MAX_CHILDREN", &c.XMLLimits.MaxChildren},
+		{"XML_MAX_ATTRIBUTES", &c.XMLLimits.MaxAttributes},
+		{"XML_MAX_NAME_LENGTH", &c.XMLLimits.MaxNameLength},
+		{"XML_MAX_TEXT_LENGTH", &c.XMLLimits.MaxTextLength},
+		{"XML_MAX_ATTRIBUTE_LENGTH", &c.XMLLimits.MaxAttributeLength},
+	} {
+		parse(l.name, limitInto(l.dst))
+	}
+	parse("JSON_RESPONSES", boolInto(&c.JSONResponses))
+	parse("XML_RESPONSES", boolInto(&c.XMLResponses))
 	if v := getenv("REDIS_URL"); v != "" && err == nil {
 		rc, e := session.ParseRedisURL(v)
 		if e != nil {
@@ -128,6 +141,29 @@ func intInto(dst *int) func(string) error {
 			return errors.New("must be a positive number of bytes, got " + strconv.Quote(v))
 		}
 		*dst = n
+		return nil
+	}
+}
+
+// limitInto parses a message-protection limit: 0 means none.
+func limitInto(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("must be 0 (no limit) or a positive number, got " + strconv.Quote(v))
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		*dst = b
 		return nil
 	}
 }

@@ -52,6 +52,14 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"REDIS_URL", "http://localhost:6379"}, "REDIS_URL"},
 		{[]string{"REDIS_URL", "redis://:hunter2@h:port"}, "REDIS_URL"},
 		{[]string{"REDIS_OUTAGE", "local-window"}, "REDIS_OUTAGE"},
+		{[]string{"JSON_MAX_DEPTH", "-1"}, "JSON_MAX_DEPTH"},
+		{[]string{"JSON_MAX_DEPTH", "1025"}, "JSON_MAX_DEPTH"},
+		{[]string{"JSON_MAX_STRING_LENGTH", "1MiB"}, "JSON_MAX_STRING_LENGTH"},
+		{[]string{"XML_MAX_DEPTH", "100000"}, "XML_MAX_DEPTH"},
+		{[]string{"XML_MAX_ATTRIBUTE_LENGTH", "x"}, "XML_MAX_ATTRIBUTE_LENGTH"},
+		{[]string{"JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
+		{[]string{"XML_MAX_CHILDREN", "10", "XML_RESPONSES", "yes"}, "XML_RESPONSES"},
+		{[]string{"XML_MAX_CHILDREN", "10", "JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
 	}
 	for _, c := range cases {
@@ -92,6 +100,16 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 		c.MaxBodyBytes != 1<<20 || c.PeerTimeout != 5*time.Second || c.SessionLifetime != 10*time.Minute ||
 		st.redis == nil || st.redis.DB != 2 || st.redis.OutageLocalWindow {
 		t.Errorf("values not applied: %+v %+v", st, c)
+	}
+	st, err = loadSettings(env("JSON_MAX_DEPTH", "20", "JSON_MAX_ARRAY_ELEMENTS", "1000", "JSON_MAX_OBJECT_ENTRIES", "100",
+		"JSON_MAX_NAME_LENGTH", "64", "JSON_MAX_STRING_LENGTH", "0", "JSON_RESPONSES", "true",
+		"XML_MAX_DEPTH", "1", "XML_MAX_CHILDREN", "2", "XML_MAX_ATTRIBUTES", "3", "XML_MAX_NAME_LENGTH", "4",
+		"XML_MAX_TEXT_LENGTH", "5", "XML_MAX_ATTRIBUTE_LENGTH", "6"))
+	j, x := st.proxy.JSONLimits, st.proxy.XMLLimits
+	if err != nil || j.MaxDepth != 20 || j.MaxArrayElements != 1000 || j.MaxObjectEntries != 100 || j.MaxNameLength != 64 ||
+		j.MaxStringLength != 0 || !st.proxy.JSONResponses || st.proxy.XMLResponses || x.MaxDepth != 1 || x.MaxChildren != 2 ||
+		x.MaxAttributes != 3 || x.MaxNameLength != 4 || x.MaxTextLength != 5 || x.MaxAttributeLength != 6 {
+		t.Errorf("message protection: %v %+v %+v", err, j, x)
 	}
 	st, err = loadSettings(env("REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "local-window"))
 	if err != nil || !st.redis.OutageLocalWindow {
