@@ -11,6 +11,25 @@
 	ORQ       BX, AX \
 	MOVQ      AX, off(DI)
 
+// Lookup tables for VPSHUFB, which picks a table byte by the low nibble of
+// each input byte (0 for inputs with the high bit set), the same 16 bytes
+// in both lanes. A byte is whitespace when it equals its entry in
+// spaceTable; with 0x20 set (folding '[' onto '{' and ']' onto '}') a byte
+// is one of {}[]:, when it equals its entry in opTable and is no control
+// byte (0x0c and 0x1a fold onto ',' and ':'). Unused entries are 0x80,
+// which no byte below 0x80 equals.
+DATA spaceTable<>+0(SB)/8, $0x8080808080808020  // ' ' at 0x0
+DATA spaceTable<>+8(SB)/8, $0x80800d80800a0980  // '\t' '\n' '\r' at 0x9, 0xa, 0xd
+DATA spaceTable<>+16(SB)/8, $0x8080808080808020
+DATA spaceTable<>+24(SB)/8, $0x80800d80800a0980
+GLOBL spaceTable<>(SB), RODATA|NOPTR, $32
+
+DATA opTable<>+0(SB)/8, $0x8080808080808080
+DATA opTable<>+8(SB)/8, $0x80807d2c7b3a8080 // ':' '{' ',' '}' at 0xa-0xd
+DATA opTable<>+16(SB)/8, $0x8080808080808080
+DATA opTable<>+24(SB)/8, $0x80807d2c7b3a8080
+GLOBL opTable<>(SB), RODATA|NOPTR, $32
+
 // func classifyAVX2(dst []blockMasks, src []byte)
 // Fills one blockMasks (48 bytes: quote, backslash, op, space, control,
 // nonASCII) per 64-byte block of src.
@@ -29,28 +48,9 @@ TEXT ·classifyAVX2(SB), NOSPLIT, $0-48
 	VPBROADCASTB X14, Y14 // '\\'
 	MOVQ $0x20, AX
 	MOVQ AX, X13
-	VPBROADCASTB X13, Y13 // ' ', and the bit that folds '[' onto '{' and ']' onto '}'
-	MOVQ $0x7b, AX
-	MOVQ AX, X12
-	VPBROADCASTB X12, Y12 // '{'
-	MOVQ $0x7d, AX
-	MOVQ AX, X11
-	VPBROADCASTB X11, Y11 // '}'
-	MOVQ $0x3a, AX
-	MOVQ AX, X10
-	VPBROADCASTB X10, Y10 // ':'
-	MOVQ $0x2c, AX
-	MOVQ AX, X9
-	VPBROADCASTB X9, Y9   // ','
-	MOVQ $0x09, AX
-	MOVQ AX, X8
-	VPBROADCASTB X8, Y8   // '\t'
-	MOVQ $0x0a, AX
-	MOVQ AX, X7
-	VPBROADCASTB X7, Y7   // '\n'
-	MOVQ $0x0d, AX
-	MOVQ AX, X6
-	VPBROADCASTB X6, Y6   // '\r'
+	VPBROADCASTB X13, Y13 // the bit that folds '[' onto '{' and ']' onto '}'
+	VMOVDQU spaceTable<>(SB), Y12
+	VMOVDQU opTable<>(SB), Y11
 	MOVQ $0x1f, AX
 	MOVQ AX, X5
 	VPBROADCASTB X5, Y5   // the largest control byte
@@ -67,45 +67,28 @@ loop:
 	VPCMPEQB Y14, Y1, Y3
 	STORE_MASK(Y2, Y3, 8)
 
+	// control: the bytes that min(b, 0x1f) leaves as they are
+	VPMINUB  Y5, Y0, Y6
+	VPCMPEQB Y6, Y0, Y6
+	VPMINUB  Y5, Y1, Y7
+	VPCMPEQB Y7, Y1, Y7
+	STORE_MASK(Y6, Y7, 32)
+
 	VPOR     Y13, Y0, Y2
-	VPCMPEQB Y12, Y2, Y3
-	VPCMPEQB Y11, Y2, Y2
-	VPOR     Y3, Y2, Y2
-	VPCMPEQB Y10, Y0, Y3
-	VPOR     Y3, Y2, Y2
-	VPCMPEQB Y9, Y0, Y3
-	VPOR     Y3, Y2, Y2
+	VPSHUFB  Y0, Y11, Y4
+	VPCMPEQB Y4, Y2, Y2
+	VPANDN   Y2, Y6, Y2
 	VPOR     Y13, Y1, Y3
-	VPCMPEQB Y12, Y3, Y4
-	VPCMPEQB Y11, Y3, Y3
-	VPOR     Y4, Y3, Y3
-	VPCMPEQB Y10, Y1, Y4
-	VPOR     Y4, Y3, Y3
-	VPCMPEQB Y9, Y1, Y4
-	VPOR     Y4, Y3, Y3
+	VPSHUFB  Y1, Y11, Y4
+	VPCMPEQB Y4, Y3, Y3
+	VPANDN   Y3, Y7, Y3
 	STORE_MASK(Y2, Y3, 16)
 
-	VPCMPEQB Y13, Y0, Y2
-	VPCMPEQB Y8, Y0, Y3
-	VPOR     Y3, Y2, Y2
-	VPCMPEQB Y7, Y0, Y3
-	VPOR     Y3, Y2, Y2
-	VPCMPEQB Y6, Y0, Y3
-	VPOR     Y3, Y2, Y2
-	VPCMPEQB Y13, Y1, Y3
-	VPCMPEQB Y8, Y1, Y4
-	VPOR     Y4, Y3, Y3
-	VPCMPEQB Y7, Y1, Y4
-	VPOR     Y4, Y3, Y3
-	VPCMPEQB Y6, Y1, Y4
-	VPOR     Y4, Y3, Y3
-	STORE_MASK(Y2, Y3, 24)
-
-	VPMINUB  Y5, Y0, Y2
+	VPSHUFB  Y0, Y12, Y2
 	VPCMPEQB Y2, Y0, Y2
-	VPMINUB  Y5, Y1, Y3
+	VPSHUFB  Y1, Y12, Y3
 	VPCMPEQB Y3, Y1, Y3
-	STORE_MASK(Y2, Y3, 32)
+	STORE_MASK(Y2, Y3, 24)
 
 	STORE_MASK(Y0, Y1, 40)
 
