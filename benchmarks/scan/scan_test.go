@@ -5,6 +5,8 @@ package scan
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -72,4 +74,24 @@ func cpuTime() int64 {
 		panic(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestWriteBody writes the api-shape body of SCAN_BODY_SIZE bytes (default
+// 64 KiB) to SCAN_BODY_OUT, for pair.sh; skipped without SCAN_BODY_OUT.
+func TestWriteBody(t *testing.T) {
+	out := os.Getenv("SCAN_BODY_OUT")
+	if out == "" {
+		t.Skip("set SCAN_BODY_OUT to write the body")
+	}
+	size := 64 << 10
+	if s := os.Getenv("SCAN_BODY_SIZE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = n
+	}
+	if err := os.WriteFile(out, jsonshape.Build("api", size), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
