@@ -195,6 +195,7 @@ func (s *jsonScanner) parse() {
 		base, p, n      int
 		c               byte
 		name            bool // the string being walked is an entry's name
+		object          bool // the innermost open container is an object
 		start, saved, k int  // the string's quote, what its escapes save
 		pair            bool
 	)
@@ -220,12 +221,14 @@ value: // p is the first byte of a value
 		pos &= pos - 1
 		if c == '{' {
 			s.isObject[word] |= bit
+			object = true
 			if s.at(p) == '}' {
 				goto closed
 			}
 			goto entry
 		}
 		s.isObject[word] &^= bit
+		object = false
 		if s.at(p) == ']' {
 			goto closed
 		}
@@ -335,6 +338,7 @@ colon:
 
 closed: // the container at s.depth has just closed
 	s.depth--
+	object = s.isObjectAt(s.depth)
 
 afterValue:
 	if pos == 0 {
@@ -349,7 +353,7 @@ afterValue:
 		return
 	}
 	c = s.at(p)
-	if s.isObjectAt(s.depth) {
+	if object {
 		switch c {
 		case ',':
 			if pos == 0 {
