@@ -103,6 +103,10 @@ type ScanResult struct {
 	AttributeLength int // longest attribute value (XML)
 }
 
+// MaxScanLen is the largest body either scanner reads: per-level counts are
+// 32-bit. A longer body is refused as Malformed at offset MaxScanLen.
+const MaxScanLen = 1<<31 - 1
+
 // effective turns "0 = no limit" into a bound that comparisons can use.
 func effective(limit int) int {
 	if limit <= 0 {

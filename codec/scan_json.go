@@ -27,6 +27,10 @@ func ScanJSON(body []byte, lim JSONLimits) ScanResult {
 	s.maxEntries = effective(lim.MaxObjectEntries)
 	s.maxName = effective(lim.MaxNameLength)
 	s.maxString = effective(lim.MaxStringLength)
+	if len(body) > MaxScanLen {
+		s.malformed(MaxScanLen, "body too large to scan")
+		return s.res
+	}
 	s.parse()
 	return s.res
 }

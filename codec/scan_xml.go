@@ -27,6 +27,10 @@ func ScanXML(body []byte, lim XMLLimits) ScanResult {
 	s.maxName = effective(lim.MaxNameLength)
 	s.maxText = effective(lim.MaxTextLength)
 	s.maxAttribute = effective(lim.MaxAttributeLength)
+	if len(body) > MaxScanLen {
+		s.res.Verdict, s.res.Offset, s.res.Reason = Malformed, MaxScanLen, "body too large to scan"
+		return s.res
+	}
 	s.parse()
 	return s.res
 }
