@@ -67,15 +67,30 @@ func hasSuffixFold(b, suffix []byte) bool {
 
 // check scans body as the Content-Type fields among headers say. It returns
 // nil when the body may pass, or the refusal: one of jsonErrors or
-// xmlErrors with a message naming the limit, its value and the offset.
+// xmlErrors with a message naming the limit, its value and the offset. An
+// empty body passes: clients often send a JSON Content-Type on a GET or
+// DELETE without a body, and there is nothing in it to parse.
 func (p *protection) check(headers codec.Headers, body []byte, jsonErrors, xmlErrors *threatErrors) *relayError {
-	if !p.json.Enabled() && !p.xml.Enabled() {
+	if !p.json.Enabled() && !p.xml.Enabled() || len(body) == 0 {
 		return nil
 	}
-	kinds := 0
+	kinds, encoded := 0, false
 	for name, value, ok := headers.Next(); ok; name, value, ok = headers.Next() {
-		if bytes.EqualFold(name, strContentType) {
+		switch {
+		case bytes.EqualFold(name, strContentType):
 			kinds |= mediaKind(value)
+		case bytes.EqualFold(name, strContentEncoding):
+			encoded = encoded || !bytes.EqualFold(bytes.TrimSpace(value), strIdentity)
+		}
+	}
+	if encoded {
+		// The upstream would decode and parse what the scanner cannot see;
+		// decoding here would invite decompression bombs. Fail closed.
+		switch {
+		case kinds&kindJSON != 0 && p.json.Enabled():
+			return jsonErrors.encodedRefusal()
+		case kinds&kindXML != 0 && p.xml.Enabled():
+			return xmlErrors.encodedRefusal()
 		}
 	}
 	if kinds&kindJSON != 0 && p.json.Enabled() {
@@ -91,7 +106,11 @@ func (p *protection) check(headers codec.Headers, body []byte, jsonErrors, xmlEr
 	return nil
 }
 
-var strContentType = []byte("Content-Type")
+var (
+	strContentType     = []byte("Content-Type")
+	strContentEncoding = []byte("Content-Encoding")
+	strIdentity        = []byte("identity")
+)
 
 // threatErrors are the table rows a refusal copies: one for a limit
 // exceeded (or a DOCTYPE), one for a malformed body.
@@ -144,6 +163,10 @@ func (t *threatErrors) refusal(r codec.ScanResult, names map[codec.Verdict]strin
 	default:
 		msg = t.format + " body exceeds " + names[r.Verdict] + "=" + strconv.Itoa(r.Limit) + at
 	}
-	e := newError(base.code, base.status, msg, base.side)
-	return e
+	return newError(base.code, base.status, msg, base.side)
+}
+
+func (t *threatErrors) encodedRefusal() *relayError {
+	return newError(t.invalid.code, t.invalid.status,
+		t.format+" body has a Content-Encoding; the relay checks only bodies sent without one", t.invalid.side)
 }

@@ -19,6 +19,7 @@ type protectionCase struct {
 	name, contentType, body string
 	code                    string // "" when the body must pass
 	want                    []string
+	encoding                string // Content-Encoding, if any
 }
 
 func runProtectionCases(t *testing.T, p *relaytest.Pair, cases []protectionCase) {
@@ -28,6 +29,9 @@ func runProtectionCases(t *testing.T, p *relaytest.Pair, cases []protectionCase)
 			calls := p.Upstream.Calls()
 			req := p.Request(t, "POST", "/api/records", strings.NewReader(c.body))
 			req.Header.Set("Content-Type", c.contentType)
+			if c.encoding != "" {
+				req.Header.Set("Content-Encoding", c.encoding)
+			}
 			req.Header.Set("x-mte-encode-type", mode)
 			r := do(t, req)
 			if c.code == "" {
@@ -64,22 +68,25 @@ func TestJSONProtection(t *testing.T) {
 	}})
 	threat, invalid := "MTE_JSON_THREAT", "MTE_JSON_INVALID"
 	runProtectionCases(t, p, []protectionCase{
-		{"within limits", "application/json", `{"id":1,"tags":["a","b"],"name":"caf\u00e9 \ud83d\ude00"}`, "", nil},
-		{"parameters and case", "Application/JSON; charset=utf-8", `[[[1]]]`, "", nil},
-		{"structured suffix", "application/vnd.api+json", ` {"data":null} `, "", nil},
-		{"depth", "application/json", `[[[[1]]]]`, threat, []string{"JSON_MAX_DEPTH=3", "at byte 3"}},
-		{"depth, structured suffix", "application/problem+json", `{"a":{"b":{"c":{}}}}`, threat, []string{"JSON_MAX_DEPTH=3", "at byte 15"}},
-		{"array elements", "application/json", `[1,2,3,4]`, threat, []string{"JSON_MAX_ARRAY_ELEMENTS=3", "at byte 7"}},
-		{"object entries", "application/json", `{"a":1,"b":2,"c":3,"d":4}`, threat, []string{"JSON_MAX_OBJECT_ENTRIES=3", "at byte 19"}},
-		{"name length", "application/json", `{"abcdefghi":1}`, threat, []string{"JSON_MAX_NAME_LENGTH=8", "at byte 1"}},
-		{"name length after unescaping", "application/json", `{"\u0061bcdefgh":1}`, "", nil},
-		{"string length", "application/json", `["0123456789abcdefg"]`, threat, []string{"JSON_MAX_STRING_LENGTH=16", "at byte 1"}},
-		{"trailing comma", "application/json", `[1,2,]`, invalid, []string{"at byte 5"}},
-		{"invalid UTF-8", "application/json", "[\"\xc0\xaf\"]", invalid, []string{"at byte 2", "UTF-8"}},
-		{"unterminated", "application/json", `{"a":`, invalid, []string{"at byte 5"}},
-		{"empty body", "application/json", ``, invalid, []string{"at byte 0"}},
-		{"not JSON by Content-Type", "text/plain", `[[[[[[not json`, "", nil},
-		{"XML type, XML protection off", "application/xml", `<a><b/>`, "", nil},
+		{"within limits", "application/json", `{"id":1,"tags":["a","b"],"name":"caf\u00e9 \ud83d\ude00"}`, "", nil, ""},
+		{"parameters and case", "Application/JSON; charset=utf-8", `[[[1]]]`, "", nil, ""},
+		{"structured suffix", "application/vnd.api+json", ` {"data":null} `, "", nil, ""},
+		{"depth", "application/json", `[[[[1]]]]`, threat, []string{"JSON_MAX_DEPTH=3", "at byte 3"}, ""},
+		{"depth, structured suffix", "application/problem+json", `{"a":{"b":{"c":{}}}}`, threat, []string{"JSON_MAX_DEPTH=3", "at byte 15"}, ""},
+		{"array elements", "application/json", `[1,2,3,4]`, threat, []string{"JSON_MAX_ARRAY_ELEMENTS=3", "at byte 7"}, ""},
+		{"object entries", "application/json", `{"a":1,"b":2,"c":3,"d":4}`, threat, []string{"JSON_MAX_OBJECT_ENTRIES=3", "at byte 19"}, ""},
+		{"name length", "application/json", `{"abcdefghi":1}`, threat, []string{"JSON_MAX_NAME_LENGTH=8", "at byte 1"}, ""},
+		{"name length after unescaping", "application/json", `{"\u0061bcdefgh":1}`, "", nil, ""},
+		{"string length", "application/json", `["0123456789abcdefg"]`, threat, []string{"JSON_MAX_STRING_LENGTH=16", "at byte 1"}, ""},
+		{"trailing comma", "application/json", `[1,2,]`, invalid, []string{"at byte 5"}, ""},
+		{"invalid UTF-8", "application/json", "[\"\xc0\xaf\"]", invalid, []string{"at byte 2", "UTF-8"}, ""},
+		{"unterminated", "application/json", `{"a":`, invalid, []string{"at byte 5"}, ""},
+		{"empty body", "application/json", ``, "", nil, ""},
+		{"blank body", "application/json", " \r\n", invalid, []string{"at byte 3"}, ""},
+		{"not JSON by Content-Type", "text/plain", `[[[[[[not json`, "", nil, ""},
+		{"content-encoded", "application/json", "\x1f\x8b\x08\x00", invalid, []string{"Content-Encoding"}, "gzip"},
+		{"identity encoding", "application/json", `[1]`, "", nil, "identity"},
+		{"XML type, XML protection off", "application/xml", `<a><b/>`, "", nil, ""},
 	})
 }
 
@@ -96,20 +103,20 @@ func TestXMLProtection(t *testing.T) {
 		`<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]><lolz>&lol2;</lolz>`
 	const xxe = `<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>`
 	runProtectionCases(t, p, []protectionCase{
-		{"within limits", "application/xml", `<?xml version="1.0"?><r a="1"><b>text &amp; more</b><c/></r>`, "", nil},
-		{"text/xml", "text/xml; charset=UTF-8", `<r><![CDATA[<x>]]></r>`, "", nil},
-		{"structured suffix", "application/soap+xml", `<env><body/></env>`, "", nil},
-		{"billion laughs", "application/xml", billionLaughs, threat, []string{"DOCTYPE", "at byte 21"}},
-		{"external entity", "text/xml", xxe, threat, []string{"DOCTYPE", "at byte 21"}},
-		{"depth", "application/xml", `<a><b><c><d/></c></b></a>`, threat, []string{"XML_MAX_DEPTH=3", "at byte 9"}},
-		{"children", "application/xml", `<a><b/><b/><b/><b/></a>`, threat, []string{"XML_MAX_CHILDREN=3", "at byte 15"}},
-		{"attributes", "application/xml", `<a x="1" y="2" z="3"/>`, threat, []string{"XML_MAX_ATTRIBUTES=2", "at byte 15"}},
-		{"name length", "application/xml", `<abcdefghi/>`, threat, []string{"XML_MAX_NAME_LENGTH=8", "at byte 1"}},
-		{"text length", "application/xml", `<a>0123456789abcdefg</a>`, threat, []string{"XML_MAX_TEXT_LENGTH=16", "at byte 3"}},
-		{"attribute length", "application/xml", `<a x="123456789"/>`, threat, []string{"XML_MAX_ATTRIBUTE_LENGTH=8", "at byte 5"}},
-		{"mismatched end tag", "application/xml", `<a><b></a></b>`, invalid, []string{"at byte 8"}},
-		{"undeclared entity", "application/xml", `<a>&nbsp;</a>`, invalid, []string{"at byte 3"}},
-		{"not XML by Content-Type", "application/octet-stream", `<!DOCTYPE x><x/>`, "", nil},
+		{"within limits", "application/xml", `<?xml version="1.0"?><r a="1"><b>text &amp; more</b><c/></r>`, "", nil, ""},
+		{"text/xml", "text/xml; charset=UTF-8", `<r><![CDATA[<x>]]></r>`, "", nil, ""},
+		{"structured suffix", "application/soap+xml", `<env><body/></env>`, "", nil, ""},
+		{"billion laughs", "application/xml", billionLaughs, threat, []string{"DOCTYPE", "at byte 21"}, ""},
+		{"external entity", "text/xml", xxe, threat, []string{"DOCTYPE", "at byte 21"}, ""},
+		{"depth", "application/xml", `<a><b><c><d/></c></b></a>`, threat, []string{"XML_MAX_DEPTH=3", "at byte 9"}, ""},
+		{"children", "application/xml", `<a><b/><b/><b/><b/></a>`, threat, []string{"XML_MAX_CHILDREN=3", "at byte 15"}, ""},
+		{"attributes", "application/xml", `<a x="1" y="2" z="3"/>`, threat, []string{"XML_MAX_ATTRIBUTES=2", "at byte 15"}, ""},
+		{"name length", "application/xml", `<abcdefghi/>`, threat, []string{"XML_MAX_NAME_LENGTH=8", "at byte 1"}, ""},
+		{"text length", "application/xml", `<a>0123456789abcdefg</a>`, threat, []string{"XML_MAX_TEXT_LENGTH=16", "at byte 3"}, ""},
+		{"attribute length", "application/xml", `<a x="123456789"/>`, threat, []string{"XML_MAX_ATTRIBUTE_LENGTH=8", "at byte 5"}, ""},
+		{"mismatched end tag", "application/xml", `<a><b></a></b>`, invalid, []string{"at byte 8"}, ""},
+		{"undeclared entity", "application/xml", `<a>&nbsp;</a>`, invalid, []string{"at byte 3"}, ""},
+		{"not XML by Content-Type", "application/octet-stream", `<!DOCTYPE x><x/>`, "", nil, ""},
 	})
 }
 
@@ -119,8 +126,8 @@ func TestProtectionOffByDefault(t *testing.T) {
 	t.Parallel()
 	p := relaytest.NewPair(t, relaytest.Options{})
 	runProtectionCases(t, p, []protectionCase{
-		{"invalid JSON", "application/json", `[1,2,`, "", nil},
-		{"DOCTYPE", "application/xml", `<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>`, "", nil},
+		{"invalid JSON", "application/json", `[1,2,`, "", nil, ""},
+		{"DOCTYPE", "application/xml", `<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>`, "", nil, ""},
 	})
 }
 
