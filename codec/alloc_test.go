@@ -56,7 +56,7 @@ func TestZeroAllocs(t *testing.T) {
 }
 
 // TestScanAllocs: accepting a JSON or XML body allocates nothing, with each
-// classify kernel.
+// stage-1 kernel.
 func TestScanAllocs(t *testing.T) {
 	body := jsonshape.Build("api", 64<<10)
 	xmlBody := []byte(`<?xml version="1.0"?><r a="1">` + strings.Repeat(`<item id="7">text &amp; more<b/></item>`, 500) + `</r>`)

@@ -6,34 +6,34 @@ package codec
 // at start-up from the CPU's features (codec_amd64.go); the twin is the
 // reference the assembly is fuzzed against.
 
-// blockLen is the width of one classification block: one bit per byte in a
-// uint64 mask.
+// blockLen is the width of one stage-1 block: one bit per byte in a uint64.
 const blockLen = 64
 
-// blockMasks classifies the 64 bytes of one block, bit i for byte i. It is
-// stage 1 of the JSON scanner: what each byte is, before anything knows
-// whether it sits inside a string.
-type blockMasks struct {
-	quote     uint64 // '"'
-	backslash uint64 // '\\'
-	op        uint64 // one of {}[]:,
-	space     uint64 // JSON whitespace: SP, HT, LF, CR
-	control   uint64 // below 0x20
-	nonASCII  uint64 // 0x80 and above
+// stage1Carry is what stage 1 of ScanJSON carries from one block to the
+// next.
+type stage1Carry struct {
+	nextEscaped  uint64 // 1: the next block's first byte is escaped
+	inString     uint64 // all ones: the next block starts inside a string
+	prevScalar   uint64 // 1: the last byte was part of a scalar
+	prevNonASCII uint64 // 1: the last byte was a non-ASCII byte inside a string
 }
 
-// classify fills dst[i] for each 64-byte block of src; len(src) must be a
-// multiple of blockLen and dst must hold len(src)/blockLen masks.
-func classify(dst []blockMasks, src []byte) {
+// findPositions is stage 1 of ScanJSON: for each 64-byte block of src it
+// sets dst[i] to the positions stage 2 must visit, bit j for byte j:
+// structural characters outside strings, unescaped quotes, the first byte
+// of each scalar, and inside strings escaping backslashes, control bytes and
+// the first byte of each non-ASCII run. c carries state across blocks and
+// calls. len(src) must be a multiple of blockLen and dst must have room.
+func findPositions(dst []uint64, src []byte, c *stage1Carry) {
 	if len(src)%blockLen != 0 || len(dst) < len(src)/blockLen {
-		panic("codec: classify needs whole blocks and room for their masks")
+		panic("codec: findPositions needs whole blocks and room for their positions")
 	}
 	if len(src) == 0 {
 		return
 	}
 	if useAVX2 {
-		classifyAVX2(dst, src)
+		findPositionsAVX2(dst, src, c)
 		return
 	}
-	classifyGeneric(dst, src)
+	findPositionsGeneric(dst, src, c)
 }

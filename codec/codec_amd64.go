@@ -4,9 +4,9 @@ package codec
 
 import "github.com/klauspost/cpuid/v2"
 
-// useAVX2 selects the AVX2 kernels; detected once, switched off by tests to
-// run the pure-Go twins.
-var useAVX2 = cpuid.CPU.Supports(cpuid.AVX2)
+// useAVX2 selects the AVX2 kernels (which also multiply carry-less, CLMUL); detected
+// once, switched off by tests to run the pure-Go twins.
+var useAVX2 = cpuid.CPU.Supports(cpuid.AVX2, cpuid.CLMUL)
 
 //go:noescape
-func classifyAVX2(dst []blockMasks, src []byte)
+func findPositionsAVX2(dst []uint64, src []byte, c *stage1Carry)

@@ -2,14 +2,14 @@
 
 #include "textflag.h"
 
-// One bit per byte from a comparison of the two 32-byte halves of a block:
-// low half in bits 0-31, high half in bits 32-63, stored at off(DI).
-#define STORE_MASK(lo, hi, off) \
-	VPMOVMSKB lo, AX \
-	VPMOVMSKB hi, BX \
-	SHLQ      $32, BX \
-	ORQ       BX, AX \
-	MOVQ      AX, off(DI)
+// MASK sets the GPR dst to one bit per byte from a comparison of the two
+// 32-byte halves of a block: the low half in bits 0-31, the high in 32-63.
+// It clobbers DX.
+#define MASK(lo, hi, dst) \
+	VPMOVMSKB lo, dst \
+	VPMOVMSKB hi, DX \
+	SHLQ      $32, DX \
+	ORQ       DX, dst
 
 // Lookup tables for VPSHUFB, which picks a table byte by the low nibble of
 // each input byte (0 for inputs with the high bit set), the same 16 bytes
@@ -30,13 +30,16 @@ DATA opTable<>+16(SB)/8, $0x8080808080808080
 DATA opTable<>+24(SB)/8, $0x80807d2c7b3a8080
 GLOBL opTable<>(SB), RODATA|NOPTR, $32
 
-// func classifyAVX2(dst []blockMasks, src []byte)
-// Fills one blockMasks (48 bytes: quote, backslash, op, space, control,
-// nonASCII) per 64-byte block of src.
-TEXT ·classifyAVX2(SB), NOSPLIT, $0-48
+// func findPositionsAVX2(dst []uint64, src []byte, c *stage1Carry)
+// One uint64 of positions per 64-byte block of src; codec_generic.go's
+// stage1Carry.positions is the same arithmetic in Go. c (R8) holds the
+// carries: nextEscaped at 0, inString at 8, prevScalar at 16, prevNonASCII
+// at 24.
+TEXT ·findPositionsAVX2(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
 	MOVQ src_len+32(FP), CX
+	MOVQ c+48(FP), R8
 	SHRQ $6, CX
 	JZ   done
 
@@ -54,26 +57,60 @@ TEXT ·classifyAVX2(SB), NOSPLIT, $0-48
 	MOVQ $0x1f, AX
 	MOVQ AX, X5
 	VPBROADCASTB X5, Y5   // the largest control byte
+	VPCMPEQB X10, X10, X10 // all ones: carry-less multiplication by it is a prefix XOR
 
 loop:
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y1
 
-	VPCMPEQB Y15, Y0, Y2
-	VPCMPEQB Y15, Y1, Y3
-	STORE_MASK(Y2, Y3, 0)
-
+	// Escapes (R11 escape, R13 escaped) from the backslashes (BX).
 	VPCMPEQB Y14, Y0, Y2
 	VPCMPEQB Y14, Y1, Y3
-	STORE_MASK(Y2, Y3, 8)
+	MASK(Y2, Y3, BX)
+	MOVQ  0(R8), R9          // nextEscaped
+	MOVQ  R9, R10
+	NOTQ  R10
+	ANDQ  BX, R10            // potential = backslash &^ nextEscaped
+	MOVQ  $0xaaaaaaaaaaaaaaaa, R12
+	MOVQ  R10, R11
+	SHLQ  $1, R11
+	ORQ   R12, R11
+	SUBQ  R10, R11
+	XORQ  R12, R11           // code
+	MOVQ  BX, R13
+	ORQ   R9, R13
+	XORQ  R11, R13           // escaped = code ^ (backslash | nextEscaped)
+	ANDQ  BX, R11            // escape = code & backslash
+	MOVQ  R11, R9
+	SHRQ  $63, R9
+	MOVQ  R9, 0(R8)
 
-	// control: the bytes that min(b, 0x1f) leaves as they are
+	// Unescaped quotes (AX) and the inside of strings (R10).
+	VPCMPEQB Y15, Y0, Y2
+	VPCMPEQB Y15, Y1, Y3
+	MASK(Y2, Y3, AX)
+	NOTQ  R13
+	ANDQ  R13, AX
+	VMOVQ AX, X8
+	VPCLMULQDQ $0x00, X10, X8, X8
+	VMOVQ X8, R10
+	XORQ  8(R8), R10         // inString
+	MOVQ  R10, R9
+	SARQ  $63, R9
+	MOVQ  R9, 8(R8)
+
+	// outside (R9) = ^(inString | quote)
+	MOVQ  R10, R9
+	ORQ   AX, R9
+	NOTQ  R9
+
+	// control (Y6, Y7): the bytes that min(b, 0x1f) leaves as they are
 	VPMINUB  Y5, Y0, Y6
 	VPCMPEQB Y6, Y0, Y6
 	VPMINUB  Y5, Y1, Y7
 	VPCMPEQB Y7, Y1, Y7
-	STORE_MASK(Y6, Y7, 32)
 
+	// op (BX) outside strings
 	VPOR     Y13, Y0, Y2
 	VPSHUFB  Y0, Y11, Y4
 	VPCMPEQB Y4, Y2, Y2
@@ -82,18 +119,53 @@ loop:
 	VPSHUFB  Y1, Y11, Y4
 	VPCMPEQB Y4, Y3, Y3
 	VPANDN   Y3, Y7, Y3
-	STORE_MASK(Y2, Y3, 16)
+	MASK(Y2, Y3, BX)
+	ANDQ  R9, BX
 
+	// scalar (R13) = outside &^ (op | space); its starts (R9)
 	VPSHUFB  Y0, Y12, Y2
 	VPCMPEQB Y2, Y0, Y2
 	VPSHUFB  Y1, Y12, Y3
 	VPCMPEQB Y3, Y1, Y3
-	STORE_MASK(Y2, Y3, 24)
+	MASK(Y2, Y3, R13)
+	ORQ   BX, R13
+	NOTQ  R13
+	ANDQ  R9, R13
+	MOVQ  R13, R9
+	SHLQ  $1, R9
+	ORQ   16(R8), R9
+	NOTQ  R9
+	ANDQ  R13, R9            // scalarStart
+	SHRQ  $63, R13
+	MOVQ  R13, 16(R8)
 
-	STORE_MASK(Y0, Y1, 40)
+	// non-ASCII inside strings (R13) and the starts of its runs (R12)
+	VPMOVMSKB Y0, R13
+	VPMOVMSKB Y1, DX
+	SHLQ  $32, DX
+	ORQ   DX, R13
+	ANDQ  R10, R13
+	MOVQ  R13, R12
+	SHLQ  $1, R12
+	ORQ   24(R8), R12
+	NOTQ  R12
+	ANDQ  R13, R12           // nonASCIIStart
+	SHRQ  $63, R13
+	MOVQ  R13, 24(R8)
+
+	// inside strings: escapes, control bytes, non-ASCII starts
+	MASK(Y6, Y7, R13)
+	ORQ   R13, R11
+	ORQ   R12, R11
+	ANDQ  R10, R11
+
+	ORQ   AX, BX
+	ORQ   R9, BX
+	ORQ   R11, BX
+	MOVQ  BX, (DI)
 
 	ADDQ $64, SI
-	ADDQ $48, DI
+	ADDQ $8, DI
 	DECQ CX
 	JNZ  loop
 

@@ -6,4 +6,4 @@ package codec
 // switch it the same way on every build.
 var useAVX2 = false
 
-func classifyAVX2(dst []blockMasks, src []byte) { classifyGeneric(dst, src) }
+func findPositionsAVX2(dst []uint64, src []byte, c *stage1Carry) { findPositionsGeneric(dst, src, c) }

@@ -30,10 +30,11 @@ func kernels(testing.TB) []kernel {
 	return ks
 }
 
-// TestClassifyMatchesGeneric: the assembly classifies every byte value at
-// every position of a block as the twin does, and writes nothing past the
-// masks it was given room for.
-func TestClassifyMatchesGeneric(t *testing.T) {
+// TestFindPositionsMatchesGeneric: the assembly finds the same positions
+// and carries as the twin for every byte value at every position of a
+// block and for random blocks, whether called once or a block at a time,
+// and writes nothing past the room it was given.
+func TestFindPositionsMatchesGeneric(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2 on this CPU or build")
 	}
@@ -42,28 +43,47 @@ func TestClassifyMatchesGeneric(t *testing.T) {
 		src[i] = byte(i/blockLen + i%blockLen) // every value at every position
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
-	for range 4 {
-		extra := make([]byte, 8*blockLen)
-		for i := range extra {
-			extra[i] = byte(rnd.IntN(256))
-		}
-		src = append(src, extra...)
+	alphabet := []byte("\\\"\"{}[]:, \t\n\r\x00\x1fa1\x80\xc3\xff")
+	for range 64 * blockLen {
+		src = append(src, alphabet[rnd.IntN(len(alphabet))])
 	}
+	checkFindPositions(t, src)
+}
+
+// checkFindPositions compares findPositionsAVX2 with findPositionsGeneric on
+// the whole blocks of src, in one call and a block per call.
+func checkFindPositions(t *testing.T, src []byte) {
+	t.Helper()
+	src = src[:len(src)&^(blockLen-1)]
 	n := len(src) / blockLen
-	want := make([]blockMasks, n)
-	classifyGeneric(want, src)
-	for _, blocks := range []int{0, 1, 2, 7, n} {
-		got := make([]blockMasks, blocks+1)
-		canary := blockMasks{0xdead, 0xbeef, 1, 2, 3, 4}
-		got[blocks] = canary
-		classifyAVX2(got[:blocks], src[:blocks*blockLen])
-		for i := range blocks {
-			if got[i] != want[i] {
-				t.Fatalf("block %d of %q: avx2 %+v, generic %+v", i, src[i*blockLen:(i+1)*blockLen], got[i], want[i])
-			}
+	want := make([]uint64, n)
+	var wantCarry stage1Carry
+	findPositionsGeneric(want, src, &wantCarry)
+	const canary = 0xdeadbeefcafef00d
+	got := make([]uint64, n+1)
+	got[n] = canary
+	var carry stage1Carry
+	findPositionsAVX2(got[:n], src, &carry)
+	if got[n] != canary {
+		t.Fatalf("findPositionsAVX2 of %d blocks wrote past them", n)
+	}
+	for i := range n {
+		if got[i] != want[i] {
+			t.Fatalf("block %d of %q: avx2 %064b\n                    generic %064b", i, src[i*blockLen:(i+1)*blockLen], got[i], want[i])
 		}
-		if got[blocks] != canary {
-			t.Fatalf("classifyAVX2 of %d blocks wrote past them", blocks)
+	}
+	if carry != wantCarry {
+		t.Fatalf("carry: avx2 %+v, generic %+v", carry, wantCarry)
+	}
+	carry = stage1Carry{}
+	for i := range n {
+		one := []uint64{0, canary}
+		findPositionsAVX2(one[:1], src[i*blockLen:(i+1)*blockLen], &carry)
+		if one[0] != want[i] || one[1] != canary {
+			t.Fatalf("block %d alone: avx2 %064b, generic %064b", i, one[0], want[i])
 		}
+	}
+	if carry != wantCarry {
+		t.Fatalf("carry, a block per call: avx2 %+v, generic %+v", carry, wantCarry)
 	}
 }

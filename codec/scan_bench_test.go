@@ -12,7 +12,7 @@ var scanSizes = []struct {
 	n    int
 }{{"1KiB", 1 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
 
-// BenchmarkScan: ScanJSON with each classify kernel, per shape and size.
+// BenchmarkScan: ScanJSON with each stage-1 kernel, per shape and size.
 func BenchmarkScan(b *testing.B) {
 	lim := JSONLimits{MaxDepth: 20, MaxArrayElements: 1 << 20, MaxObjectEntries: 100, MaxNameLength: 100, MaxStringLength: 1 << 16}
 	for _, k := range kernels(b) {

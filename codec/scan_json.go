@@ -9,12 +9,13 @@ import (
 // ScanJSON checks that body is one JSON text (RFC 8259: the grammar, and
 // UTF-8 throughout) within lim. It allocates nothing.
 //
-// Stage 1 classifies 64-byte blocks (classify: AVX2 or its twin), then turns
-// the masks into the positions stage 2 must look at with branch-free bit
-// arithmetic (simdjson's technique): which quotes are escaped, which bytes
-// lie inside strings, where scalars start. Stage 2 walks those positions
-// with a state machine; it reads the bytes of numbers, literals, escapes and
-// non-ASCII runs itself, and jumps over everything else.
+// Stage 1 (findPositions: AVX2 or its twin) classifies 64-byte blocks and
+// turns the classes into the positions stage 2 must look at with
+// branch-free bit arithmetic (simdjson's technique): which quotes are
+// escaped, which bytes lie inside strings, where scalars start. Stage 2
+// walks those positions with a state machine; it reads the bytes of
+// numbers, literals, escapes and non-ASCII runs itself, and jumps over
+// everything else.
 func ScanJSON(body []byte, lim JSONLimits) ScanResult {
 	var s jsonScanner
 	s.buf = body
@@ -35,11 +36,9 @@ func ScanJSON(body []byte, lim JSONLimits) ScanResult {
 	return s.res
 }
 
-// chunkBlocks is how many blocks stage 1 classifies per call: enough to
-// amortise the call, small enough to stay in L1 beside the body.
+// chunkBlocks is how many blocks stage 1 does per call: enough to amortise
+// the call, small enough to stay in L1 beside the body.
 const chunkBlocks = 16
-
-const oddBits = 0xaaaaaaaaaaaaaaaa
 
 type jsonScanner struct {
 	buf []byte
@@ -52,110 +51,50 @@ type jsonScanner struct {
 	isObject [MaxNesting/64 + 1]uint64 // bit d: the container at depth d is an object
 	members  [MaxNesting + 1]int32     // elements or entries so far of the container at depth d
 
-	// Stage 1: masks of the chunk being walked.
-	masks      [chunkBlocks]blockMasks
-	blocks     int // masks filled
-	block      int // next mask to turn into positions
-	chunkStart int // offset of masks[0]
-	classified int // bytes classified so far
-
-	// Carries from one block to the next.
-	nextEscaped  uint64 // 1: the next block's first byte is escaped
-	inString     uint64 // all ones: the next block starts inside a string
-	prevScalar   uint64 // 1: the last byte was part of a scalar
-	prevNonASCII uint64 // 1: the last byte was a non-ASCII byte inside a string
-}
-
-// prefixXor sets bit i to the parity of the bits 0..i of x: from a mask of
-// quotes, the bytes from an opening quote up to its closing one.
-func prefixXor(x uint64) uint64 {
-	x ^= x << 1
-	x ^= x << 2
-	x ^= x << 4
-	x ^= x << 8
-	x ^= x << 16
-	x ^= x << 32
-	return x
+	// Stage 1: the positions of the chunk being walked.
+	positions  [chunkBlocks]uint64
+	blocks     int // positions filled
+	block      int // next block to walk
+	chunkStart int // offset of positions[0]'s block
+	found      int // bytes stage 1 has done so far
+	carry      stage1Carry
 }
 
 // refill returns the positions of the next block that has any, bit i for
-// offset base+i, classifying the next chunk when the current one is used
-// up; at the end of the body, the one position len(s.buf).
+// offset base+i, running stage 1 over the next chunk when the current one
+// is used up; at the end of the body, the one position len(s.buf).
 func (s *jsonScanner) refill() (positions uint64, base int) {
 	for {
 		if s.block == s.blocks {
 			n := len(s.buf)
 			whole := n &^ (blockLen - 1)
 			switch {
-			case s.classified < whole:
-				end := min(s.classified+chunkBlocks*blockLen, whole)
-				classify(s.masks[:], s.buf[s.classified:end])
-				s.blocks = (end - s.classified) / blockLen
-			case s.classified < n:
+			case s.found < whole:
+				end := min(s.found+chunkBlocks*blockLen, whole)
+				findPositions(s.positions[:], s.buf[s.found:end], &s.carry)
+				s.blocks = (end - s.found) / blockLen
+			case s.found < n:
 				// Spaces are whitespace outside strings and plain bytes
 				// inside them, so padding adds no position.
 				tail := [blockLen]byte{}
 				for i := copy(tail[:], s.buf[whole:]); i < blockLen; i++ {
 					tail[i] = ' '
 				}
-				classify(s.masks[:1], tail[:])
+				findPositions(s.positions[:1], tail[:], &s.carry)
 				s.blocks = 1
 			default:
 				return 1, n
 			}
-			s.chunkStart, s.block = s.classified, 0
-			s.classified += s.blocks * blockLen
+			s.chunkStart, s.block = s.found, 0
+			s.found += s.blocks * blockLen
 		}
 		base = s.chunkStart + s.block*blockLen
-		positions = s.positionsOf(&s.masks[s.block])
+		positions = s.positions[s.block]
 		s.block++
 		if positions != 0 {
 			return positions, base
 		}
 	}
-}
-
-// positionsOf turns one block's masks into the positions stage 2 visits:
-// structural characters outside strings, unescaped quotes, the first byte of
-// each scalar, and inside strings escapes, control bytes and the first byte
-// of each non-ASCII run. Branch-free but for blocks without backslashes.
-func (s *jsonScanner) positionsOf(m *blockMasks) uint64 {
-	// A block inside a long string, with nothing in it that ends or
-	// escapes or needs a check, has no position and changes no carry but
-	// the non-ASCII one.
-	if s.inString != 0 && s.nextEscaped == 0 && m.quote|m.backslash|m.control|m.nonASCII == 0 {
-		s.prevNonASCII = 0
-		return 0
-	}
-	// Escapes: a backslash escapes the next byte unless it is itself
-	// escaped, so runs of backslashes alternate. The subtraction carries
-	// through each run from its start, and comparing with the odd bit
-	// positions tells runs starting on odd bytes from those starting on
-	// even ones.
-	var escaped, escape uint64
-	if bs := m.backslash; bs == 0 {
-		escaped = s.nextEscaped
-		s.nextEscaped = 0
-	} else {
-		potential := bs &^ s.nextEscaped
-		code := ((potential<<1 | oddBits) - potential) ^ oddBits
-		escaped = code ^ (bs | s.nextEscaped)
-		escape = code & bs
-		s.nextEscaped = escape >> 63
-	}
-	quote := m.quote &^ escaped
-	inString := prefixXor(quote) ^ s.inString // opening quote included, closing quote not
-	s.inString = uint64(int64(inString) >> 63)
-
-	outside := ^(inString | quote)
-	op := m.op & outside
-	scalar := outside &^ (op | m.space)
-	scalarStart := scalar &^ (scalar<<1 | s.prevScalar)
-	s.prevScalar = scalar >> 63
-	nonASCII := m.nonASCII & inString
-	nonASCIIStart := nonASCII &^ (nonASCII<<1 | s.prevNonASCII)
-	s.prevNonASCII = nonASCII >> 63
-	return op | quote | scalarStart | inString&(escape|m.control|nonASCIIStart)
 }
 
 // at is the byte at position p, 0 (which no rule accepts) at the end.

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// forEachKernel runs f once per classify implementation: the twin, and the
+// forEachKernel runs f once per stage-1 implementation: the twin, and the
 // assembly where the CPU has it.
 func forEachKernel(t *testing.T, f func(t *testing.T)) {
 	for _, k := range kernels(t) {
@@ -83,72 +83,49 @@ func TestScanJSON(t *testing.T) {
 	})
 }
 
-// refEscaped marks, byte by byte, the bytes a backslash escapes.
-func refEscaped(b []byte) []bool {
-	esc := make([]bool, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] == '\\' && i+1 < len(b) {
-			esc[i+1] = true
-			i++
-		}
-	}
-	return esc
-}
-
-// TestEscapeMasks: the bit-parallel escape and in-string masks agree with a
-// byte-at-a-time reading on runs of backslashes of every length at every
-// alignment, across block edges.
-func TestEscapeMasks(t *testing.T) {
-	for run := 1; run <= 70; run++ {
-		for shift := range 66 {
-			b := []byte(strings.Repeat("x", shift) + strings.Repeat(`\`, run) + `"` + strings.Repeat("y", 64))
-			esc := refEscaped(b)
-			var s jsonScanner
-			s.buf = b
-			masks := make([]blockMasks, len(b)/blockLen+1)
-			padded := append([]byte(nil), b...)
-			for len(padded)%blockLen != 0 {
-				padded = append(padded, ' ')
-			}
-			classifyGeneric(masks, padded)
-			for blk := range len(padded) / blockLen {
-				m := masks[blk]
-				var escaped uint64
-				if bs := m.backslash; bs == 0 {
-					escaped = s.nextEscaped
-					s.nextEscaped = 0
-				} else {
-					potential := bs &^ s.nextEscaped
-					code := ((potential<<1 | oddBits) - potential) ^ oddBits
-					escaped = code ^ (bs | s.nextEscaped)
-					s.nextEscaped = (code & bs) >> 63
+// TestEscapes: stage 1 tells escaping backslashes and unescaped quotes as a
+// byte-at-a-time reading does, for runs of backslashes of every length at
+// every alignment, across block edges, with each kernel.
+func TestEscapes(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for run := 1; run <= 70; run++ {
+			for shift := range 66 {
+				b := []byte(`"` + strings.Repeat("x", shift) + strings.Repeat(`\`, run) + `"` + strings.Repeat("y", 64) + `"`)
+				// The reference, a byte at a time: quotes that are not
+				// escaped, escaping backslashes inside strings, and the
+				// first byte of each run of other bytes outside strings.
+				want := make([]bool, len(b))
+				in, scalar := false, false
+				for i := 0; i < len(b); i++ {
+					switch c := b[i]; {
+					case in && c == '\\':
+						want[i] = true
+						i++
+					case c == '"':
+						want[i], in, scalar = true, !in, false
+					case in:
+					case c == '\\': // outside a string: a scalar byte that escapes the next
+						want[i] = !scalar
+						scalar = true
+						i++
+					default:
+						want[i] = !scalar
+						scalar = true
+					}
 				}
-				for i := range blockLen {
-					p := blk*blockLen + i
-					if p < len(b) && esc[p] != (escaped>>i&1 != 0) {
-						t.Fatalf("run %d shift %d: byte %d escaped=%v, masks say %v", run, shift, p, esc[p], !esc[p])
+				padded := append([]byte(nil), b...)
+				for len(padded)%blockLen != 0 {
+					padded = append(padded, ' ')
+				}
+				got := make([]uint64, len(padded)/blockLen)
+				var c stage1Carry
+				findPositions(got, padded, &c)
+				for i := range b {
+					if have := got[i/blockLen]>>(i%blockLen)&1 != 0; have != want[i] {
+						t.Fatalf("run %d shift %d: byte %d (%q) position=%v, want %v", run, shift, i, b[i], have, want[i])
 					}
 				}
 			}
 		}
-	}
-}
-
-// TestDigits: the eight-at-a-time digit run agrees with a byte loop for
-// every byte value after every run length.
-func TestDigits(t *testing.T) {
-	t.Parallel()
-	for run := range 20 {
-		for c := range 256 {
-			b := []byte(strings.Repeat("7", run) + string(rune(0)) + "12345678")
-			b[run] = byte(c)
-			want := 0
-			for want < len(b) && isDigit(b[want]) {
-				want++
-			}
-			if got := digits(b, 0); got != want {
-				t.Fatalf("digits(%q) = %d, want %d", b, got, want)
-			}
-		}
-	}
+	})
 }
