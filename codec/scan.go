@@ -52,10 +52,6 @@ func (v Verdict) String() string {
 	return "unknown verdict"
 }
 
-// Threat reports whether v is a limit exceeded or a refused DOCTYPE, as
-// opposed to Accepted or Malformed.
-func (v Verdict) Threat() bool { return v >= DoctypeRefused }
-
 // JSONLimits are the limits ScanJSON enforces; 0 means no limit.
 type JSONLimits struct {
 	MaxDepth         int // nesting of arrays and objects; the top-level container is depth 1
