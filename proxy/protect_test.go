@@ -79,6 +79,9 @@ func TestJSONProtection(t *testing.T) {
 		{"name length after unescaping", "application/json", `{"\u0061bcdefgh":1}`, "", nil, ""},
 		{"string length", "application/json", `["0123456789abcdefg"]`, threat, []string{"JSON_MAX_STRING_LENGTH=16", "at byte 1"}, ""},
 		{"trailing comma", "application/json", `[1,2,]`, invalid, []string{"at byte 5"}, ""},
+		{"control byte in string", "application/json", "[\"a\tb\"]", invalid, []string{"at byte 3"}, ""},
+		{"bad escape", "application/json", `["\x41"]`, invalid, []string{"at byte 3"}, ""},
+		{"leading zero", "application/json", `[012]`, invalid, []string{"at byte 2"}, ""},
 		{"invalid UTF-8", "application/json", "[\"\xc0\xaf\"]", invalid, []string{"at byte 2", "UTF-8"}, ""},
 		{"unterminated", "application/json", `{"a":`, invalid, []string{"at byte 5"}, ""},
 		{"empty body", "application/json", ``, "", nil, ""},
@@ -116,6 +119,9 @@ func TestXMLProtection(t *testing.T) {
 		{"attribute length", "application/xml", `<a x="123456789"/>`, threat, []string{"XML_MAX_ATTRIBUTE_LENGTH=8", "at byte 5"}, ""},
 		{"mismatched end tag", "application/xml", `<a><b></a></b>`, invalid, []string{"at byte 8"}, ""},
 		{"undeclared entity", "application/xml", `<a>&nbsp;</a>`, invalid, []string{"at byte 3"}, ""},
+		{"invalid UTF-8", "application/xml", "<a>\xc0\xaf</a>", invalid, []string{"at byte 3"}, ""},
+		{"unclosed element", "application/xml", `<a><b></b>`, invalid, []string{"at byte 10"}, ""},
+		{"two roots", "application/xml", `<a/><b/>`, invalid, []string{"at byte 4"}, ""},
 		{"not XML by Content-Type", "application/octet-stream", `<!DOCTYPE x><x/>`, "", nil, ""},
 	})
 }
