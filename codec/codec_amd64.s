@@ -62,11 +62,40 @@ TEXT ·findPositionsAVX2(SB), NOSPLIT, $0-56
 loop:
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y1
+	VPCMPEQB Y15, Y0, Y2 // quotes
+	VPCMPEQB Y15, Y1, Y3
+	VPCMPEQB Y14, Y0, Y8 // backslashes
+	VPCMPEQB Y14, Y1, Y9
+	VPMINUB  Y5, Y0, Y6  // control: the bytes that min(b, 0x1f) leaves as they are
+	VPCMPEQB Y6, Y0, Y6
+	VPMINUB  Y5, Y1, Y7
+	VPCMPEQB Y7, Y1, Y7
 
+	// A block inside a long string, with nothing in it that ends or
+	// escapes or needs a check, has no position and changes no carry but
+	// the non-ASCII one (the twin's fast path too).
+	CMPQ 8(R8), $0
+	JEQ  full
+	CMPQ 0(R8), $0
+	JNE  full
+	VPOR      Y0, Y1, Y4
+	VPMOVMSKB Y4, AX
+	TESTL     AX, AX
+	JNZ       full
+	VPOR  Y2, Y3, Y4
+	VPOR  Y8, Y4, Y4
+	VPOR  Y9, Y4, Y4
+	VPOR  Y6, Y4, Y4
+	VPOR  Y7, Y4, Y4
+	VPTEST Y4, Y4
+	JNZ   full
+	MOVQ  $0, 24(R8)
+	MOVQ  $0, (DI)
+	JMP   next
+
+full:
 	// Escapes (R11 escape, R13 escaped) from the backslashes (BX).
-	VPCMPEQB Y14, Y0, Y2
-	VPCMPEQB Y14, Y1, Y3
-	MASK(Y2, Y3, BX)
+	MASK(Y8, Y9, BX)
 	MOVQ  0(R8), R9          // nextEscaped
 	MOVQ  R9, R10
 	NOTQ  R10
@@ -86,8 +115,6 @@ loop:
 	MOVQ  R9, 0(R8)
 
 	// Unescaped quotes (AX) and the inside of strings (R10).
-	VPCMPEQB Y15, Y0, Y2
-	VPCMPEQB Y15, Y1, Y3
 	MASK(Y2, Y3, AX)
 	NOTQ  R13
 	ANDQ  R13, AX
@@ -103,12 +130,6 @@ loop:
 	MOVQ  R10, R9
 	ORQ   AX, R9
 	NOTQ  R9
-
-	// control (Y6, Y7): the bytes that min(b, 0x1f) leaves as they are
-	VPMINUB  Y5, Y0, Y6
-	VPCMPEQB Y6, Y0, Y6
-	VPMINUB  Y5, Y1, Y7
-	VPCMPEQB Y7, Y1, Y7
 
 	// op (BX) outside strings
 	VPOR     Y13, Y0, Y2
@@ -164,6 +185,7 @@ loop:
 	ORQ   R11, BX
 	MOVQ  BX, (DI)
 
+next:
 	ADDQ $64, SI
 	ADDQ $8, DI
 	DECQ CX

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,11 @@ func TestFindPositionsMatchesGeneric(t *testing.T) {
 	alphabet := []byte("\\\"\"{}[]:, \t\n\r\x00\x1fa1\x80\xc3\xff")
 	for range 64 * blockLen {
 		src = append(src, alphabet[rnd.IntN(len(alphabet))])
+	}
+	// Long strings, whose inner blocks take the fast path, ended by each
+	// kind of byte that leaves it.
+	for _, end := range []string{`"`, `\\"`, `\"`, "\x01", "\xc3\xa9", `"1`} {
+		src = append(src, `["`+strings.Repeat("plain text ", 40)+end+`", 1]`...)
 	}
 	checkFindPositions(t, src)
 }
