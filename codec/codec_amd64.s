@@ -44,18 +44,18 @@ TEXT ·findPositionsAVX2(SB), NOSPLIT, $0-56
 	JZ   done
 
 	MOVQ $0x22, AX
-	MOVQ AX, X15
+	VMOVQ AX, X15
 	VPBROADCASTB X15, Y15 // '"'
 	MOVQ $0x5c, AX
-	MOVQ AX, X14
+	VMOVQ AX, X14
 	VPBROADCASTB X14, Y14 // '\\'
 	MOVQ $0x20, AX
-	MOVQ AX, X13
+	VMOVQ AX, X13
 	VPBROADCASTB X13, Y13 // the bit that folds '[' onto '{' and ']' onto '}'
 	VMOVDQU spaceTable<>(SB), Y12
 	VMOVDQU opTable<>(SB), Y11
 	MOVQ $0x1f, AX
-	MOVQ AX, X5
+	VMOVQ AX, X5
 	VPBROADCASTB X5, Y5   // the largest control byte
 	VPCMPEQB X10, X10, X10 // all ones: carry-less multiplication by it is a prefix XOR
 
