@@ -8,15 +8,17 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
+	"net/url"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
 )
 
@@ -36,8 +38,10 @@ type Server struct {
 
 	upstream       *fasthttp.HostClient
 	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
+	upstreamHost   []byte // the Host field of requests to the upstream
 	peers          peerSet
 	extraHeaders   [][2][]byte
+	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
 	cors           corsPolicy
 	frameLimit     int        // the largest frame a peer may send or answer
 	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
@@ -63,6 +67,11 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	up, base, _ := parseUpstream(cfg.Upstream)
+	if up == nil {
+		// RELAY_ROLE=outbound without UPSTREAM: the client below is never
+		// used, since frames are refused before they would need it.
+		up = &url.URL{Scheme: "http", Host: "upstream.invalid"}
+	}
 	s := &Server{
 		cfg:            cfg,
 		secrets:        secrets,
@@ -71,7 +80,8 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
-		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
+		upstreamHost:   []byte(up.Host),
+		cors:           newCORSPolicy(cfg),
 		now:            time.Now,
 		responder:      randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.
@@ -87,6 +97,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",
+		DialTimeout:              newDialer(up.Host, up.Scheme == "https").dial,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxConns:                 maxConnsPerHost,
@@ -95,14 +106,17 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		ReadBufferSize:           cfg.MaxHeaderBytes,
 		WriteBufferSize:          writeBufferSize,
 		MaxResponseBodySize:      cfg.MaxBodyBytes,
-		// fasthttp's default: only idempotent methods are retried after a
-		// connection error. A POST that may have reached the upstream is
-		// never sent twice; upstreamIdle keeps that case rare.
+		RetryIfErr:               retryUpstream,
 	}
 	s.peers = peerSet{byValue: map[string]*peer{}, byOrig: map[string]*peer{}, allowed: map[string]bool{}}
 	for _, p := range cfg.AllowedPeers {
 		o, _ := parsePeerOrigin(p)
 		s.peers.allowed[o] = true
+	}
+	if cfg.Signing.Scheme != "" {
+		if s.signer, err = upsign.New(cfg.Signing); err != nil {
+			return nil, err
+		}
 	}
 	for _, h := range cfg.Headers {
 		s.extraHeaders = append(s.extraHeaders, [2][]byte{[]byte(h.Name), []byte(h.Value)})
@@ -110,6 +124,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.server = &fasthttp.Server{
 		Handler:               s.handle,
 		ErrorHandler:          s.serverError,
+		HeaderReceived:        s.admit,
 		Name:                  "",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
@@ -124,6 +139,17 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		Logger:                fasthttpLogger{log},
 	}
 	return s, nil
+}
+
+// retryUpstream is the inbound relay's one rule for sending a request to the
+// upstream again after a connection failure (a pooled keep-alive connection
+// the upstream closed as the request went out): at most once, and only for
+// methods RFC 9110 §9.2.2 calls idempotent. fasthttp cannot tell whether the
+// request reached the upstream, so a POST or PATCH is never resent; PUT and
+// DELETE are, because running them twice has the effect of running them
+// once, which may still surprise an API that counts calls (README says so).
+func retryUpstream(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts < 2 && idempotent(req.Header.Method())
 }
 
 const (
@@ -181,11 +207,35 @@ var (
 	pathHealth  = []byte("/api/mte-health")
 )
 
-// handle routes a request: relay frames (they carry x-mte-client-id), the
+// handle serves one request. No panic may end the process and every
+// in-flight request with it: a request that makes the relay panic is a bug
+// to fix, answered 500 and logged, and the connection is closed.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("a request made the relay panic; answered 500", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			writeError(ctx, errInternal)
+			ctx.SetConnectionClose()
+		}
+	}()
+	s.route(ctx)
+	// Content-Length and Transfer-Encoding together: fasthttp framed the
+	// body by the chunks, as RFC 9112 §6.3 says, but whatever sent it may
+	// disagree on where the next request starts, so the connection must not
+	// carry one (request smuggling).
+	if h := &ctx.Request.Header; h.ContentLength() == -1 && hasField(h.RawHeaders(), strContentLength) {
+		ctx.SetConnectionClose()
+	}
+}
+
+// route routes a request: relay frames (they carry x-mte-client-id), the
 // relay's own endpoints, CORS preflights, and everything else to the
 // outbound role.
-func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	if id := ctx.Request.Header.Peek(hdrClientID); id != nil {
+func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	if s.refusedByRole(ctx) {
+		return
+	}
+	if id := controlValue(&ctx.Request.Header, hdrClientID); id != nil {
 		s.inbound(ctx, id)
 		return
 	}
@@ -211,6 +261,58 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	default:
 		s.outbound(ctx)
 	}
+}
+
+// admit runs once a request's header section is in, before its body is
+// read, and sets how large a body the request may have. Only a request that
+// shows it belongs here gets room: a relay frame whose client id this fleet
+// issued, a pairing request, or an app request with the outbound token, each
+// only if RELAY_ROLE serves it. Anything else gets no body, so that nobody without the secret or the
+// token can make the relay buffer megabytes per connection; serverError
+// then answers what the request lacked. Trailers are not read yet, so the
+// parsed fields are the header section's own.
+func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	limit := noBody
+	switch {
+	case h.PeekBytes(hdrClientID) != nil:
+		if s.cfg.Role.inbound() && s.issuedClientID(h.PeekBytes(hdrClientID)) {
+			limit = s.frameLimit
+		}
+	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+		if s.cfg.Role.inbound() {
+			limit = pairBodyLimit
+		}
+	case s.cfg.Role.outbound() && s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
+		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
+		// is read and answered 413 by outbound(), which a client that is
+		// still writing it can read; past this, the connection is cut.
+		limit = s.frameLimit
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+}
+
+const (
+	// noBody is the body limit of a request that has not shown it belongs
+	// here. fasthttp reads 0 as "the server's limit", so it is 1 byte.
+	noBody = 1
+	// pairBodyLimit is above the largest PairRequest (docs/PROTOCOL.md §3.2).
+	pairBodyLimit = 4 << 10
+)
+
+// issuedClientID reports whether text is a client id of a session this relay
+// serves, or one whose MAC this fleet's secret made (the session may be
+// unknown: its refusal carries a proof bound to the frame, so the frame is
+// read).
+func (s *Server) issuedClientID(text []byte) bool {
+	id, err := session.ParseClientID(text)
+	if err != nil {
+		return false
+	}
+	if _, e := s.lookupLocal(&id); e == nil {
+		return true
+	}
+	unknown := id
+	return s.secrets.VerifyClientID(&unknown) == nil
 }
 
 func (s *Server) echo(ctx *fasthttp.RequestCtx, path []byte) {
@@ -251,7 +353,9 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, errBodyTooLarge)
+		if !s.refusedByRole(ctx) { // the role's refusal says more than the body's
+			writeError(ctx, s.refusedBody(&ctx.Request.Header))
+		}
 	case errors.As(err, &small):
 		writeError(ctx, errHeadersTooLarge)
 	case errors.As(err, &timeout) && timeout.Timeout():
@@ -260,6 +364,22 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, errBadRequest)
 	}
 	ctx.SetConnectionClose()
+}
+
+// refusedBody says why admit gave a request no room for its body.
+func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
+	switch {
+	case h.PeekBytes(hdrClientID) != nil:
+		if !s.issuedClientID(h.PeekBytes(hdrClientID)) {
+			return errClientIDInvalid
+		}
+	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+	default:
+		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
+			return e
+		}
+	}
+	return errBodyTooLarge
 }
 
 // decorate adds HEADERS and CORS fields to a response for the app.
@@ -276,62 +396,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *relayError) {
 	s.decorate(ctx)
 	if s.cfg.Debug {
 		s.log.Debug("request refused", "method", string(ctx.Method()), "code", e.code, "status", e.status)
-	}
-}
-
-// corsPolicy answers browsers for CORS_ORIGINS. With no origins configured
-// it does nothing at all.
-type corsPolicy struct {
-	anyOrigin bool
-	origins   map[string]bool
-	methods   []byte
-}
-
-func newCORSPolicy(origins, methods []string) corsPolicy {
-	c := corsPolicy{origins: map[string]bool{}, methods: []byte(strings.Join(methods, ", "))}
-	for _, o := range origins {
-		if o == "*" {
-			c.anyOrigin = true
-		}
-		c.origins[strings.TrimSuffix(o, "/")] = true
-	}
-	return c
-}
-
-func (c *corsPolicy) enabled() bool { return len(c.origins) > 0 }
-
-func (c *corsPolicy) allows(origin []byte) bool {
-	return len(origin) > 0 && (c.anyOrigin || c.origins[string(origin)])
-}
-
-func (c *corsPolicy) isPreflight(ctx *fasthttp.RequestCtx) bool {
-	return c.enabled() && ctx.IsOptions() && len(ctx.Request.Header.Peek("Origin")) > 0 &&
-		len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0
-}
-
-func (c *corsPolicy) preflight(ctx *fasthttp.RequestCtx) {
-	if !c.allows(ctx.Request.Header.Peek("Origin")) {
-		writeError(ctx, errCORSOrigin)
-		return
-	}
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
-	c.decorate(ctx)
-	ctx.Response.Header.SetBytesV("Access-Control-Allow-Methods", c.methods)
-	if h := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(h) > 0 {
-		ctx.Response.Header.SetBytesV("Access-Control-Allow-Headers", h)
-	}
-	ctx.Response.Header.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
-}
-
-const corsMaxAge = 600
-
-func (c *corsPolicy) decorate(ctx *fasthttp.RequestCtx) {
-	if !c.enabled() {
-		return
-	}
-	if origin := ctx.Request.Header.Peek("Origin"); c.allows(origin) {
-		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
-		ctx.Response.Header.Add("Vary", "Origin")
 	}
 }
 

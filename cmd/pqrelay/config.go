@@ -10,6 +10,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // settings is everything main reads from the environment.
@@ -62,7 +63,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		}
 		return nil
 	})
+	parse("RELAY_ROLE", func(v string) (e error) { c.Role, e = proxy.ParseRole(v); return e })
 	parse("CORS_ORIGINS", func(v string) error { c.CORSOrigins = splitList(v); return nil })
+	parse("CORS_CREDENTIALS", boolInto(&c.CORSCredentials))
+	parse("CORS_EXPOSE_HEADERS", func(v string) error { c.CORSExposeHeaders = splitList(v); return nil })
 	parse("CORS_METHODS", func(v string) error {
 		c.CORSMethods = splitList(v)
 		for _, m := range c.CORSMethods {
@@ -100,6 +104,15 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	parse("JSON_RESPONSES", boolInto(&c.JSONResponses))
 	parse("XML_RESPONSES", boolInto(&c.XMLResponses))
+	loadSigning(getenv, &c.Signing)
+	parse("SIGNING_MAX_AGE", durationInto(&c.Signing.MaxAge))
+	if c.Signing.Scheme == "" && err == nil {
+		for _, name := range signingVariables {
+			if getenv(name) != "" {
+				return st, errors.New(name + ": set, but UPSTREAM_SIGNING is not; set UPSTREAM_SIGNING=cavage or rfc9421 to sign upstream requests")
+			}
+		}
+	}
 	if v := getenv("REDIS_URL"); v != "" && err == nil {
 		rc, e := session.ParseRedisURL(v)
 		if e != nil {
@@ -124,6 +137,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	return st, c.Validate()
 }
 
+// signingVariables are the variables that only mean something with
+// UPSTREAM_SIGNING set.
+var signingVariables = []string{
+	"SIGNING_ALGORITHM", "SIGNING_KEY_ID", "SIGNING_SECRET", "SIGNING_KEY_FILE",
+	"SIGNING_HEADERS", "SIGNING_HEADER", "SIGNING_SIGNATURE_ENCODING", "SIGNING_MAX_AGE",
+}
+
+// loadSigning reads the upstream signing variables; proxy.Config.Validate
+// checks them (package upsign names the variable in each error).
+func loadSigning(getenv func(string) string, c *upsign.Config) {
+	c.Scheme = getenv("UPSTREAM_SIGNING")
+	c.Algorithm = getenv("SIGNING_ALGORITHM")
+	c.KeyID = getenv("SIGNING_KEY_ID")
+	c.Secret = getenv("SIGNING_SECRET")
+	c.KeyFile = getenv("SIGNING_KEY_FILE")
+	c.Headers = getenv("SIGNING_HEADERS")
+	c.Header = getenv("SIGNING_HEADER")
+	c.Encoding = getenv("SIGNING_SIGNATURE_ENCODING")
+}
+
 func splitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
@@ -132,6 +165,17 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		*dst = b
+		return nil
+	}
 }
 
 func intInto(dst *int) func(string) error {
@@ -153,17 +197,6 @@ func limitInto(dst *int) func(string) error {
 			return errors.New("must be 0 (no limit) or a positive number, got " + strconv.Quote(v))
 		}
 		*dst = n
-		return nil
-	}
-}
-
-func boolInto(dst *bool) func(string) error {
-	return func(v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false, got " + strconv.Quote(v))
-		}
-		*dst = b
 		return nil
 	}
 }
