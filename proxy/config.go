@@ -371,6 +371,15 @@ func (c Config) Warnings() []string {
 	if c.Role.outbound() && len(c.AllowedPeers) == 0 {
 		w = append(w, "ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
 	}
+	// Message protection acts on requests at the inbound relay and on
+	// responses at the outbound relay: limits set where neither applies
+	// protect nothing, which an operator would not guess.
+	if c.Role == RoleInbound && (c.JSONResponses || c.XMLResponses) {
+		w = append(w, "JSON_RESPONSES/XML_RESPONSES act on the outbound relay, and RELAY_ROLE is inbound: set them on relay A")
+	}
+	if c.Role == RoleOutbound && (c.JSONLimits.Enabled() && !c.JSONResponses || c.XMLLimits.Enabled() && !c.XMLResponses) {
+		w = append(w, "JSON_MAX_*/XML_MAX_* check requests on the inbound relay, and RELAY_ROLE is outbound: set them on relay B (or set JSON_RESPONSES/XML_RESPONSES to check responses here)")
+	}
 	return w
 }
 

@@ -252,7 +252,9 @@ func TestLoadSettingsRolesAndCORS(t *testing.T) {
 
 // TestWarnings: with the defaults, UPSTREAM_TIMEOUT is under PEER_TIMEOUT
 // and only the empty ALLOWED_PEERS is worth a line; an UPSTREAM_TIMEOUT
-// that is not shorter gets one line naming both, in the role that has both.
+// that is not shorter gets one line naming both, in the role that has both;
+// message-protection settings on a relay whose role never applies them get
+// a line saying where they belong.
 func TestWarnings(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -266,6 +268,10 @@ func TestWarnings(t *testing.T) {
 		{[]string{"PEER_TIMEOUT", "10s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (25s) is not shorter than PEER_TIMEOUT (10s)"}},
 		{[]string{"PEER_TIMEOUT", "10s", "RELAY_ROLE", "inbound"}, nil},
 		{[]string{"UPSTREAM_TIMEOUT", "1m", "RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20", "JSON_RESPONSES", "true"}, []string{"JSON_RESPONSES/XML_RESPONSES act on the outbound relay"}},
+		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20"}, []string{"set them on relay B"}},
+		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20", "XML_RESPONSES", "true"}, nil},
 	}
 	for _, c := range cases {
 		st, err := loadSettings(env(c.kv...))
