@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pqrelay/pqrelay/internal/jsonshape"
@@ -30,5 +31,32 @@ func BenchmarkScan(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// xmlBody is an XML document of about n bytes: records with attributes,
+// text with entity references, a CDATA section and comments.
+func xmlBody(n int) []byte {
+	b := []byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<records>\n")
+	for i := 0; len(b) < n-12; i++ {
+		b = fmt.Appendf(b, `  <record id="%d" status="active"><name>Patient %d</name><note>blood pressure &lt; 140 &amp; stable</note>`+
+			`<!-- reviewed --><data><![CDATA[a<b>c]]></data><city>Zürich</city></record>`+"\n", i, i*7)
+	}
+	return append(b, "</records>\n"...)
+}
+
+// BenchmarkScanXML: ScanXML (pure Go, no kernel) per size.
+func BenchmarkScanXML(b *testing.B) {
+	lim := XMLLimits{MaxDepth: 20, MaxChildren: 100000, MaxAttributes: 64, MaxNameLength: 256, MaxTextLength: 65536, MaxAttributeLength: 4096}
+	for _, size := range scanSizes {
+		body := xmlBody(size.n)
+		b.Run(size.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if r := ScanXML(body, lim); r.Verdict != Accepted {
+					b.Fatalf("%v at %d: %s", r.Verdict, r.Offset, r.Reason)
+				}
+			}
+		})
 	}
 }
