@@ -99,10 +99,10 @@ func (s *jsonScanner) refill() (positions uint64, base int) {
 
 // at is the byte at position p, 0 (which no rule accepts) at the end.
 func (s *jsonScanner) at(p int) byte {
-	if p >= len(s.buf) {
-		return 0
+	if uint(p) < uint(len(s.buf)) { // one comparison, and no bounds check after it
+		return s.buf[p]
 	}
-	return s.buf[p]
+	return 0
 }
 
 func (s *jsonScanner) malformed(p int, reason string) {
