@@ -101,10 +101,9 @@ type worker struct {
 	service *hdrhistogram.Histogram // open loop: from the actual send time
 
 	// Latencies wait here and enter the histograms in bursts. A histogram
-	// is ~150 KiB; touching it once per request, between the kernel's
-	// network stack and 100 other workers doing the same, missed the
-	// caches and TLB nearly every time (1 µs+ per record in a VM, 4% of
-	// the loader's CPU). A burst of nearby values shares the misses.
+	// is ~150 KiB; touched once per request, between the kernel's network
+	// stack and other workers doing the same, it misses the caches and TLB;
+	// a burst of nearby values shares the misses (benchmarks/loadgen).
 	pending    [pendingLen]int64
 	pendingSvc [pendingLen]int64
 	npending   int

@@ -10,7 +10,7 @@ import (
 )
 
 // TestZeroAllocations: in steady state a request through the pair (app
-// client → A → B → upstream and back) allocates nothing (DESIGN.md §3).
+// client → A → B → upstream and back) allocates nothing (docs/ARCHITECTURE.md §4.1).
 func TestZeroAllocations(t *testing.T) {
 	up := fastUpstream(t)
 	b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")

@@ -87,7 +87,7 @@ func forwardable(name, connection []byte) bool {
 		!bytes.EqualFold(name, strContentLength) && !bytes.EqualFold(name, strHost)
 }
 
-// options are the per-request choices of DESIGN.md §1.
+// options are the per-request choices of docs/ARCHITECTURE.md §5.
 type options struct {
 	mode         uint8 // codec.ModeMKE or codec.ModeMTE
 	clearHeaders bool  // x-mte-encode-headers: false

@@ -108,7 +108,7 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, opts options) (e *relayError, again bool) {
 	counter, ok := sess.NextCounter()
 	if !ok {
-		return nil, true // the key is spent: pair anew (DESIGN.md §2.6)
+		return nil, true // the key is spent: pair anew (docs/PROTOCOL.md §6.2)
 	}
 	// The frame buffer is taken first so that it goes back to the pool last,
 	// after the request that points at it.
@@ -335,7 +335,7 @@ func (s *Server) reject(ctx *fasthttp.RequestCtx) {
 	writeError(ctx, errFrameRejected)
 }
 
-// fresh bounds a frame's age and future-dating (DESIGN.md §2.4).
+// fresh bounds a frame's age and future-dating (docs/PROTOCOL.md §6.1).
 func (s *Server) fresh(ms int64) bool {
 	d := s.now().UnixMilli() - ms
 	limit := session.MaxClockSkew.Milliseconds()

@@ -782,11 +782,10 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// successful SET NX per write-back). Auto-pipelining keeps one
 		// connection far from full.
 		PipelineMultiplex: -1,
-		// Every request sends one command; flushed one by one, the write
-		// syscalls were half the client's CPU. Waiting 20 µs after a flush
-		// (only while other commands are in flight) lets one flush carry
-		// many: 3.0 → 1.8 µs of client CPU per Accept, and less for Redis
-		// too (BenchmarkRedisStoreAccept).
+		// Every request sends one command; a short wait after a flush (only
+		// while other commands are in flight) lets one write carry many of
+		// them instead of a syscall each (benchmarks/redis/RESULTS.md,
+		// BenchmarkRedisStoreAccept).
 		MaxFlushDelay: max(c.maxFlushDelay, 0),
 		// Sealed sessions are 214 bytes; this holds tens of thousands.
 		CacheSizeEachConn: 16 << 20,

@@ -20,7 +20,7 @@ type settings struct {
 	redis *session.RedisConfig // nil: sessions in process memory
 }
 
-// loadSettings reads the environment variables of DESIGN.md §1 and the ones
+// loadSettings reads the environment variables of docs/ARCHITECTURE.md §6 and the ones
 // pqrelay adds. Each error is one line naming the variable and saying what
 // it expects.
 func loadSettings(getenv func(string) string) (settings, error) {
