@@ -74,4 +74,4 @@ bench:
 	./benchmarks/loadgen/run.sh
 
 clean:
-	rm -rf bin demo-report.html demo-results.json
+	rm -rf bin demo-report.html demo-users.json demo-cost.json demo-report.png

@@ -74,6 +74,8 @@ Output:
                           (default 0: all, or GOMAXPROCS from the
                           environment); lower it to leave CPUs to a target
                           on the same machine
+  --commit REV            the pqrelay commit to name in the reports (default:
+                          the loader's own, from its build information)
   --quiet                 no progress on stderr
   --cpuprofile FILE       write a Go CPU profile of the loader itself, to check
                           that it is not the bottleneck
@@ -95,6 +97,7 @@ type runFlags struct {
 	procs                        int
 	think, thinkJitter, ramp     time.Duration
 	controlPIDs, relayPIDs       pidList
+	commit                       string
 }
 
 func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, bool) {
@@ -126,6 +129,7 @@ func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, boo
 	fs.DurationVar(&f.ramp, "ramp", 0, "")
 	fs.Var(&f.controlPIDs, "control-pid", "")
 	fs.Var(&f.relayPIDs, "relay-pid", "")
+	fs.StringVar(&f.commit, "commit", "", "")
 	if code, ok := parseFlags(fs, args, runHelp, stdout, stderr); !ok {
 		return nil, code, false
 	}
@@ -264,6 +268,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Ramp:        f.ramp,
 		Env:         loadtest.ReadEnvironment(),
 	}}
+	if f.commit != "" {
+		report.Meta.Env.Commit = f.commit
+	}
 
 	// Open the output files now: a path that cannot be written should
 	// fail before the run, not after minutes of load.
