@@ -72,6 +72,7 @@ demo-deps:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
 	./benchmarks/loadgen/run.sh
+	./benchmarks/loadgen/users.sh
 
 clean:
 	rm -rf bin demo-report.html demo-users.json demo-cost.json demo-report.png
