@@ -272,7 +272,7 @@ func usersXs(r Report) []float64 {
 // ours against the published figures.
 func writeKeptChart(b *strings.Builder, r Report) {
 	c := chart{id: "chart-kept", title: "Requests kept, % of the control API", xTitle: "Users (log scale)",
-		yTitle: "% of control", xs: usersXs(r), xLog: true, yMax: 102,
+		yTitle: "% of control", xs: usersXs(r), xLog: true,
 		yLabel: func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "%" }}
 	ours := chartSeries{name: "pqrelay, this machine", color: colorRelay, marker: "circle",
 		label: func(x, y float64) string { return FormatCount(int64(x)) + " users: " + formatPct(y) }}
@@ -290,6 +290,10 @@ func writeKeptChart(b *strings.Builder, r Report) {
 		lowest = math.Min(lowest, t.RequestsPct)
 	}
 	c.yMin = math.Max(0, math.Floor((lowest-2)/10)*10)
+	c.yMax = 102
+	for _, p := range ours.pts {
+		c.yMax = math.Max(c.yMax, math.Ceil(p[1]/5)*5+2)
+	}
 	for v := c.yMin; v <= 100; v += 5 {
 		c.yTicks = append(c.yTicks, v)
 	}
