@@ -71,9 +71,6 @@ const (
 	pendingLen      = 256
 	usersPendingLen = 16
 
-	// thinkGrid is the tick users' sends are aligned to (worker.onGrid).
-	thinkGrid = time.Millisecond
-
 	// maxHistShards bounds the histograms of a run: each is ~150 KiB
 	// (twice that in open loop), so one per connection would put 10,000
 	// users at 1.5-3 GiB. With at most this many, workers share them.
@@ -246,7 +243,7 @@ func (w *worker) runUsers(first time.Time) {
 	for i := int64(0); i < w.p.perWorker && now.Before(w.end) && !w.stopped(); i++ {
 		done := w.step(now, now)
 		w.releaseReader()
-		if !w.sleepUntil(w.onGrid(done.Add(w.thinkTime()))) {
+		if !w.sleepUntil(done.Add(w.thinkTime())) {
 			return
 		}
 		now = time.Now()
@@ -259,22 +256,6 @@ func (w *worker) thinkTime() time.Duration {
 		return w.p.think
 	}
 	return w.p.think - w.p.jitter + time.Duration(w.rng.Int64N(int64(2*w.p.jitter)+1))
-}
-
-// onGrid moves a user's next send time up to the next multiple of
-// thinkGrid after the measured phase's start. Users whose sends land on
-// one tick are woken by one timer run and write their requests in one
-// burst, so the loader and the target wake once for several requests
-// instead of once each; a user's think time grows by less than a tick.
-func (w *worker) onGrid(t time.Time) time.Time {
-	d := t.Sub(w.measureStart)
-	if r := d % thinkGrid; r != 0 {
-		if r < 0 {
-			r += thinkGrid
-		}
-		t = t.Add(thinkGrid - r)
-	}
-	return t
 }
 
 // sleepUntil waits for t on the worker's timer; false if the run stopped
