@@ -50,8 +50,8 @@ type Config struct {
 	Body []byte
 
 	// Connections is the number of concurrent workers, each holding one
-	// keep-alive connection and ~150 KiB of histogram (twice that in open
-	// loop). Required, at least 1.
+	// keep-alive connection (in users mode, one user). Required, at
+	// least 1.
 	Connections int
 
 	// Duration is the length of the measured phase. Required.
