@@ -275,15 +275,33 @@ func TestRunCommandInterrupted(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, 64)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	var out, errb bytes.Buffer
-	code := realMain(ctx, []string{"run", "--control", up.URL(), "-c", "1,2", "-d", "200ms", "--warmup", "0s", "--expect-size", "any", "--quiet"}, &out, &errb)
+	defer cancel()
+	// Cancel once the first tier is done and the second has started, as
+	// the progress on stderr says: a fixed delay would race a busy machine.
+	errb := &cancelOn{cancel: cancel, text: "[2 conns] Control API starting"}
+	var out bytes.Buffer
+	code := realMain(ctx, []string{"run", "--control", up.URL(), "-c", "1,2", "-d", "200ms", "--warmup", "0s", "--expect-size", "any"}, &out, errb)
 	if code != exitInterrupted {
 		t.Fatalf("exit %d, want %d; stderr %q", code, exitInterrupted, errb.String())
 	}
 	if !strings.Contains(out.String(), "### 1 connection\n") || strings.Contains(out.String(), "### 2 connections") {
 		t.Fatalf("want the finished tier only:\n%s", out.String())
 	}
+}
+
+// cancelOn is a stderr that calls cancel once text has been written.
+type cancelOn struct {
+	syncbuf.Buffer
+	cancel context.CancelFunc
+	text   string
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	n, err := c.Buffer.Write(p)
+	if strings.Contains(c.Buffer.String(), c.text) {
+		c.cancel()
+	}
+	return n, err
 }
 
 func TestProgressOutput(t *testing.T) {
