@@ -216,7 +216,7 @@ func TestRunCommandEndToEnd(t *testing.T) {
 	code := realMain(context.Background(), []string{
 		"run", "--control", up.URL(), "--relay", up.URL(),
 		"--relay-header", "x-mte-upstream: http://127.0.0.1:1", "--relay-header", "x-mte-outbound-token: secret-token-value",
-		"-c", "2,3", "-d", "300ms", "--warmup", "100ms", "--size", "1KiB", "--verify", "auto",
+		"-c", "2,3", "-d", "600ms", "--warmup", "100ms", "--size", "1KiB", "--verify", "auto",
 		"--json", jsonFile, "--html", htmlFile,
 	}, &out, &errb)
 	if code != exitOK {
@@ -421,7 +421,7 @@ func TestRunCommandBodyFollowsMethod(t *testing.T) {
 		t.Run(tt.method+"/"+tt.size, func(t *testing.T) {
 			t.Parallel()
 			url, first := captureServer(t)
-			args := []string{"run", "--control", url, "--method", tt.method, "-c", "1", "-d", "200ms",
+			args := []string{"run", "--control", url, "--method", tt.method, "-c", "1", "-d", "500ms",
 				"--warmup", "0s", "--quiet", "--expect-size", "any"}
 			if tt.size != "" {
 				args = append(args, "--size", tt.size)
@@ -449,7 +449,7 @@ func TestRunCommandHEAD(t *testing.T) {
 	jsonFile := filepath.Join(t.TempDir(), "r.json")
 	var out, errb bytes.Buffer
 	code := realMain(context.Background(), []string{"run", "--control", up.URL(), "--method", "HEAD",
-		"-c", "2", "-d", "300ms", "--warmup", "0s", "--quiet", "--json", jsonFile}, &out, &errb)
+		"-c", "2", "-d", "500ms", "--warmup", "0s", "--quiet", "--json", jsonFile}, &out, &errb)
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr %q", code, errb.String())
 	}
