@@ -51,14 +51,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		st.port = p
 		return nil
 	})
-	parse("DEBUG", func(v string) error {
-		b, e := strconv.ParseBool(v)
-		if e != nil {
-			return errors.New("must be true or false, got " + strconv.Quote(v))
-		}
-		c.Debug = b
-		return nil
-	})
+	parse("DEBUG", boolInto(&c.Debug))
 	parse("HEADERS", func(v string) error {
 		var m map[string]string
 		if e := json.Unmarshal([]byte(v), &m); e != nil {
@@ -69,7 +62,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		}
 		return nil
 	})
+	parse("RELAY_ROLE", func(v string) (e error) { c.Role, e = proxy.ParseRole(v); return e })
 	parse("CORS_ORIGINS", func(v string) error { c.CORSOrigins = splitList(v); return nil })
+	parse("CORS_CREDENTIALS", boolInto(&c.CORSCredentials))
+	parse("CORS_EXPOSE_HEADERS", func(v string) error { c.CORSExposeHeaders = splitList(v); return nil })
 	parse("CORS_METHODS", func(v string) error {
 		c.CORSMethods = splitList(v)
 		for _, m := range c.CORSMethods {
@@ -119,6 +115,17 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		*dst = b
+		return nil
+	}
 }
 
 func intInto(dst *int) func(string) error {
