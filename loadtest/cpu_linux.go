@@ -17,12 +17,13 @@ const clockTick = 10 * time.Millisecond
 
 // cpuSample is one reading of every clock a CPUUsage is made of.
 type cpuSample struct {
+	at                      time.Time
 	target, loader, machine time.Duration
 	ok                      bool
 }
 
 func sampleCPU(pids []int) cpuSample {
-	var s cpuSample
+	s := cpuSample{at: time.Now()}
 	var err error
 	if s.target, err = processCPU(pids); err != nil {
 		return s
@@ -49,6 +50,7 @@ func (s cpuSample) usage(later cpuSample) CPUUsage {
 		Target:   later.target - s.target,
 		Loader:   later.loader - s.loader,
 		Machine:  later.machine - s.machine,
+		Wall:     later.at.Sub(s.at),
 		CPUs:     runtime.NumCPU(),
 	}
 }

@@ -84,8 +84,12 @@ func (d Demo) OthersPct() (pct float64, ok bool) {
 			if c == nil || !c.CPU.Measured || c.CPU.CPUs == 0 {
 				continue
 			}
+			wall := c.CPU.Wall
+			if wall <= 0 { // a report from before wall_s was written
+				wall = c.Duration
+			}
 			others += max(c.CPU.Machine-c.CPU.Loader-c.CPU.Target, 0)
-			capacity += c.Duration * time.Duration(c.CPU.CPUs)
+			capacity += wall * time.Duration(c.CPU.CPUs)
 		}
 	}
 	if capacity == 0 {

@@ -102,7 +102,7 @@
 //	  "cpu": {                            // CPU seconds spent in the phase; absent if not measured
 //	    "target_s": 1.9,                  // the processes given with --control-pid / --relay-pid
 //	    "loader_s": 0.7, "machine_s": 9.8, // the loader; every CPU's busy time
-//	    "cpus": 2
+//	    "wall_s": 10.01, "cpus": 2        // between the two readings
 //	  }
 //	}
 package loadtest

@@ -49,6 +49,7 @@ type jsonCPU struct {
 	TargetS  float64 `json:"target_s"`
 	LoaderS  float64 `json:"loader_s"`
 	MachineS float64 `json:"machine_s"`
+	WallS    float64 `json:"wall_s"`
 	CPUs     int     `json:"cpus"`
 }
 
@@ -180,7 +181,7 @@ func toJSONSide(r *Result) *jsonSide {
 	}
 	var cpu *jsonCPU
 	if c := r.CPU; c.Measured {
-		cpu = &jsonCPU{TargetS: c.Target.Seconds(), LoaderS: c.Loader.Seconds(), MachineS: c.Machine.Seconds(), CPUs: c.CPUs}
+		cpu = &jsonCPU{TargetS: c.Target.Seconds(), LoaderS: c.Loader.Seconds(), MachineS: c.Machine.Seconds(), WallS: c.Wall.Seconds(), CPUs: c.CPUs}
 	}
 	return &jsonSide{
 		Requests:  r.Requests,
@@ -218,7 +219,7 @@ func fromJSONSide(s *jsonSide, conns int, rate float64) *Result {
 	}
 	var cpu CPUUsage
 	if c := s.CPU; c != nil {
-		cpu = CPUUsage{Measured: true, Target: seconds(c.TargetS), Loader: seconds(c.LoaderS), Machine: seconds(c.MachineS), CPUs: c.CPUs}
+		cpu = CPUUsage{Measured: true, Target: seconds(c.TargetS), Loader: seconds(c.LoaderS), Machine: seconds(c.MachineS), Wall: seconds(c.WallS), CPUs: c.CPUs}
 	}
 	return &Result{
 		Connections: conns,

@@ -55,6 +55,9 @@ type CPUUsage struct {
 	// were given), Loader the loader's own, Machine every CPU's busy time,
 	// loader and targets included.
 	Target, Loader, Machine time.Duration
+	// Wall is the time between the two readings: the measured phase,
+	// give or take how late a busy machine woke the reader.
+	Wall time.Duration
 	// CPUs is the number of CPUs the machine has online.
 	CPUs int
 }
