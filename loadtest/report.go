@@ -95,11 +95,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 			b.WriteByte('\n')
 		}
 		b.WriteString("### ")
-		if r.Meta.Users() {
-			b.WriteString(usersTitle(t.Connections) + ", " + r.Meta.Think.String() + " think time")
-		} else {
-			b.WriteString(tierTitle(t, r.Meta.Rate))
-		}
+		b.WriteString(tierTitle(t, r.Meta))
 		b.WriteString("\n\n")
 		b.WriteString("| | # Requests | Req/second | Median (ms) | p90 | p99 |\n")
 		b.WriteString("|---|---|---|---|---|---|\n")
@@ -200,23 +196,32 @@ func (t Tier) sides() []side {
 	return s
 }
 
-func tierTitle(t Tier, rate float64) string {
+// tierTitle names a tier: "300 connections", "300 connections, open
+// loop at 9,500 req/s", or in users mode "1,000 users, 1s think time".
+func tierTitle(t Tier, m Meta) string {
+	if m.Users() {
+		s := FormatCount(int64(t.Connections)) + " users"
+		if t.Connections == 1 {
+			s = "1 user"
+		}
+		return s + ", " + m.Think.String() + " think time"
+	}
 	s := FormatCount(int64(t.Connections)) + " connections"
 	if t.Connections == 1 {
 		s = "1 connection"
 	}
-	if rate > 0 {
-		s += ", open loop at " + FormatCount(int64(math.Round(rate))) + " req/s"
+	if m.Rate > 0 {
+		s += ", open loop at " + FormatCount(int64(math.Round(m.Rate))) + " req/s"
 	}
 	return s
 }
 
-// usersTitle is a tier's title in users mode: "1,000 users".
-func usersTitle(n int) string {
-	if n == 1 {
-		return "1 user"
+// xTitle is the charts' x axis: what a tier counts.
+func (m Meta) xTitle() string {
+	if m.Users() {
+		return "Users"
 	}
-	return FormatCount(int64(n)) + " users"
+	return "Concurrent connections"
 }
 
 func failureSummary(r *Result) string {

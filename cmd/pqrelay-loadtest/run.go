@@ -392,6 +392,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	code = exitOK
+	one, many := "connection", "connections"
+	if f.think > 0 {
+		one, many = "user", "users"
+	}
 	for _, t := range report.Tiers {
 		for _, s := range []struct {
 			label string
@@ -399,7 +403,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}{{loadtest.LabelControl, t.Control}, {loadtest.LabelRelay, t.Relay}} {
 			if s.r != nil && s.r.Requests == 0 {
 				fmt.Fprintf(stderr, "pqrelay-loadtest run: no successful response from %s with %s %s (%s errors, %s timeouts, %s non-2xx, %s bad body)\n",
-					s.label, loadtest.FormatCount(int64(t.Connections)), plural(t.Connections, "connection", "connections"),
+					s.label, loadtest.FormatCount(int64(t.Connections)), plural(t.Connections, one, many),
 					loadtest.FormatCount(s.r.Errors), loadtest.FormatCount(s.r.Timeouts),
 					loadtest.FormatCount(s.r.Non2xx), loadtest.FormatCount(s.r.BadBody))
 				code = exitFailed
