@@ -12,10 +12,9 @@ import (
 
 // Run loads cfg.URL with cfg.Connections connections for cfg.Ramp and
 // cfg.Warmup (not counted) then cfg.Duration (counted), and returns what
-// it measured. It
-// returns by itself when the window ends; cancelling ctx stops it early
-// with the partial Result and ctx.Err(). A Config error is returned before
-// any connection is opened and wraps ErrBadConfig.
+// it measured. It returns by itself when the window ends; cancelling ctx
+// stops it early with the partial Result and ctx.Err(). A Config error is
+// returned before any connection is opened and wraps ErrBadConfig.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	p, err := cfg.plan()
 	if err != nil {
