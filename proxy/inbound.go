@@ -11,9 +11,13 @@ package proxy
 //     the request key (bound to the client id); only then does the replay
 //     window (store.Accept) record its counter. Any failure is one
 //     MTE_FRAME_REJECTED: fail closed, tell the peer nothing.
-//  8. forward(): the envelope is rebuilt as a request to UPSTREAM (no
+//  8. Message protection (protect.go): with JSON_MAX_* or XML_MAX_* set,
+//     a JSON or XML body is scanned; a refused one is answered with a
+//     sealed MTE_JSON_* or MTE_XML_* error and never reaches the upstream.
+//     forward(): the envelope is rebuilt as a request to UPSTREAM (no
 //     Content-Length or Transfer-Encoding inside a frame, hop-by-hop and
-//     x-mte-* dropped, HEADERS set), sent with UPSTREAM_TIMEOUT.
+//     x-mte-* dropped, HEADERS set), signed last when UPSTREAM_SIGNING is
+//     set (package upsign), sent with UPSTREAM_TIMEOUT.
 //  9. sealResponse(): the upstream's status, headers and body, or a relay
 //     error (502, 504), sealed under the response key with the request's
 //     counter and this relay's responder id as nonce, bound to the
@@ -128,6 +132,13 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 		a.err = errFrameRejected
 		return a
 	}
+	if e := s.requestLimits.check(r.Headers, r.Body, requestJSONErrors, requestXMLErrors); e != nil {
+		if s.cfg.Debug {
+			s.log.Debug("request body refused", "code", e.code, "error", e.message)
+		}
+		s.sealResponse(sess, h, tag[:], nil, e, out)
+		return a
+	}
 	s.forward(sess, h, tag[:], &r, out)
 	return a
 }
@@ -238,6 +249,18 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 		ureq.Header.AddBytesKV(strContentLength, strconv.AppendInt(length[:0], int64(len(r.Body)), 10))
 	}
 	ureq.SetBodyRaw(r.Body)
+	if s.signer != nil {
+		// The upstream client sends the path as it came (it sets the same
+		// flag before writing); the signer must read it the same way.
+		ureq.URI().DisablePathNormalizing = true
+		if err := s.signer.Sign(ureq, s.now()); err != nil {
+			// Only an asymmetric key can fail here; an unsigned request
+			// would be refused by the upstream anyway.
+			s.log.Warn("upstream request signing failed", "err", err)
+			s.sealResponse(sess, h, tag, nil, errUpstreamUnreachable, out)
+			return
+		}
+	}
 
 	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
 	// Set after the call, which resets the response: a response without a

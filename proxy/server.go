@@ -18,6 +18,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
 )
 
@@ -40,9 +41,12 @@ type Server struct {
 	upstreamHost   []byte // the Host field of requests to the upstream
 	peers          peerSet
 	extraHeaders   [][2][]byte
+	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
 	cors           corsPolicy
-	frameLimit     int    // the largest frame a peer may send or answer
-	responder      uint32 // this process's random id in response nonces (codec.Header.Responder)
+	frameLimit     int        // the largest frame a peer may send or answer
+	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
+	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
+	responder      uint32     // this process's random id in response nonces (codec.Header.Responder)
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
 	now            func() time.Time
@@ -81,7 +85,14 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		now:            time.Now,
 		responder:      randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.
-		frameLimit: codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
+		frameLimit:    codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
+		requestLimits: protection{json: cfg.JSONLimits, xml: cfg.XMLLimits},
+	}
+	if cfg.JSONResponses {
+		s.responseLimits.json = cfg.JSONLimits
+	}
+	if cfg.XMLResponses {
+		s.responseLimits.xml = cfg.XMLLimits
 	}
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
@@ -101,6 +112,11 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	for _, p := range cfg.AllowedPeers {
 		o, _ := parsePeerOrigin(p)
 		s.peers.allowed[o] = true
+	}
+	if cfg.Signing.Scheme != "" {
+		if s.signer, err = upsign.New(cfg.Signing); err != nil {
+			return nil, err
+		}
 	}
 	for _, h := range cfg.Headers {
 		s.extraHeaders = append(s.extraHeaders, [2][]byte{[]byte(h.Name), []byte(h.Value)})

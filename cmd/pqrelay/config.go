@@ -10,6 +10,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // settings is everything main reads from the environment.
@@ -83,6 +84,35 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
 	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
 	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	for _, l := range []struct {
+		name string
+		dst  *int
+	}{
+		{"JSON_MAX_DEPTH", &c.JSONLimits.MaxDepth},
+		{"JSON_MAX_ARRAY_ELEMENTS", &c.JSONLimits.MaxArrayElements},
+		{"JSON_MAX_OBJECT_ENTRIES", &c.JSONLimits.MaxObjectEntries},
+		{"JSON_MAX_NAME_LENGTH", &c.JSONLimits.MaxNameLength},
+		{"JSON_MAX_STRING_LENGTH", &c.JSONLimits.MaxStringLength},
+		{"XML_MAX_DEPTH", &c.XMLLimits.MaxDepth},
+		{"XML_MAX_CHILDREN", &c.XMLLimits.MaxChildren},
+		{"XML_MAX_ATTRIBUTES", &c.XMLLimits.MaxAttributes},
+		{"XML_MAX_NAME_LENGTH", &c.XMLLimits.MaxNameLength},
+		{"XML_MAX_TEXT_LENGTH", &c.XMLLimits.MaxTextLength},
+		{"XML_MAX_ATTRIBUTE_LENGTH", &c.XMLLimits.MaxAttributeLength},
+	} {
+		parse(l.name, limitInto(l.dst))
+	}
+	parse("JSON_RESPONSES", boolInto(&c.JSONResponses))
+	parse("XML_RESPONSES", boolInto(&c.XMLResponses))
+	loadSigning(getenv, &c.Signing)
+	parse("SIGNING_MAX_AGE", durationInto(&c.Signing.MaxAge))
+	if c.Signing.Scheme == "" && err == nil {
+		for _, name := range signingVariables {
+			if getenv(name) != "" {
+				return st, errors.New(name + ": set, but UPSTREAM_SIGNING is not; set UPSTREAM_SIGNING=cavage or rfc9421 to sign upstream requests")
+			}
+		}
+	}
 	if v := getenv("REDIS_URL"); v != "" && err == nil {
 		rc, e := session.ParseRedisURL(v)
 		if e != nil {
@@ -105,6 +135,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return st, err
 	}
 	return st, c.Validate()
+}
+
+// signingVariables are the variables that only mean something with
+// UPSTREAM_SIGNING set.
+var signingVariables = []string{
+	"SIGNING_ALGORITHM", "SIGNING_KEY_ID", "SIGNING_SECRET", "SIGNING_KEY_FILE",
+	"SIGNING_HEADERS", "SIGNING_HEADER", "SIGNING_SIGNATURE_ENCODING", "SIGNING_MAX_AGE",
+}
+
+// loadSigning reads the upstream signing variables; proxy.Config.Validate
+// checks them (package upsign names the variable in each error).
+func loadSigning(getenv func(string) string, c *upsign.Config) {
+	c.Scheme = getenv("UPSTREAM_SIGNING")
+	c.Algorithm = getenv("SIGNING_ALGORITHM")
+	c.KeyID = getenv("SIGNING_KEY_ID")
+	c.Secret = getenv("SIGNING_SECRET")
+	c.KeyFile = getenv("SIGNING_KEY_FILE")
+	c.Headers = getenv("SIGNING_HEADERS")
+	c.Header = getenv("SIGNING_HEADER")
+	c.Encoding = getenv("SIGNING_SIGNATURE_ENCODING")
 }
 
 func splitList(v string) []string {
@@ -133,6 +183,18 @@ func intInto(dst *int) func(string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return errors.New("must be a positive number of bytes, got " + strconv.Quote(v))
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// limitInto parses a message-protection limit: 0 means none.
+func limitInto(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("must be 0 (no limit) or a positive number, got " + strconv.Quote(v))
 		}
 		*dst = n
 		return nil

@@ -19,6 +19,11 @@ const (
 	goodToken  = "4b7e19c2a05fd386"
 )
 
+const (
+	goodSigningSecret = "signing-secret-0123456789abcdef-0123456789abcdef"
+	ed25519KeyFile    = "../../upsign/testdata/rfc9421-test-key-ed25519.pem"
+)
+
 func env(kv ...string) func(string) string {
 	m := map[string]string{
 		"UPSTREAM":         "http://127.0.0.1:9000",
@@ -101,7 +106,39 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"REDIS_URL", "http://localhost:6379"}, "REDIS_URL"},
 		{[]string{"REDIS_URL", "redis://:hunter2@h:port"}, "REDIS_URL"},
 		{[]string{"REDIS_OUTAGE", "local-window"}, "REDIS_OUTAGE"},
+		{[]string{"JSON_MAX_DEPTH", "-1"}, "JSON_MAX_DEPTH"},
+		{[]string{"JSON_MAX_DEPTH", "1025"}, "JSON_MAX_DEPTH"},
+		{[]string{"JSON_MAX_STRING_LENGTH", "1MiB"}, "JSON_MAX_STRING_LENGTH"},
+		{[]string{"XML_MAX_DEPTH", "100000"}, "XML_MAX_DEPTH"},
+		{[]string{"XML_MAX_ATTRIBUTE_LENGTH", "x"}, "XML_MAX_ATTRIBUTE_LENGTH"},
+		{[]string{"JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
+		{[]string{"XML_MAX_CHILDREN", "10", "XML_RESPONSES", "yes"}, "XML_RESPONSES"},
+		{[]string{"XML_MAX_CHILDREN", "10", "JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
+		{[]string{"UPSTREAM_SIGNING", "jws"}, "UPSTREAM_SIGNING"},
+		{[]string{"RELAY_ROLE", "outbound", "UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k",
+			"SIGNING_SECRET", goodSigningSecret}, "UPSTREAM_SIGNING"},
+		{[]string{"SIGNING_ALGORITHM", "hmac-sha256"}, "SIGNING_ALGORITHM"},
+		{[]string{"SIGNING_SECRET", goodSigningSecret}, "SIGNING_SECRET"},
+		{[]string{"UPSTREAM_SIGNING", "cavage"}, "SIGNING_ALGORITHM"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "ed25519"}, "SIGNING_ALGORITHM"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_SECRET", goodSigningSecret}, "SIGNING_KEY_ID"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", "short"}, "SIGNING_SECRET"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"SIGNING_KEY_FILE", ed25519KeyFile}, "SIGNING_KEY_FILE"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "rsa-pss-sha512", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile}, "SIGNING_KEY_FILE"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile,
+			"SIGNING_HEADERS", `"@method" "@status"`}, "SIGNING_HEADERS"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile,
+			"SIGNING_HEADER", "Signature"}, "SIGNING_HEADER"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile,
+			"SIGNING_MAX_AGE", "soon"}, "SIGNING_MAX_AGE"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"SIGNING_MAX_AGE", "1m"}, "SIGNING_MAX_AGE"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"HEADERS", `{"Authorization":"Bearer x"}`}, "HEADERS"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"HEADERS", `{"content-digest":"x"}`}, "HEADERS"},
 	}
 	for _, c := range cases {
 		_, err := loadSettings(env(c.kv...))
@@ -113,7 +150,7 @@ func TestLoadSettingsErrors(t *testing.T) {
 		if !strings.HasPrefix(msg, c.wantVar+": ") || strings.Contains(msg, "\n") {
 			t.Errorf("%v: error %q should be one line starting with %s", c.kv, msg, c.wantVar)
 		}
-		if strings.Contains(msg, "hunter2") || strings.Contains(msg, goodSecret) {
+		if strings.Contains(msg, "hunter2") || strings.Contains(msg, goodSecret) || strings.Contains(msg, goodSigningSecret) {
 			t.Errorf("%v: error %q echoes a secret", c.kv, msg)
 		}
 	}
@@ -142,9 +179,44 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 		st.redis == nil || st.redis.DB != 2 || st.redis.OutageLocalWindow {
 		t.Errorf("values not applied: %+v %+v", st, c)
 	}
+	st, err = loadSettings(env("JSON_MAX_DEPTH", "20", "JSON_MAX_ARRAY_ELEMENTS", "1000", "JSON_MAX_OBJECT_ENTRIES", "100",
+		"JSON_MAX_NAME_LENGTH", "64", "JSON_MAX_STRING_LENGTH", "0", "JSON_RESPONSES", "true",
+		"XML_MAX_DEPTH", "1", "XML_MAX_CHILDREN", "2", "XML_MAX_ATTRIBUTES", "3", "XML_MAX_NAME_LENGTH", "4",
+		"XML_MAX_TEXT_LENGTH", "5", "XML_MAX_ATTRIBUTE_LENGTH", "6"))
+	j, x := st.proxy.JSONLimits, st.proxy.XMLLimits
+	if err != nil || j.MaxDepth != 20 || j.MaxArrayElements != 1000 || j.MaxObjectEntries != 100 || j.MaxNameLength != 64 ||
+		j.MaxStringLength != 0 || !st.proxy.JSONResponses || st.proxy.XMLResponses || x.MaxDepth != 1 || x.MaxChildren != 2 ||
+		x.MaxAttributes != 3 || x.MaxNameLength != 4 || x.MaxTextLength != 5 || x.MaxAttributeLength != 6 {
+		t.Errorf("message protection: %v %+v %+v", err, j, x)
+	}
 	st, err = loadSettings(env("REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "local-window"))
 	if err != nil || !st.redis.OutageLocalWindow {
 		t.Errorf("REDIS_OUTAGE=local-window: %v %+v", err, st.redis)
+	}
+}
+
+// TestLoadSettingsSigning: the signing variables reach proxy.Config as
+// given.
+func TestLoadSettingsSigning(t *testing.T) {
+	t.Parallel()
+	st, err := loadSettings(env("UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "relay-b",
+		"SIGNING_KEY_FILE", ed25519KeyFile, "SIGNING_HEADERS", `"@method" "@path" "date"`, "SIGNING_MAX_AGE", "90s",
+		"HEADERS", `{"Authorization":"Bearer x"}`)) // rfc9421 leaves Authorization alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.proxy.Signing
+	if c.Scheme != "rfc9421" || c.Algorithm != "ed25519" || c.KeyID != "relay-b" || c.KeyFile != ed25519KeyFile ||
+		c.Headers != `"@method" "@path" "date"` || c.MaxAge != 90*time.Second {
+		t.Errorf("rfc9421 values not applied: %+v", c)
+	}
+	st, err = loadSettings(env("UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha512", "SIGNING_KEY_ID", "relay-b",
+		"SIGNING_SECRET", goodSigningSecret, "SIGNING_HEADER", "Signature", "SIGNING_SIGNATURE_ENCODING", "tyk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.proxy.Signing; c.Scheme != "cavage" || c.Secret != goodSigningSecret || c.Header != "Signature" || c.Encoding != "tyk" {
+		t.Errorf("cavage values not applied: %+v", c)
 	}
 }
 
@@ -180,7 +252,9 @@ func TestLoadSettingsRolesAndCORS(t *testing.T) {
 
 // TestWarnings: with the defaults, UPSTREAM_TIMEOUT is under PEER_TIMEOUT
 // and only the empty ALLOWED_PEERS is worth a line; an UPSTREAM_TIMEOUT
-// that is not shorter gets one line naming both, in the role that has both.
+// that is not shorter gets one line naming both, in the role that has both;
+// message-protection settings on a relay whose role never applies them get
+// a line saying where they belong.
 func TestWarnings(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -194,6 +268,10 @@ func TestWarnings(t *testing.T) {
 		{[]string{"PEER_TIMEOUT", "10s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (25s) is not shorter than PEER_TIMEOUT (10s)"}},
 		{[]string{"PEER_TIMEOUT", "10s", "RELAY_ROLE", "inbound"}, nil},
 		{[]string{"UPSTREAM_TIMEOUT", "1m", "RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20", "JSON_RESPONSES", "true"}, []string{"JSON_RESPONSES/XML_RESPONSES act on the outbound relay"}},
+		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20"}, []string{"set them on relay B"}},
+		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20", "XML_RESPONSES", "true"}, nil},
 	}
 	for _, c := range cases {
 		st, err := loadSettings(env(c.kv...))
