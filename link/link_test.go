@@ -268,7 +268,7 @@ func TestConnectionDies(t *testing.T) {
 	started := make(chan struct{}, 10)
 	srv := startServer(t, &Server{}, func(ex *Exchange) {
 		started <- struct{}{}
-		time.Sleep(time.Hour / 1000) // answered after the kill
+		time.Sleep(300 * time.Millisecond) // answered after the kill
 		echo(ex)
 	})
 	c := dialRaw(t, srv.addr, ClientConfig{})

@@ -119,3 +119,7 @@ func roundTrip(c interface {
 	}
 	return append([]byte(nil), a.Response()...), nil
 }
+
+func bufioReader(s string) *bufio.Reader {
+	return bufio.NewReaderSize(strings.NewReader(s), readBufferSize)
+}

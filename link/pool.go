@@ -86,7 +86,7 @@ func (p *Pool) RoundTrip(id uint64, msg []byte, deadline time.Time) (*Answer, er
 			best, bestLoad = c, n
 		}
 	}
-	if live < p.cfg.MinConns || best == nil || bestLoad >= p.cfg.Saturated && live < p.cfg.MaxConns {
+	if live < p.cfg.MinConns || (best == nil || bestLoad >= p.cfg.Saturated) && live < p.cfg.MaxConns {
 		p.grow()
 	}
 	if best == nil {
@@ -118,7 +118,7 @@ func (p *Pool) Close() {
 // closed, or the last failure asked for a pause.
 func (p *Pool) grow() {
 	p.mu.Lock()
-	if p.dialing || p.closed || time.Now().Before(p.nextDial) {
+	if p.dialing || p.closed || len(*p.conns.Load()) >= p.cfg.MaxConns || time.Now().Before(p.nextDial) {
 		p.mu.Unlock()
 		return
 	}
