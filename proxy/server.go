@@ -8,8 +8,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +38,7 @@ type Server struct {
 
 	upstream       *fasthttp.HostClient
 	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
+	upstreamHost   []byte // the Host field of requests to the upstream
 	peers          peerSet
 	extraHeaders   [][2][]byte
 	cors           corsPolicy
@@ -69,6 +72,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
+		upstreamHost:   []byte(up.Host),
 		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
 		now:            time.Now,
 		responder:      randomUint32(),
@@ -78,6 +82,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",
+		DialTimeout:              newDialer(up.Host, up.Scheme == "https").dial,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxConns:                 maxConnsPerHost,
@@ -86,9 +91,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		ReadBufferSize:           cfg.MaxHeaderBytes,
 		WriteBufferSize:          writeBufferSize,
 		MaxResponseBodySize:      cfg.MaxBodyBytes,
-		// fasthttp's default: only idempotent methods are retried after a
-		// connection error. A POST that may have reached the upstream is
-		// never sent twice; upstreamIdle keeps that case rare.
+		RetryIfErr:               retryUpstream,
 	}
 	s.peers = peerSet{byValue: map[string]*peer{}, byOrig: map[string]*peer{}, allowed: map[string]bool{}}
 	for _, p := range cfg.AllowedPeers {
@@ -101,6 +104,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.server = &fasthttp.Server{
 		Handler:               s.handle,
 		ErrorHandler:          s.serverError,
+		HeaderReceived:        s.admit,
 		Name:                  "",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
@@ -115,6 +119,17 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		Logger:                fasthttpLogger{log},
 	}
 	return s, nil
+}
+
+// retryUpstream is the inbound relay's one rule for sending a request to the
+// upstream again after a connection failure (a pooled keep-alive connection
+// the upstream closed as the request went out): at most once, and only for
+// methods RFC 9110 §9.2.2 calls idempotent. fasthttp cannot tell whether the
+// request reached the upstream, so a POST or PATCH is never resent; PUT and
+// DELETE are, because running them twice has the effect of running them
+// once, which may still surprise an API that counts calls (README says so).
+func retryUpstream(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts < 2 && idempotent(req.Header.Method())
 }
 
 const (
@@ -172,11 +187,32 @@ var (
 	pathHealth  = []byte("/api/mte-health")
 )
 
-// handle routes a request: relay frames (they carry x-mte-client-id), the
+// handle serves one request. No panic may end the process and every
+// in-flight request with it: a request that makes the relay panic is a bug
+// to fix, answered 500 and logged, and the connection is closed.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("a request made the relay panic; answered 500", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			writeError(ctx, errInternal)
+			ctx.SetConnectionClose()
+		}
+	}()
+	s.route(ctx)
+	// Content-Length and Transfer-Encoding together: fasthttp framed the
+	// body by the chunks, as RFC 9112 §6.3 says, but whatever sent it may
+	// disagree on where the next request starts, so the connection must not
+	// carry one (request smuggling).
+	if h := &ctx.Request.Header; h.ContentLength() == -1 && hasField(h.RawHeaders(), strContentLength) {
+		ctx.SetConnectionClose()
+	}
+}
+
+// route routes a request: relay frames (they carry x-mte-client-id), the
 // relay's own endpoints, CORS preflights, and everything else to the
 // outbound role.
-func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	if id := ctx.Request.Header.Peek(hdrClientID); id != nil {
+func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	if id := controlValue(&ctx.Request.Header, hdrClientID); id != nil {
 		s.inbound(ctx, id)
 		return
 	}
@@ -202,6 +238,56 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	default:
 		s.outbound(ctx)
 	}
+}
+
+// admit runs once a request's header section is in, before its body is
+// read, and sets how large a body the request may have. Only a request that
+// shows it belongs here gets room: a relay frame whose client id this fleet
+// issued, a pairing request, or an app request with the outbound token.
+// Anything else gets no body, so that nobody without the secret or the
+// token can make the relay buffer megabytes per connection; serverError
+// then answers what the request lacked. Trailers are not read yet, so the
+// parsed fields are the header section's own.
+func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	limit := noBody
+	switch {
+	case h.PeekBytes(hdrClientID) != nil:
+		if s.issuedClientID(h.PeekBytes(hdrClientID)) {
+			limit = s.frameLimit
+		}
+	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+		limit = pairBodyLimit
+	case s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
+		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
+		// is read and answered 413 by outbound(), which a client that is
+		// still writing it can read; past this, the connection is cut.
+		limit = s.frameLimit
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+}
+
+const (
+	// noBody is the body limit of a request that has not shown it belongs
+	// here. fasthttp reads 0 as "the server's limit", so it is 1 byte.
+	noBody = 1
+	// pairBodyLimit is above the largest PairRequest (docs/PROTOCOL.md §3.2).
+	pairBodyLimit = 4 << 10
+)
+
+// issuedClientID reports whether text is a client id of a session this relay
+// serves, or one whose MAC this fleet's secret made (the session may be
+// unknown: its refusal carries a proof bound to the frame, so the frame is
+// read).
+func (s *Server) issuedClientID(text []byte) bool {
+	id, err := session.ParseClientID(text)
+	if err != nil {
+		return false
+	}
+	if _, e := s.lookupLocal(&id); e == nil {
+		return true
+	}
+	unknown := id
+	return s.secrets.VerifyClientID(&unknown) == nil
 }
 
 func (s *Server) echo(ctx *fasthttp.RequestCtx, path []byte) {
@@ -242,7 +328,7 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, errBodyTooLarge)
+		writeError(ctx, s.refusedBody(&ctx.Request.Header))
 	case errors.As(err, &small):
 		writeError(ctx, errHeadersTooLarge)
 	case errors.As(err, &timeout) && timeout.Timeout():
@@ -251,6 +337,22 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, errBadRequest)
 	}
 	ctx.SetConnectionClose()
+}
+
+// refusedBody says why admit gave a request no room for its body.
+func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
+	switch {
+	case h.PeekBytes(hdrClientID) != nil:
+		if !s.issuedClientID(h.PeekBytes(hdrClientID)) {
+			return errClientIDInvalid
+		}
+	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+	default:
+		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
+			return e
+		}
+	}
+	return errBodyTooLarge
 }
 
 // decorate adds HEADERS and CORS fields to a response for the app.
@@ -268,136 +370,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *relayError) {
 	if s.cfg.Debug {
 		s.log.Debug("request refused", "method", string(ctx.Method()), "code", e.code, "status", e.status)
 	}
-}
-
-// acceptPairing is the inbound relay's side of pairing (docs/PROTOCOL.md
-// §3.2): verify, answer, store the session.
-func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
-	now := s.now()
-	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), now, s.cfg.SessionLifetime)
-	if err == nil && !s.pairSeen.FirstTime(ctx.Request.Body(), now) {
-		err = session.ErrPair // a replayed request: answering it again would store a useless session
-	}
-	if err != nil {
-		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String())
-		writeError(ctx, errPairRejected)
-		return
-	}
-	if err := s.store.Put(storeCtx, sess); err != nil {
-		s.log.Warn("pairing: store unavailable", "err", err)
-		writeError(ctx, errStoreUnavailable)
-		return
-	}
-	s.log.Info("paired", "remote", ctx.RemoteAddr().String(), "suite", sess.Suite.String())
-	ctx.Response.Header.Set(hdrRelay, Version)
-	ctx.Response.Header.SetContentType(pairContentType)
-	ctx.Response.SetBody(resp)
-}
-
-const (
-	pairContentType  = "application/x-mte-pair"
-	frameContentType = "application/x-mte-frame"
-)
-
-// pairWith is the outbound relay's side of pairing with p.
-func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
-	ini, err := s.secrets.CreatePairRequest(s.suite, s.now())
-	if err != nil {
-		s.log.Error("pairing: cannot create a request", "err", err)
-		return nil, errPairRefused
-	}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(p.origin + string(pathPair))
-	req.Header.SetMethod(fasthttp.MethodPost)
-	req.Header.SetContentType(pairContentType)
-	req.SetBodyRaw(ini.Request())
-	if err := s.sendToPeer(p, req, resp); err != nil {
-		e := peerError(err)
-		s.log.Warn("pairing: peer unreachable", "peer", p.origin, "code", e.code)
-		return nil, e
-	}
-	if resp.StatusCode() == fasthttp.StatusOK && len(resp.Header.Peek(hdrRelay)) == 0 {
-		s.log.Warn("pairing: the peer is not a relay", "peer", p.origin)
-		return nil, errPeerNotRelay
-	}
-	if resp.StatusCode() != fasthttp.StatusOK {
-		code := string(resp.Header.Peek(hdrRelayError))
-		s.log.Warn("pairing refused by peer", "peer", p.origin, "status", resp.StatusCode(), "code", code)
-		if code == "" {
-			return nil, errPeerNotRelay
-		}
-		return nil, errPairRefused
-	}
-	sess, err := ini.ConsumePairResponse(resp.Body(), s.now())
-	if err != nil {
-		s.log.Warn("pairing: the peer's answer did not verify", "peer", p.origin)
-		return nil, errPairRefused
-	}
-	s.log.Info("paired", "peer", p.origin, "suite", sess.Suite.String(), "expires", sess.Expires.UTC().Format(time.RFC3339))
-	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
-}
-
-// sendToPeer sends req to p within PEER_TIMEOUT, resending it after any
-// failure that is not a timeout, and after an intermediary's gateway error. Resending is always safe: the peer's replay
-// window accepts a frame once, so the upstream never sees it twice (and a
-// duplicate pairing request only makes an unused session). The first resend
-// is immediate, since the usual cause is a pooled keep-alive connection the
-// peer closed (fasthttp would not resend a POST: its issues #1875, #818);
-// later ones back off, so that a restarting inbound relay (a deploy) costs
-// the app a short wait instead of an error. resendFor bounds the wait.
-func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Response) error {
-	start := time.Now()
-	deadline := start.Add(s.cfg.PeerTimeout)
-	var pause time.Duration
-	for {
-		err := p.client.DoDeadline(req, resp, deadline)
-		if err == nil && !undelivered(resp) || err != nil && !resendable(err) ||
-			time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
-			return err
-		}
-		time.Sleep(pause)
-		pause = min(max(2*pause, resendFirstPause), resendMaxPause)
-	}
-}
-
-const (
-	resendFirstPause = 10 * time.Millisecond
-	resendMaxPause   = 200 * time.Millisecond
-	resendFor        = 2 * time.Second
-)
-
-// undelivered reports an answer from something between the relays, not
-// from a relay: a load balancer's 502, 503 or 504 when the replica it chose
-// was stopping or gone. Whether or not the frame got through, resending it is
-// safe for the same reason as after a connection error.
-func undelivered(resp *fasthttp.Response) bool {
-	switch resp.StatusCode() {
-	case fasthttp.StatusBadGateway, fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
-		return len(resp.Header.Peek(hdrRelay)) == 0 && len(resp.Header.Peek(hdrRelayError)) == 0
-	}
-	return false
-}
-
-// resendable reports a failure after which the peer cannot have answered:
-// not a timeout (the peer may still be working on it) and not an oversized
-// answer (it would be the same again).
-func resendable(err error) bool {
-	var timeout interface{ Timeout() bool }
-	return !errors.Is(err, fasthttp.ErrTimeout) && !errors.Is(err, fasthttp.ErrDialTimeout) &&
-		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !(errors.As(err, &timeout) && timeout.Timeout())
-}
-
-// peerError classifies a failed exchange with a peer relay.
-func peerError(err error) *relayError {
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
-		return errPeerTimeout
-	}
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		return errPeerBadResponse
-	}
-	return errPeerUnreachable
 }
 
 // corsPolicy answers browsers for CORS_ORIGINS. With no origins configured

@@ -1,0 +1,474 @@
+package proxy
+
+// The outbound relay's path, stage by stage (docs/PROTOCOL.md has the bytes;
+// inbound.go continues at stage 6).
+//
+// Outbound relay A, in outbound():
+//  1. The app's request arrives whole (fasthttp reads the body; over
+//     MAX_BODY_BYTES is 413, nothing forwarded). x-mte-outbound-token is
+//     compared in constant time; x-mte-upstream picks the peer (allow-list,
+//     one HostClient pool per peer); x-mte-encode-* pick the options.
+//  2. peer.session() returns the one live session for that peer, pairing
+//     first if there is none (POST /api/mte-pair, shared by all waiters)
+//     and starting a background rekey near the end of its life.
+//  3. sealRequest(): the next counter from the session's atomic counter,
+//     the frame header, then the envelope (method, URI, forwardable
+//     headers, body) appended in a pooled buffer and sealed in place.
+//  4. The frame is POSTed to the peer at /api/mte-relay (or at the app's
+//     own URI when x-mte-encode-url is false) with x-mte-client-id; with
+//     x-mte-encode-headers false the app's headers travel in clear too.
+//  5. openResponse(): a 200 answer is a response frame that must carry the
+//     same counter, open under the response key and name this request's
+//     tag; its status, headers and body go to the app. MTE_SESSION_UNKNOWN
+//     (the peer restarted or expired the session) with B's proof for this
+//     request means: forget the session, pair anew, seal again and resend,
+//     once.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/session"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+)
+
+// outbound is the outbound relay's handler: stages 1–5. Everything the app
+// sent is checked before anything is sealed: what the envelope cannot carry,
+// or the inbound relay would refuse, is a clear 4xx here, never a panic and
+// never a frame the peer rejects.
+func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
+	// One deadline for the whole exchange, pairing included: the app hears
+	// back within PEER_TIMEOUT, however the time is spent.
+	deadline := time.Now().Add(s.cfg.PeerTimeout)
+	h := &ctx.Request.Header
+	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
+		s.fail(ctx, e)
+		return
+	}
+	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream))
+	if e != nil {
+		s.fail(ctx, e)
+		return
+	}
+	opts, e := parseOptions(h)
+	if e != nil {
+		s.fail(ctx, e)
+		return
+	}
+	if !codec.ValidMethod(h.Method()) {
+		s.fail(ctx, errBadMethod)
+		return
+	}
+	target, e := originForm(h.RequestURI())
+	if e != nil {
+		s.fail(ctx, e)
+		return
+	}
+	if len(ctx.Request.Body()) > s.cfg.MaxBodyBytes {
+		s.fail(ctx, errBodyTooLarge)
+		return
+	}
+	app := appRequest{req: &ctx.Request, target: target, opts: opts}
+	for attempt := 0; ; attempt++ {
+		sess, e := p.session(s, deadline)
+		if e != nil {
+			s.fail(ctx, e)
+			return
+		}
+		e, again := s.exchange(ctx, p, sess, &app, deadline)
+		if !again {
+			if e != nil {
+				s.fail(ctx, e)
+				return
+			}
+			s.decorate(ctx)
+			return
+		}
+		p.forget(sess)
+		if attempt > 0 {
+			s.fail(ctx, errPeerRefused)
+			return
+		}
+	}
+}
+
+// appRequest is the app's request as stage 3 seals it.
+type appRequest struct {
+	req    *fasthttp.Request
+	target []byte // origin-form: path and query
+	opts   options
+}
+
+// checkToken compares an x-mte-outbound-token value with OUTBOUND_TOKEN as
+// SHA-256 hashes, so that timing reveals neither how much matched nor the
+// token's length.
+func (s *Server) checkToken(token []byte) *relayError {
+	if len(token) == 0 {
+		return errTokenMissing
+	}
+	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+		return errTokenInvalid
+	}
+	return nil
+}
+
+// originForm returns the path and query of a request target, which is what
+// an envelope carries (docs/PROTOCOL.md §5.1). RFC 9112 §3.2.2 has servers
+// accept the absolute-form a client sends to a proxy; its scheme and
+// authority are dropped, since relay B sends every request to UPSTREAM. The
+// asterisk-form is only for OPTIONS, which the relay answers itself, and the
+// authority-form only for CONNECT, which a relay does not tunnel.
+func originForm(target []byte) ([]byte, *relayError) {
+	if len(target) > 0 && target[0] != '/' {
+		rest, ok := cutScheme(target)
+		if !ok {
+			return nil, errBadTarget
+		}
+		end := bytes.IndexAny(rest, "/?#")
+		switch {
+		case end < 0:
+			target = []byte("/")
+		case rest[end] == '?':
+			target = append([]byte("/"), rest[end:]...)
+		default:
+			target = rest[end:]
+		}
+	}
+	if !codec.ValidTarget(target) || target[0] != '/' || bytes.IndexByte(target, '#') >= 0 {
+		return nil, errBadTarget
+	}
+	return target, nil
+}
+
+// cutScheme returns what follows "http://" or "https://", in any case.
+func cutScheme(target []byte) ([]byte, bool) {
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(target) >= len(scheme) && bytes.EqualFold(target[:len(scheme)], []byte(scheme)) {
+			return target[len(scheme):], true
+		}
+	}
+	return nil, false
+}
+
+// exchange seals the app's request under sess, sends it to p and writes the
+// opened response to ctx. again reports that the peer does not know the
+// session and the request did not run: the caller may pair and resend.
+func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, app *appRequest, deadline time.Time) (e *relayError, again bool) {
+	counter, ok := sess.NextCounter()
+	if !ok {
+		return nil, true // the key is spent: pair anew (docs/PROTOCOL.md §6.2)
+	}
+	// The frame buffer is taken first so that it goes back to the pool last,
+	// after the request that points at it.
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var tag [codec.TagLen]byte
+	var sealed time.Time
+	seal := func(clearCopies *fasthttp.Request) *relayError {
+		var e *relayError
+		if buf.B, e = s.sealRequest(buf.B[:0], app, clearCopies, sess, counter); e != nil {
+			return e
+		}
+		sealed = time.Now()
+		copy(tag[:], codec.Tag(buf.B))
+		req.SetBodyRaw(buf.B)
+		return nil
+	}
+	if e := seal(req); e != nil {
+		return e, false
+	}
+	// Sealed anew before a resend when no earlier attempt can have reached
+	// the peer (every one failed to connect): a request that waited out a
+	// restart of the peer then counts as sealed after it, which is what
+	// lets the peer's unknown-session proof cover it (peerRefusal).
+	reseal := func() bool {
+		next, ok := sess.NextCounter()
+		if !ok {
+			return false
+		}
+		counter = next
+		return seal(nil) == nil // the clear copies, if any, are on req already
+	}
+
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetHostBytes(p.host)
+	if app.opts.clearURL {
+		req.Header.SetRequestURIBytes(app.target)
+	} else {
+		req.Header.SetRequestURIBytes(pathRelay)
+	}
+	if p.tls {
+		req.URI().SetScheme("https")
+	}
+	req.Header.SetBytesKV(hdrClientID, sess.idText)
+	if len(req.Header.ContentType()) == 0 {
+		req.Header.SetContentType(frameContentType)
+	}
+
+	if err := s.sendToPeer(p, req, resp, deadline, reseal); err != nil {
+		return s.peerError(p, err), false
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return s.peerRefusal(resp, sess, tag, app.req.Header.Method(), sealed)
+	}
+	if len(resp.Header.Peek(hdrRelay)) == 0 {
+		return errPeerNotRelay, false
+	}
+	return s.openResponse(ctx, resp.Body(), sess, counter, app.opts, tag[:]), false
+}
+
+// sealRequest appends the sealed frame of the app's request to dst (stage
+// 3). The header fields come from the section as the app sent it (see
+// nextField); with x-mte-encode-headers false they are also copied into
+// clearCopies (unless nil), in clear, while the sealed copy stays the one
+// the inbound relay uses.
+func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.Request, sess *outSession, counter uint64) ([]byte, *relayError) {
+	in := app.req
+	frame := codec.AppendHeader(dst, codec.Header{
+		Kind: codec.KindRequest, Mode: app.opts.mode, Flags: app.opts.flags(),
+		Counter: counter, Time: s.now().UnixMilli(),
+	})
+	env := codec.BeginRequest(frame, in.Header.Method(), app.target)
+	connection := in.Header.Peek(fasthttp.HeaderConnection)
+	for raw := in.Header.RawHeaders(); ; {
+		name, value, rest, ok, bad := nextField(raw)
+		if bad {
+			return dst, errBadHeader
+		}
+		if !ok {
+			break
+		}
+		raw = rest
+		if !forwardable(name, connection) {
+			continue
+		}
+		if !env.AddHeader(name, value) {
+			return dst, errTooManyHeaders
+		}
+		if app.opts.clearHeaders && clearCopies != nil {
+			clearCopies.Header.AddBytesKV(name, value)
+		}
+	}
+	frame = env.Finish(in.Body(), app.opts.mode)
+	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
+}
+
+// peerRefusal maps a relay error from the peer. Only MTE_SESSION_UNKNOWN
+// allows a resend, because B raises it before anything reaches the upstream,
+// and only with B's proof for this very request, which also says how long
+// B has kept every session it was given. A request that may have run on a
+// session B lost since (an attacker can hold B's answer back until B
+// restarts, then replay the frame to draw the refusal) is resent only when
+// its method is idempotent; otherwise the app hears that its outcome is
+// unknown. docs/PROTOCOL.md §2.3 has the argument.
+//
+// tag comes by value: passed as a slice it would escape into the proof's
+// HMAC and put every request's tag on the heap, not just refused ones.
+func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [codec.TagLen]byte, method []byte, sealed time.Time) (*relayError, bool) {
+	code := resp.Header.Peek(hdrRelayError)
+	switch {
+	case len(code) == 0:
+		return errPeerNotRelay, false
+	case string(code) == errSessionUnknown.code:
+		kept, ok := s.openProof(resp.Header.Peek(hdrRelayProof), sess, tag[:])
+		if !ok {
+			s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
+			break
+		}
+		if sess.lostBefore(kept, sealed, s.now(), s.cfg.PeerTimeout) || idempotent(method) {
+			return nil, true
+		}
+		return errPeerLostSession, false
+	case string(code) == errStoreUnavailable.code:
+		return errStoreUnavailable, false
+	}
+	refused := *errPeerRefused
+	refused.peerCode = bytes.Clone(code)
+	return &refused, false
+}
+
+func (s *Server) openProof(text []byte, sess *outSession, tag []byte) (time.Duration, bool) {
+	var proof [session.ProofLen]byte
+	if len(text) != proofTextLen {
+		return 0, false
+	}
+	if n, err := base64.RawURLEncoding.Decode(proof[:], text); err != nil || n != session.ProofLen {
+		return 0, false
+	}
+	return s.secrets.OpenUnknownSessionProof(&sess.ClientID, tag, proof[:])
+}
+
+// lostBefore reports whether B's refusal proves that the request sealed at
+// sealed never ran: B has kept every session it was given for kept, longer
+// than the request has been under way (so B lost this session before the
+// request was sealed), and the session was far enough from its expiry that
+// expiring cannot be why B forgot it. Both durations are measured on one
+// clock each, so the relays' clocks need not agree.
+func (o *outSession) lostBefore(kept time.Duration, sealed, now time.Time, peerTimeout time.Duration) bool {
+	underWay := time.Since(sealed)
+	return kept > underWay && o.Expires.After(now.Add(peerTimeout+session.MaxClockSkew))
+}
+
+// openResponse opens a response frame and writes it to the app (stage 5).
+func (s *Server) openResponse(ctx *fasthttp.RequestCtx, frame []byte, sess *outSession, counter uint64, opts options, tag []byte) *relayError {
+	h, err := codec.ParseHeader(frame)
+	if err != nil || h.Kind != codec.KindResponse || h.Mode != opts.mode || h.Counter != counter {
+		return errPeerBadResponse
+	}
+	env, err := codec.Open(frame, h, sess.Response, sess.ClientID[:], tag)
+	if err != nil {
+		return errPeerBadResponse
+	}
+	r, err := codec.ParseResponse(env, h.Mode)
+	if err != nil {
+		return errPeerBadResponse
+	}
+	if len(r.Body) > s.cfg.MaxBodyBytes {
+		return errResponseTooLarge
+	}
+	out := &ctx.Response
+	out.SetStatusCode(r.Status)
+	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
+		out.Header.AddBytesKV(name, value)
+	}
+	if !ctx.IsHead() {
+		out.SetBody(r.Body)
+	}
+	return nil
+}
+
+// pairWith is the outbound relay's side of pairing with p.
+func (s *Server) pairWith(p *peer, deadline time.Time) (*outSession, *relayError) {
+	ini, err := s.secrets.CreatePairRequest(s.suite, s.now())
+	if err != nil {
+		s.log.Error("pairing: cannot create a request", "err", err)
+		return nil, errPairRefused
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(p.origin + string(pathPair))
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType(pairContentType)
+	req.SetBodyRaw(ini.Request())
+	if err := s.sendToPeer(p, req, resp, deadline, nil); err != nil {
+		return nil, s.peerError(p, err)
+	}
+	if resp.StatusCode() == fasthttp.StatusOK && len(resp.Header.Peek(hdrRelay)) == 0 {
+		s.log.Warn("pairing: the peer is not a relay", "peer", p.origin)
+		return nil, errPeerNotRelay
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		code := string(resp.Header.Peek(hdrRelayError))
+		s.log.Warn("pairing refused by peer", "peer", p.origin, "status", resp.StatusCode(), "code", code)
+		if code == "" {
+			return nil, errPeerNotRelay
+		}
+		return nil, errPairRefused
+	}
+	sess, err := ini.ConsumePairResponse(resp.Body(), s.now())
+	if err != nil {
+		s.log.Warn("pairing: the peer's answer did not verify", "peer", p.origin)
+		return nil, errPairRefused
+	}
+	s.log.Info("paired", "peer", p.origin, "suite", sess.Suite.String(), "expires", sess.Expires.UTC().Format(time.RFC3339))
+	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
+}
+
+// sendToPeer sends req to p before deadline, resending it after any failure
+// that is not a timeout, and after an intermediary's gateway error.
+// Resending is always safe: the peer's replay window accepts a frame once,
+// so the upstream never sees it twice (and a duplicate pairing request only
+// makes an unused session). The first resend is immediate, since the usual
+// cause is a pooled keep-alive connection the peer closed (fasthttp would
+// not resend a POST: its issues #1875, #818); later ones back off, so that a
+// restarting inbound relay (a deploy) costs the app a short wait instead of
+// an error. resendFor bounds the wait.
+//
+// reseal, when not nil, is called before a resend while no attempt can have
+// reached the peer (each failed to connect); when it reports false, or once
+// an attempt may have arrived, the same bytes are resent.
+func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, reseal func() bool) error {
+	start := time.Now()
+	var pause time.Duration
+	reached := false // an attempt may have reached the peer
+	for {
+		err := p.client.DoDeadline(req, resp, deadline)
+		if err == nil && !undelivered(resp) || err != nil && !resendable(err) ||
+			time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
+			return err
+		}
+		reached = reached || !isDialError(err)
+		time.Sleep(pause)
+		pause = min(max(2*pause, resendFirstPause), resendMaxPause)
+		if !reached && reseal != nil && !reseal() {
+			reseal = nil
+		}
+	}
+}
+
+// isDialError reports a connection that could not be opened: nothing of the
+// request was sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+const (
+	resendFirstPause = 10 * time.Millisecond
+	resendMaxPause   = 200 * time.Millisecond
+	resendFor        = 2 * time.Second
+)
+
+// undelivered reports an answer from something between the relays, not
+// from a relay: a load balancer's 502, 503 or 504 when the replica it chose
+// was stopping or gone. Whether or not the frame got through, resending it is
+// safe for the same reason as after a connection error.
+func undelivered(resp *fasthttp.Response) bool {
+	switch resp.StatusCode() {
+	case fasthttp.StatusBadGateway, fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
+		return len(resp.Header.Peek(hdrRelay)) == 0 && len(resp.Header.Peek(hdrRelayError)) == 0
+	}
+	return false
+}
+
+// resendable reports a failure after which the peer cannot have answered:
+// not a timeout (the peer may still be working on it) and not an oversized
+// answer (it would be the same again).
+func resendable(err error) bool {
+	return !isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge)
+}
+
+func isTimeout(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, fasthttp.ErrTLSHandshakeTimeout) || errors.As(err, &timeout) && timeout.Timeout()
+}
+
+// peerError classifies a failed exchange with a peer relay. An unreachable
+// peer also leaves a line in the log, at most one per peer every
+// peerLogEvery, so that an operator sees why apps get 502s.
+func (s *Server) peerError(p *peer, err error) *relayError {
+	e := errPeerUnreachable
+	switch {
+	case isTimeout(err):
+		e = errPeerTimeout
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		// The inbound relay answered within its own MAX_BODY_BYTES, which
+		// is larger than this relay's: the request may have run.
+		return errResponseTooLarge
+	}
+	p.logFailure(s.log, e, err)
+	return e
+}
