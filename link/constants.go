@@ -14,8 +14,8 @@ const (
 	// MaxCodeLen bounds a refusal's error code.
 	MaxCodeLen = 64
 	// ProofLen is the length of the proof a refusal of an unknown session
-	// carries (an HMAC-SHA256).
-	ProofLen = 32
+	// carries (docs/PROTOCOL.md §2.3: kept, then an HMAC-SHA256).
+	ProofLen = 40
 
 	// Protocol is the Upgrade token that asks for a link.
 	Protocol = "pqrelay-link/1"
