@@ -62,6 +62,11 @@ type Config struct {
 	// relay's own idle limit toward peers (peerIdle), so an outbound relay
 	// closes its idle connections before the inbound relay does.
 	IdleTimeout time.Duration
+	// NoPeerLinks is PEER_LINKS=false: the outbound relay sends every
+	// request to its peers over per-request HTTP and never opens a relay
+	// link (docs/PROTOCOL.md §10). Default false: links where the peer
+	// takes them.
+	NoPeerLinks bool
 	// SessionLifetime is SESSION_LIFETIME, how long an inbound relay keeps a
 	// session it paired; the outbound relay pairs anew at 75% of it.
 	// Default 1 h, from 1 min to 24 h.

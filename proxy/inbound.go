@@ -30,6 +30,7 @@ import (
 	"strconv"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -64,6 +65,9 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 	bytebufferpool.Put(buf)
 }
 
+// A refusal on a link carries the same proof as x-mte-relay-proof.
+var _ = [1]struct{}{}[session.ProofLen-link.ProofLen]
+
 // proofTextLen is the unpadded base64 length of a session.ProofLen proof.
 const proofTextLen = (session.ProofLen*8 + 5) / 6
 
@@ -85,7 +89,12 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 		a.err = errClientIDInvalid
 		return a
 	}
-	sess, e := s.lookup(&id)
+	return s.serveFrameOf(&id, frame, out)
+}
+
+// serveFrameOf is serveFrame for a client id already parsed.
+func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
+	sess, e := s.lookup(id)
 	if e != nil {
 		a.err = e
 		if e == errSessionUnknown && len(frame) >= codec.Overhead {
@@ -94,7 +103,7 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 			// none: there is nothing to bind it to, and A will not resend.
 			// Only this path allocates: the id and the proof escape to the
 			// HMAC, and a.proof must not, or every answer would.
-			unknown := id
+			unknown := *id
 			kept := s.store.Kept(storeCtx)
 			copy(a.proof[:], s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), kept))
 			a.hasProof = true
@@ -130,6 +139,79 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 	}
 	s.forward(sess, h, tag[:], &r, out)
 	return a
+}
+
+// acceptLink is the inbound relay's side of a link upgrade
+// (docs/PROTOCOL.md §10.1): the request's link request frame must pass
+// every check a relay frame passes, its counter is recorded in the replay
+// window, and its envelope must be exactly LINK /api/mte-link; then the
+// connection becomes a link of that session. A refusal is answered as for
+// a relay frame, so A keeps to HTTP or pairs anew.
+func (s *Server) acceptLink(ctx *fasthttp.RequestCtx) {
+	id, err := session.ParseClientID(ctx.Request.Header.Peek(link.ClientIDHeader))
+	if err != nil {
+		writeError(ctx, errClientIDInvalid)
+		return
+	}
+	frame := ctx.Request.Body()
+	sess, e := s.lookup(&id)
+	if e != nil {
+		writeError(ctx, e)
+		if e == errSessionUnknown && len(frame) >= codec.Overhead {
+			unknown := id
+			proof := s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), s.store.Kept(storeCtx))
+			ctx.Response.Header.Set(hdrRelayProof, base64.RawURLEncoding.EncodeToString(proof))
+		}
+		return
+	}
+	h, err := codec.ParseHeader(frame)
+	if err != nil || h.Kind != codec.KindRequest || !s.fresh(h.Time) {
+		writeError(ctx, errFrameRejected)
+		return
+	}
+	env, err := codec.Open(frame, h, sess.Request, id[:], nil)
+	if err != nil {
+		writeError(ctx, errFrameRejected)
+		return
+	}
+	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
+		if errors.Is(err, session.ErrReplay) {
+			writeError(ctx, errFrameRejected)
+		} else {
+			writeError(ctx, errStoreUnavailable)
+		}
+		return
+	}
+	r, err := codec.ParseRequest(env, h.Mode)
+	if err != nil || !bytes.Equal(r.Method, strLinkMethod) || string(r.URI) != link.Path ||
+		len(r.Body) != 0 || r.Headers.Len() != 0 {
+		writeError(ctx, errFrameRejected)
+		return
+	}
+	ctx.Response.Header.Set(hdrRelay, Version)
+	s.links.Accept(ctx, func(ex *link.Exchange) { s.serveLink(&id, ex) })
+}
+
+// serveLink answers one request on a link of the session id names: the
+// same stages 6–9 as a frame over HTTP, with the answer or the relay error
+// sent back on the link. The link id must be the frame's counter
+// (docs/PROTOCOL.md §10.3).
+func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
+	frame := ex.Request()
+	if h, err := codec.ParseHeader(frame); err != nil || h.Counter != ex.ID() {
+		ex.Refuse(errFrameRejected.code, nil)
+		return
+	}
+	out := bytebufferpool.ByteBuffer{B: ex.Buffer()}
+	a := s.serveFrameOf(id, frame, &out)
+	switch {
+	case a.err == nil:
+		ex.Respond(out.B)
+	case a.hasProof:
+		ex.Refuse(a.err.code, a.proof[:])
+	default:
+		ex.Refuse(a.err.code, nil)
+	}
 }
 
 // storeCtx is the context of store calls. Not the fasthttp.RequestCtx: its

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -201,6 +202,19 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 		return seal(nil) == nil // the clear copies, if any, are on req already
 	}
 
+	if sess.links != nil && app.opts.linkable() {
+		e, again, done := s.exchangeLink(ctx, sess, buf.B, counter, app, tag, sealed, deadline)
+		if done {
+			return e, again
+		}
+		// No link took it, or the links it went out on ended before the
+		// answer; the same bytes go over HTTP. Only if no link ever had
+		// it may HTTP seal it anew.
+		if e == errLinkMayHaveRun {
+			reseal = nil
+		}
+	}
+
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetHostBytes(p.host)
 	if app.opts.clearURL {
@@ -264,24 +278,37 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
 }
 
-// peerRefusal maps a relay error from the peer. Only MTE_SESSION_UNKNOWN
-// allows a resend, because B raises it before anything reaches the upstream,
-// and only with B's proof for this very request, which also says how long
-// B has kept every session it was given. A request that may have run on a
-// session B lost since (an attacker can hold B's answer back until B
-// restarts, then replay the frame to draw the refusal) is resent only when
-// its method is idempotent; otherwise the app hears that its outcome is
-// unknown. docs/PROTOCOL.md §2.3 has the argument.
+// peerRefusal maps a relay error the peer answered over HTTP: the code
+// in x-mte-relay-error, the proof in x-mte-relay-proof (base64).
 //
 // tag comes by value: passed as a slice it would escape into the proof's
 // HMAC and put every request's tag on the heap, not just refused ones.
 func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [codec.TagLen]byte, method []byte, sealed time.Time) (*relayError, bool) {
 	code := resp.Header.Peek(hdrRelayError)
-	switch {
-	case len(code) == 0:
+	if len(code) == 0 {
 		return errPeerNotRelay, false
+	}
+	var proof [session.ProofLen]byte
+	text := resp.Header.Peek(hdrRelayProof)
+	if n, err := base64.RawURLEncoding.Decode(proof[:], text); err != nil || n != session.ProofLen || len(text) != proofTextLen {
+		return s.refused(code, nil, sess, tag, method, sealed)
+	}
+	return s.refused(code, proof[:], sess, tag, method, sealed)
+}
+
+// refused maps a relay error from the peer, over HTTP or a link. Only
+// MTE_SESSION_UNKNOWN allows a resend, because B raises it before anything
+// reaches the upstream, and only with B's proof for this very request,
+// which also says how long B has kept every session it was given. A
+// request that may have run on a session B lost since (an attacker can
+// hold B's answer back until B restarts, then replay the frame to draw the
+// refusal) is resent only when its method is idempotent; otherwise the app
+// hears that its outcome is unknown. docs/PROTOCOL.md §2.3 has the
+// argument.
+func (s *Server) refused(code, proof []byte, sess *outSession, tag [codec.TagLen]byte, method []byte, sealed time.Time) (*relayError, bool) {
+	switch {
 	case string(code) == errSessionUnknown.code:
-		kept, ok := s.openProof(resp.Header.Peek(hdrRelayProof), sess, tag[:])
+		kept, ok := s.secrets.OpenUnknownSessionProof(&sess.ClientID, tag[:], proof)
 		if !ok {
 			s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
 			break
@@ -298,17 +325,6 @@ func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [cod
 	return &refused, false
 }
 
-func (s *Server) openProof(text []byte, sess *outSession, tag []byte) (time.Duration, bool) {
-	var proof [session.ProofLen]byte
-	if len(text) != proofTextLen {
-		return 0, false
-	}
-	if n, err := base64.RawURLEncoding.Decode(proof[:], text); err != nil || n != session.ProofLen {
-		return 0, false
-	}
-	return s.secrets.OpenUnknownSessionProof(&sess.ClientID, tag, proof[:])
-}
-
 // lostBefore reports whether B's refusal proves that the request sealed at
 // sealed never ran: B has kept every session it was given for kept, longer
 // than the request has been under way (so B lost this session before the
@@ -318,6 +334,95 @@ func (s *Server) openProof(text []byte, sess *outSession, tag []byte) (time.Dura
 func (o *outSession) lostBefore(kept time.Duration, sealed, now time.Time, peerTimeout time.Duration) bool {
 	underWay := time.Since(sealed)
 	return kept > underWay && o.Expires.After(now.Add(peerTimeout+session.MaxClockSkew))
+}
+
+// exchangeLink sends the sealed request frame over one of the session's
+// links (stage 4, docs/PROTOCOL.md §10), its counter as the link id, and
+// writes the opened answer to ctx. done is false when the request is to go
+// over HTTP instead; e is then errLinkMayHaveRun if a link carried the
+// frame before it ended, so that it may have reached the peer: resending
+// the same bytes is safe (the peer's replay window takes a frame once),
+// sealing it anew is not. A link that ends before the answer costs one
+// resend on another link.
+func (s *Server) exchangeLink(ctx *fasthttp.RequestCtx, sess *outSession, frame []byte, counter uint64, app *appRequest, tag [codec.TagLen]byte, sealed time.Time, deadline time.Time) (e *relayError, again, done bool) {
+	a, err := sess.links.RoundTrip(counter, frame, deadline)
+	carried := false
+	if err == link.ErrClosed {
+		carried = true
+		a, err = sess.links.RoundTrip(counter, frame, deadline)
+	}
+	switch err {
+	case nil:
+	case link.ErrTimeout:
+		return errPeerTimeout, false, true
+	case link.ErrTooLarge:
+		// The peer answered within its own MAX_BODY_BYTES, which is larger
+		// than this relay's: the request may have run.
+		return errResponseTooLarge, false, true
+	default: // ErrNoLink, ErrClosed again
+		if carried || err == link.ErrClosed {
+			return errLinkMayHaveRun, false, false
+		}
+		return nil, false, false
+	}
+	defer a.Release()
+	if code, proof, ok := a.Refusal(); ok {
+		e, again = s.refused(code, proof, sess, tag, app.req.Header.Method(), sealed)
+		return e, again, true
+	}
+	return s.openResponse(ctx, a.Response(), sess, counter, app.opts, tag[:]), false, true
+}
+
+// errLinkMayHaveRun is exchangeLink's note that a link carried the frame
+// before it ended. It never reaches the app.
+var errLinkMayHaveRun = &relayError{code: "link ended"}
+
+// sealLinkRequest seals the link request frame that opens a link for sess
+// (docs/PROTOCOL.md §10.1): a request frame under the session's next
+// counter whose envelope is LINK /api/mte-link, nothing else.
+func (s *Server) sealLinkRequest(sess *outSession) ([]byte, error) {
+	counter, ok := sess.NextCounter()
+	if !ok {
+		return nil, errSessionSpent
+	}
+	frame := codec.AppendHeader(nil, codec.Header{
+		Kind: codec.KindRequest, Mode: codec.ModeMKE, Counter: counter, Time: s.now().UnixMilli(),
+	})
+	env := codec.BeginRequest(frame, strLinkMethod, []byte(link.Path))
+	frame = env.Finish(nil, codec.ModeMKE)
+	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
+}
+
+var (
+	strLinkMethod   = []byte("LINK")
+	errSessionSpent = errors.New("proxy: the session's counters are spent")
+)
+
+// newLinks makes the set of links to p for sess: dialled in the background
+// when requests come, each opened with a link request frame of sess.
+func (s *Server) newLinks(p *peer, sess *outSession) *link.Pool {
+	d := &link.Dialer{
+		Addr:    p.client.Addr,
+		Host:    string(p.host),
+		TLS:     p.dialer.tls,
+		Timeout: min(s.cfg.PeerTimeout, link.DefaultDialTimeout),
+		Config: link.ClientConfig{
+			MaxMessage:   s.frameLimit,
+			IdleTimeout:  peerIdle,
+			StallTimeout: s.cfg.PeerTimeout + peerIdle,
+		},
+	}
+	return link.NewPool(func() (*link.Conn, error) {
+		frame, err := s.sealLinkRequest(sess)
+		if err != nil {
+			return nil, err
+		}
+		c, err := d.Dial(sess.idText, frame)
+		if err != nil && !errors.Is(err, link.ErrRefused) {
+			p.logFailure(s.log, errPeerUnreachable, err)
+		}
+		return c, err
+	}, link.PoolConfig{})
 }
 
 // openResponse opens a response frame and writes it to the app (stage 5).
@@ -383,7 +488,11 @@ func (s *Server) pairWith(p *peer, deadline time.Time) (*outSession, *relayError
 		return nil, errPairRefused
 	}
 	s.log.Info("paired", "peer", p.origin, "suite", sess.Suite.String(), "expires", sess.Expires.UTC().Format(time.RFC3339))
-	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
+	o := &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}
+	if !s.cfg.NoPeerLinks {
+		o.links = s.newLinks(p, o)
+	}
+	return o, nil
 }
 
 // sendToPeer sends req to p before deadline, resending it after any failure

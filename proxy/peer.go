@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/fasthttp"
 )
@@ -15,9 +16,12 @@ import (
 // peer is an inbound relay this relay sends to: its connection pool and the
 // one live session every request to it shares (no pair pool, no lock-step).
 type peer struct {
-	origin    string
-	host      []byte
-	tls       bool
+	origin string
+	host   []byte
+	tls    bool
+	// dialer holds the peer's one TLS configuration, used by its HTTP
+	// client and its links alike.
+	dialer    dialer
 	client    *fasthttp.HostClient
 	current   atomic.Pointer[outSession]
 	rekeying  atomic.Bool
@@ -33,6 +37,17 @@ type peer struct {
 type outSession struct {
 	*session.Session
 	idText []byte // x-mte-client-id value, encoded once
+	// links are the session's relay links to the peer (docs/PROTOCOL.md
+	// §10); nil with PEER_LINKS=false. They close when the session is
+	// replaced or forgotten.
+	links *link.Pool
+}
+
+// retire closes the session's links once their requests are answered.
+func (o *outSession) retire() {
+	if o != nil && o.links != nil {
+		o.links.Close()
+	}
 }
 
 // pairing is one pairing attempt; done closes when sess or err is set.
@@ -43,14 +58,16 @@ type pairing struct {
 }
 
 func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) *peer {
+	d := newDialer(host, tls)
 	return &peer{
 		origin: origin,
 		host:   []byte(host),
 		tls:    tls,
+		dialer: d,
 		client: &fasthttp.HostClient{
 			Addr:                     addrWithPort(host, tls),
 			IsTLS:                    tls,
-			DialTimeout:              newDialer(host, tls).dial,
+			DialTimeout:              d.dial,
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
 			MaxConns:                 maxConnsPerHost,
@@ -118,7 +135,11 @@ func (p *peer) rekey(s *Server, stale *outSession) {
 const rekeyRetryPause = 5 * time.Second
 
 // forget drops stale if it is still current, so the next request pairs.
-func (p *peer) forget(stale *outSession) { p.current.CompareAndSwap(stale, nil) }
+func (p *peer) forget(stale *outSession) {
+	if p.current.CompareAndSwap(stale, nil) {
+		stale.retire()
+	}
+}
 
 // pair replaces stale with a new session. Concurrent callers share one
 // pairing: the first runs it before its deadline, the others wait for its
@@ -150,7 +171,7 @@ func (p *peer) pair(s *Server, stale *outSession, deadline time.Time) (*outSessi
 	pg.sess, pg.err = s.pairWith(p, deadline)
 	p.mu.Lock()
 	if pg.sess != nil {
-		p.current.Store(pg.sess)
+		p.current.Swap(pg.sess).retire()
 	}
 	p.inflight = nil
 	p.mu.Unlock()

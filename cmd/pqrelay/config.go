@@ -59,6 +59,14 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		c.Debug = b
 		return nil
 	})
+	parse("PEER_LINKS", func(v string) error {
+		b, e := strconv.ParseBool(v)
+		if e != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		c.NoPeerLinks = !b
+		return nil
+	})
 	parse("HEADERS", func(v string) error {
 		var m map[string]string
 		if e := json.Unmarshal([]byte(v), &m); e != nil {
