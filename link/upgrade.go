@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -91,6 +92,12 @@ func (d *Dialer) Dial(clientID, auth []byte) (*Conn, error) {
 	}
 	if err := readUpgradeResponse(br); err != nil {
 		conn.Close()
+		if isTimeout(err) {
+			// Something took the request and never answered it: an
+			// intermediary that holds upgrades, most likely. Asking again
+			// soon would only hold another connection there.
+			return nil, fmt.Errorf("%w: no answer in %v", ErrRefused, timeout)
+		}
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})

@@ -407,8 +407,12 @@ func (s *Server) newLinks(p *peer, sess *outSession) *link.Pool {
 		TLS:     p.dialer.tls,
 		Timeout: min(s.cfg.PeerTimeout, link.DefaultDialTimeout),
 		Config: link.ClientConfig{
-			MaxMessage:   s.frameLimit,
-			IdleTimeout:  peerIdle,
+			MaxMessage:  s.frameLimit,
+			IdleTimeout: peerIdle,
+			// A write that cannot finish within PEER_TIMEOUT fails every
+			// request on the link anyway; ending the link then sends the
+			// next ones elsewhere.
+			WriteTimeout: min(s.cfg.PeerTimeout, link.DefaultWriteTimeout),
 			StallTimeout: s.cfg.PeerTimeout + peerIdle,
 		},
 	}
@@ -418,7 +422,13 @@ func (s *Server) newLinks(p *peer, sess *outSession) *link.Pool {
 			return nil, err
 		}
 		c, err := d.Dial(sess.idText, frame)
-		if err != nil && !errors.Is(err, link.ErrRefused) {
+		switch {
+		case err == nil:
+			// From now on HTTP is the fallback: its idle keep-alive
+			// connections would only be closed by B, and a request that
+			// falls back onto one B closed cannot be sealed anew.
+			p.client.CloseIdleConnections()
+		case !errors.Is(err, link.ErrRefused):
 			p.logFailure(s.log, errPeerUnreachable, err)
 		}
 		return c, err
