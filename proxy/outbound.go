@@ -47,13 +47,14 @@ import (
 func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 	// One deadline for the whole exchange, pairing included: the app hears
 	// back within PEER_TIMEOUT, however the time is spent.
-	deadline := time.Now().Add(s.cfg.PeerTimeout)
+	now := time.Now()
+	deadline := now.Add(s.cfg.PeerTimeout)
 	h := &ctx.Request.Header
 	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
 		s.fail(ctx, e)
 		return
 	}
-	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream))
+	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream), now.UnixNano())
 	if e != nil {
 		s.fail(ctx, e)
 		return

@@ -31,6 +31,26 @@ type peer struct {
 	// lastFailureLog is when a failure to reach this peer was last logged
 	// (Unix ns): one line per peerLogEvery, however many requests fail.
 	lastFailureLog atomic.Int64
+	// lastUsed is when an app last named this peer (Unix ns, to within
+	// usedResolution), for evicting idle peers from a full table.
+	lastUsed atomic.Int64
+}
+
+// touch records a use at now. The shared word is written at most once per
+// usedResolution, so that requests on many cores do not all write it.
+func (p *peer) touch(now int64) {
+	if now-p.lastUsed.Load() >= int64(usedResolution) {
+		p.lastUsed.Store(now)
+	}
+}
+
+const usedResolution = time.Second
+
+// close ends what the peer holds open: its session's links and its idle
+// HTTP connections. Requests still under way finish.
+func (p *peer) close() {
+	p.current.Load().retire()
+	p.client.CloseIdleConnections()
 }
 
 // outSession is a session as the outbound relay uses it.
@@ -204,9 +224,16 @@ type peerSet struct {
 // a token holder cannot grow the map without end.
 const maxPeers = 1024
 
-// lookup returns the peer for an x-mte-upstream value. The common case, a
-// value seen before, is one map read without allocation.
-func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
+// peerEvictIdle is how long a peer must have gone unnamed before a full
+// table drops it for a new one: long enough that a peer in use is never
+// dropped, short enough that origins named once (mistakes, probes, junk
+// from a token holder) do not lock real peers out for good.
+const peerEvictIdle = 2 * peerIdle
+
+// lookup returns the peer for an x-mte-upstream value at time now (Unix
+// ns). The common case, a value seen before, is one map read without
+// allocation.
+func (ps *peerSet) lookup(s *Server, value []byte, now int64) (*peer, *relayError) {
 	if len(value) == 0 {
 		return nil, errUpstreamMissing
 	}
@@ -214,6 +241,7 @@ func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
 	p := ps.byValue[string(value)]
 	ps.mu.RUnlock()
 	if p != nil {
+		p.touch(now)
 		return p, nil
 	}
 	origin, err := parsePeerOrigin(string(value))
@@ -226,7 +254,7 @@ func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if p = ps.byOrig[origin]; p == nil {
-		if len(ps.byOrig) >= maxPeers {
+		if len(ps.byOrig) >= maxPeers && ps.evictIdle(now) == 0 {
 			return nil, errUpstreamNotAllowed
 		}
 		scheme, host, _ := strings.Cut(origin, "://")
@@ -236,5 +264,29 @@ func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
 	if len(ps.byValue) < 4*maxPeers {
 		ps.byValue[string(value)] = p
 	}
+	p.touch(now)
 	return p, nil
+}
+
+// evictIdle drops, with ps.mu held, every peer unnamed for peerEvictIdle,
+// closes what they hold open, and reports how many went. A request still
+// using one finishes with it; the next one for that origin starts afresh.
+func (ps *peerSet) evictIdle(now int64) int {
+	n := 0
+	for origin, p := range ps.byOrig {
+		if now-p.lastUsed.Load() < int64(peerEvictIdle) {
+			continue
+		}
+		delete(ps.byOrig, origin)
+		p.close()
+		n++
+	}
+	if n > 0 {
+		for value, p := range ps.byValue {
+			if ps.byOrig[p.origin] != p {
+				delete(ps.byValue, value)
+			}
+		}
+	}
+	return n
 }
