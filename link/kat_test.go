@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// Known-answer vectors of docs/PROTOCOL.md §10.6. The request carries the
+// Known-answer vectors of docs/PROTOCOL.md §10.7. The request carries the
 // MKE request frame of §9.2 (86 bytes, counter 1) as message 1.
 var linkKAT = struct {
 	frameMKE                    string

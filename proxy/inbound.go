@@ -2,7 +2,8 @@ package proxy
 
 // The inbound relay's path, stage by stage (docs/PROTOCOL.md has the bytes).
 //
-// Inbound relay B, in inbound():
+// Inbound relay B, in inbound() for a frame over HTTP and serveLink() for
+// one on a relay link (acceptLink() opens a link, docs/PROTOCOL.md §10.1):
 //  6. x-mte-client-id names the session: a map hit in the store, compared
 //     in constant time with the stored id; on a miss the id's HMAC decides
 //     between MTE_CLIENT_ID_INVALID and MTE_SESSION_UNKNOWN (with a proof
@@ -17,7 +18,7 @@ package proxy
 //  9. sealResponse(): the upstream's status, headers and body, or a relay
 //     error (502, 504), sealed under the response key with the request's
 //     counter and this relay's responder id as nonce, bound to the
-//     request's tag, answered as 200.
+//     request's tag, answered as 200 (or on the link, by the request's id).
 
 import (
 	"bytes"
@@ -27,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -197,6 +199,17 @@ func (s *Server) acceptLink(ctx *fasthttp.RequestCtx) {
 // sent back on the link. The link id must be the frame's counter
 // (docs/PROTOCOL.md §10.3).
 func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
+	answered := false
+	defer func() {
+		// As handle() does for HTTP: a request that makes the relay panic
+		// is a bug to fix, not the end of every request in flight.
+		if p := recover(); p != nil {
+			s.log.Error("a link request made the relay panic; refused", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !answered {
+				ex.Refuse(errInternal.code, nil)
+			}
+		}
+	}()
 	frame := ex.Request()
 	if h, err := codec.ParseHeader(frame); err != nil || h.Counter != ex.ID() {
 		ex.Refuse(errFrameRejected.code, nil)
@@ -204,6 +217,7 @@ func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
 	}
 	out := bytebufferpool.ByteBuffer{B: ex.Buffer()}
 	a := s.serveFrameOf(id, frame, &out)
+	answered = true
 	switch {
 	case a.err == nil:
 		ex.Respond(out.B)

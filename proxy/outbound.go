@@ -14,8 +14,12 @@ package proxy
 //  3. sealRequest(): the next counter from the session's atomic counter,
 //     the frame header, then the envelope (method, URI, forwardable
 //     headers, body) appended in a pooled buffer and sealed in place.
-//  4. The frame is POSTed to the peer at /api/mte-relay (or at the app's
-//     own URI when x-mte-encode-url is false) with x-mte-client-id; with
+//  4. exchangeLink(): the frame goes on one of the session's relay links,
+//     its counter as the link id, and the answer comes back by that id
+//     (docs/PROTOCOL.md §10). Otherwise (no link open yet, the peer
+//     refuses links, or the app asked for clear copies) it is POSTed to
+//     the peer at /api/mte-relay (or at the app's own URI when
+//     x-mte-encode-url is false) with x-mte-client-id; with
 //     x-mte-encode-headers false the app's headers travel in clear too.
 //  5. openResponse(): a 200 answer is a response frame that must carry the
 //     same counter, open under the response key and name this request's
