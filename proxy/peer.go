@@ -268,6 +268,15 @@ func (ps *peerSet) lookup(s *Server, value []byte, now int64) (*peer, *relayErro
 	return p, nil
 }
 
+// closeAll closes what every peer holds open.
+func (ps *peerSet) closeAll() {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	for _, p := range ps.byOrig {
+		p.close()
+	}
+}
+
 // evictIdle drops, with ps.mu held, every peer unnamed for peerEvictIdle,
 // closes what they hold open, and reports how many went. A request still
 // using one finishes with it; the next one for that origin starts afresh.

@@ -180,6 +180,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	links := make(chan error, 1)
 	go func() { links <- s.links.Shutdown(ctx) }()
 	err := s.server.ShutdownWithContext(ctx)
+	// The app's requests are done: this relay's own links to its peers
+	// have nothing more to carry.
+	s.peers.closeAll()
 	if lerr := <-links; err == nil {
 		err = lerr
 	}
