@@ -6,7 +6,6 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,7 +66,7 @@ func TestPeerTableEvictsIdle(t *testing.T) {
 	t.Parallel()
 	store := session.NewMemoryStore(0)
 	t.Cleanup(func() { store.Close() })
-	s, err := New(Config{Upstream: "http://127.0.0.1:9", ClientIDSecret: strings.Repeat("s", 32), OutboundToken: "t"},
+	s, err := New(Config{Upstream: "http://127.0.0.1:9", ClientIDSecret: "peer-table-test-secret-8f3a91c07d2e4b65", OutboundToken: "peer-table-test-token-5521"},
 		store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

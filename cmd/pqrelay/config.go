@@ -10,6 +10,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // settings is everything main reads from the environment.
@@ -51,22 +52,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		st.port = p
 		return nil
 	})
-	parse("DEBUG", func(v string) error {
-		b, e := strconv.ParseBool(v)
-		if e != nil {
-			return errors.New("must be true or false, got " + strconv.Quote(v))
-		}
-		c.Debug = b
-		return nil
-	})
-	parse("PEER_LINKS", func(v string) error {
-		b, e := strconv.ParseBool(v)
-		if e != nil {
-			return errors.New("must be true or false, got " + strconv.Quote(v))
-		}
-		c.NoPeerLinks = !b
-		return nil
-	})
+	parse("DEBUG", boolInto(&c.Debug))
+	var peerLinks bool
+	parse("PEER_LINKS", boolInto(&peerLinks))
+	c.NoPeerLinks = getenv("PEER_LINKS") != "" && !peerLinks
 	parse("HEADERS", func(v string) error {
 		var m map[string]string
 		if e := json.Unmarshal([]byte(v), &m); e != nil {
@@ -77,7 +66,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		}
 		return nil
 	})
+	parse("RELAY_ROLE", func(v string) (e error) { c.Role, e = proxy.ParseRole(v); return e })
 	parse("CORS_ORIGINS", func(v string) error { c.CORSOrigins = splitList(v); return nil })
+	parse("CORS_CREDENTIALS", boolInto(&c.CORSCredentials))
+	parse("CORS_EXPOSE_HEADERS", func(v string) error { c.CORSExposeHeaders = splitList(v); return nil })
 	parse("CORS_METHODS", func(v string) error {
 		c.CORSMethods = splitList(v)
 		for _, m := range c.CORSMethods {
@@ -95,6 +87,15 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
 	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
 	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	loadSigning(getenv, &c.Signing)
+	parse("SIGNING_MAX_AGE", durationInto(&c.Signing.MaxAge))
+	if c.Signing.Scheme == "" && err == nil {
+		for _, name := range signingVariables {
+			if getenv(name) != "" {
+				return st, errors.New(name + ": set, but UPSTREAM_SIGNING is not; set UPSTREAM_SIGNING=cavage or rfc9421 to sign upstream requests")
+			}
+		}
+	}
 	if v := getenv("REDIS_URL"); v != "" && err == nil {
 		rc, e := session.ParseRedisURL(v)
 		if e != nil {
@@ -119,6 +120,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	return st, c.Validate()
 }
 
+// signingVariables are the variables that only mean something with
+// UPSTREAM_SIGNING set.
+var signingVariables = []string{
+	"SIGNING_ALGORITHM", "SIGNING_KEY_ID", "SIGNING_SECRET", "SIGNING_KEY_FILE",
+	"SIGNING_HEADERS", "SIGNING_HEADER", "SIGNING_SIGNATURE_ENCODING", "SIGNING_MAX_AGE",
+}
+
+// loadSigning reads the upstream signing variables; proxy.Config.Validate
+// checks them (package upsign names the variable in each error).
+func loadSigning(getenv func(string) string, c *upsign.Config) {
+	c.Scheme = getenv("UPSTREAM_SIGNING")
+	c.Algorithm = getenv("SIGNING_ALGORITHM")
+	c.KeyID = getenv("SIGNING_KEY_ID")
+	c.Secret = getenv("SIGNING_SECRET")
+	c.KeyFile = getenv("SIGNING_KEY_FILE")
+	c.Headers = getenv("SIGNING_HEADERS")
+	c.Header = getenv("SIGNING_HEADER")
+	c.Encoding = getenv("SIGNING_SIGNATURE_ENCODING")
+}
+
 func splitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
@@ -127,6 +148,17 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		*dst = b
+		return nil
+	}
 }
 
 func intInto(dst *int) func(string) error {
