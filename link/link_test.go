@@ -453,3 +453,45 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStall: B holds requests and sends nothing, while keeping the
+// connection open. Callers end at their deadline; the connection ends
+// after StallTimeout with nothing read, freeing what it held.
+func TestStall(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := startServer(t, &Server{}, func(ex *Exchange) { <-release; echo(ex) })
+	t.Cleanup(func() { close(release) })
+	c := dialRaw(t, srv.addr, ClientConfig{IdleTimeout: 50 * time.Millisecond, StallTimeout: 300 * time.Millisecond})
+	if _, err := roundTrip(c, 1, []byte("x"), 100*time.Millisecond); err != ErrTimeout {
+		t.Fatalf("%v, want ErrTimeout", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stalled connection stayed open")
+	}
+	if c.InFlight() != 0 {
+		t.Errorf("%d in flight after the stall ended the connection", c.InFlight())
+	}
+}
+
+// TestResponseTooLarge: an answer over A's MaxMessage fails its own
+// request only; the connection carries on.
+func TestResponseTooLarge(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, &Server{}, func(ex *Exchange) {
+		if string(ex.Request()) == "big" {
+			ex.Respond(make([]byte, 3*MaxFragment))
+			return
+		}
+		echo(ex)
+	})
+	c := dialRaw(t, srv.addr, ClientConfig{MaxMessage: 2 * MaxFragment})
+	if _, err := roundTrip(c, 1, []byte("big"), 5*time.Second); err != ErrTooLarge {
+		t.Fatalf("oversized answer: %v, want ErrTooLarge", err)
+	}
+	if got, err := roundTrip(c, 2, []byte("small"), 5*time.Second); err != nil || string(got) != "small" {
+		t.Fatalf("the next request: %q, %v", got, err)
+	}
+}
