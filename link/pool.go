@@ -21,11 +21,8 @@ type PoolConfig struct {
 	// MaxConns bounds the set (8).
 	MaxConns int
 	// Saturated is the number in flight on the least busy connection at
-	// which another is dialed (half the connections' MaxInFlight).
+	// which another is dialed (half the connection's MaxInFlight).
 	Saturated int
-	// MaxInFlight must equal the connections' ClientConfig.MaxInFlight
-	// (DefaultMaxInFlight): a connection that full is skipped.
-	MaxInFlight int
 	// RetryRefused is how long after a refused upgrade no dial is tried
 	// (1 min); failed dials back off from 100 ms to the same bound.
 	RetryRefused time.Duration
@@ -37,12 +34,6 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	}
 	if c.MaxConns < c.MinConns {
 		c.MaxConns = max(8, c.MinConns)
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.Saturated <= 0 {
-		c.Saturated = c.MaxInFlight / 2
 	}
 	if c.RetryRefused <= 0 {
 		c.RetryRefused = time.Minute
@@ -76,20 +67,20 @@ func NewPool(dial func() (*Conn, error), cfg PoolConfig) *Pool {
 // for the answer (see Conn.RoundTrip). ErrNoLink means nothing was sent.
 func (p *Pool) RoundTrip(id uint64, msg []byte, deadline time.Time) (*Answer, error) {
 	var best *Conn
-	bestLoad, live := p.cfg.MaxInFlight, 0
+	bestLoad, live := 0, 0
 	for _, c := range *p.conns.Load() {
 		if !c.Usable() {
 			continue
 		}
 		live++
-		if n := c.InFlight(); n < bestLoad {
+		if n := c.InFlight(); best == nil || n < bestLoad {
 			best, bestLoad = c, n
 		}
 	}
-	if live < p.cfg.MinConns || (best == nil || bestLoad >= p.cfg.Saturated) && live < p.cfg.MaxConns {
+	if live < p.cfg.MinConns || (best == nil || bestLoad >= p.saturated(best)) && live < p.cfg.MaxConns {
 		p.grow()
 	}
-	if best == nil {
+	if best == nil || bestLoad >= best.cfg.MaxInFlight {
 		return nil, ErrNoLink
 	}
 	a, err := best.RoundTrip(id, msg, deadline)
@@ -97,6 +88,14 @@ func (p *Pool) RoundTrip(id uint64, msg []byte, deadline time.Time) (*Answer, er
 		return nil, ErrNoLink // it filled up or drained since the choice
 	}
 	return a, err
+}
+
+// saturated is the load of c at which the set wants another connection.
+func (p *Pool) saturated(c *Conn) int {
+	if c == nil || p.cfg.Saturated > 0 {
+		return p.cfg.Saturated
+	}
+	return c.cfg.MaxInFlight / 2
 }
 
 // Len is how many connections the set holds.

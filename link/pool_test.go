@@ -54,7 +54,7 @@ func TestPoolGrows(t *testing.T) {
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock)
 	d := &rawDialer{addr: srv.addr, cfg: ClientConfig{MaxInFlight: 4}}
-	p := NewPool(d.dial, PoolConfig{MinConns: 2, MaxConns: 3, MaxInFlight: 4, Saturated: 2})
+	p := NewPool(d.dial, PoolConfig{MinConns: 2, MaxConns: 3, Saturated: 2})
 	closePool(t, p)
 	if _, err := p.RoundTrip(1, []byte("x"), time.Now().Add(time.Second)); err != ErrNoLink {
 		t.Fatalf("first request: %v, want ErrNoLink while the first dial runs", err)
