@@ -303,7 +303,9 @@ func TestLinkPeerStopsReading(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if d := time.Since(start); d > 4*time.Second {
+	// Loose: uploading 16 MiB to A takes its own time on a busy machine;
+	// what matters is that nobody waits on the stalled link for ever.
+	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("requests took %v with a 1s PEER_TIMEOUT", d)
 	}
 	runtime.GC()

@@ -208,15 +208,12 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 	}
 
 	if sess.links != nil && app.opts.linkable() {
-		e, again, done := s.exchangeLink(ctx, sess, buf.B, counter, app, tag, sealed, deadline)
-		if done {
+		e, again, outcome := s.exchangeLink(ctx, sess, buf.B, counter, app, tag, sealed, deadline)
+		switch outcome {
+		case linkAnswered:
 			return e, again
-		}
-		// No link took it, or the links it went out on ended before the
-		// answer; the same bytes go over HTTP. Only if no link ever had
-		// it may HTTP seal it anew.
-		if e == errLinkMayHaveRun {
-			reseal = nil
+		case linkMayHaveRun:
+			reseal = nil // the same bytes go over HTTP, never a new seal
 		}
 	}
 
@@ -341,15 +338,28 @@ func (o *outSession) lostBefore(kept time.Duration, sealed, now time.Time, peerT
 	return kept > underWay && o.Expires.After(now.Add(peerTimeout+session.MaxClockSkew))
 }
 
+// linkOutcome is what became of a request offered to the links.
+type linkOutcome uint8
+
+const (
+	// linkAnswered: the peer answered on a link, or the wait timed out.
+	linkAnswered linkOutcome = iota
+	// linkNotSent: no link took the request; HTTP carries it as if links
+	// did not exist.
+	linkNotSent
+	// linkMayHaveRun: a link carried the frame and ended before the
+	// answer, so it may have reached the peer. HTTP resends the same
+	// bytes, which the peer's replay window runs at most once; sealing it
+	// anew would not be safe.
+	linkMayHaveRun
+)
+
 // exchangeLink sends the sealed request frame over one of the session's
 // links (stage 4, docs/PROTOCOL.md §10), its counter as the link id, and
-// writes the opened answer to ctx. done is false when the request is to go
-// over HTTP instead; e is then errLinkMayHaveRun if a link carried the
-// frame before it ended, so that it may have reached the peer: resending
-// the same bytes is safe (the peer's replay window takes a frame once),
-// sealing it anew is not. A link that ends before the answer costs one
-// resend on another link.
-func (s *Server) exchangeLink(ctx *fasthttp.RequestCtx, sess *outSession, frame []byte, counter uint64, app *appRequest, tag [codec.TagLen]byte, sealed time.Time, deadline time.Time) (e *relayError, again, done bool) {
+// writes the opened answer to ctx. A link that ends before the answer
+// costs one resend on another link; e and again mean what exchange's do
+// when the outcome is linkAnswered.
+func (s *Server) exchangeLink(ctx *fasthttp.RequestCtx, sess *outSession, frame []byte, counter uint64, app *appRequest, tag [codec.TagLen]byte, sealed time.Time, deadline time.Time) (e *relayError, again bool, outcome linkOutcome) {
 	a, err := sess.links.RoundTrip(counter, frame, deadline)
 	carried := false
 	if err == link.ErrClosed {
@@ -359,28 +369,24 @@ func (s *Server) exchangeLink(ctx *fasthttp.RequestCtx, sess *outSession, frame 
 	switch err {
 	case nil:
 	case link.ErrTimeout:
-		return errPeerTimeout, false, true
+		return errPeerTimeout, false, linkAnswered
 	case link.ErrTooLarge:
 		// The peer answered within its own MAX_BODY_BYTES, which is larger
 		// than this relay's: the request may have run.
-		return errResponseTooLarge, false, true
-	default: // ErrNoLink, ErrClosed again
+		return errResponseTooLarge, false, linkAnswered
+	default: // ErrNoLink, or ErrClosed again
 		if carried || err == link.ErrClosed {
-			return errLinkMayHaveRun, false, false
+			return nil, false, linkMayHaveRun
 		}
-		return nil, false, false
+		return nil, false, linkNotSent
 	}
 	defer a.Release()
 	if code, proof, ok := a.Refusal(); ok {
 		e, again = s.refused(code, proof, sess, tag, app.req.Header.Method(), sealed)
-		return e, again, true
+		return e, again, linkAnswered
 	}
-	return s.openResponse(ctx, a.Response(), sess, counter, app.opts, tag[:]), false, true
+	return s.openResponse(ctx, a.Response(), sess, counter, app.opts, tag[:]), false, linkAnswered
 }
-
-// errLinkMayHaveRun is exchangeLink's note that a link carried the frame
-// before it ended. It never reaches the app.
-var errLinkMayHaveRun = &relayError{code: "link ended"}
 
 // sealLinkRequest seals the link request frame that opens a link for sess
 // (docs/PROTOCOL.md §10.1): a request frame under the session's next
