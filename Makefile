@@ -15,7 +15,7 @@ FUZZTIME_NET ?= 10000x
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES  := $(shell $(GO) list ./...)
 
-.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips fuzz-short fuzz demo bench clean
+.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips test-purego fuzz-short fuzz demo bench clean
 
 all: build
 
@@ -28,12 +28,13 @@ deps:
 		echo "installing redis-server (tests run against a real one)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
-test: deps lint test-race test-alloc test-fips fuzz-short
+test: deps lint test-race test-alloc test-fips test-purego fuzz-short
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags purego ./codec/
 
 # Every package with -race. The allocation tests are built without -race
 # (the race detector allocates), so they run on their own in test-alloc.
@@ -47,6 +48,11 @@ test-alloc:
 # module, the MLKEM768-P256 suite).
 test-fips:
 	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestReferenceExample|TestFaithful|TestTamperAndReplay|TestRestartB$$' ./proxy/
+
+# The codec built without its assembly (the pure-Go twins a non-amd64
+# machine runs); TestSuiteWithoutAssembly covers amd64 with AVX2 disabled.
+test-purego:
+	$(GO) test -tags purego -count=1 ./codec/
 
 # A short run of every fuzz target, seeds from testdata/fuzz included.
 fuzz-short:
@@ -75,6 +81,7 @@ demo-deps:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
+	cd benchmarks/scan && $(GO) test -run '^$$' -bench . -benchmem .
 	./benchmarks/loadgen/run.sh
 
 clean:

@@ -12,7 +12,10 @@ package proxy
 //     the request key (bound to the client id); only then does the replay
 //     window (store.Accept) record its counter. Any failure is one
 //     MTE_FRAME_REJECTED: fail closed, tell the peer nothing.
-//  8. forward(): the envelope is rebuilt as a request to UPSTREAM (no
+//  8. Message protection (protect.go): with JSON_MAX_* or XML_MAX_* set,
+//     a JSON or XML body is scanned; a refused one is answered with a
+//     sealed MTE_JSON_* or MTE_XML_* error and never reaches the upstream.
+//     forward(): the envelope is rebuilt as a request to UPSTREAM (no
 //     Content-Length or Transfer-Encoding inside a frame, hop-by-hop and
 //     x-mte-* dropped, HEADERS set), signed last when UPSTREAM_SIGNING is
 //     set (package upsign), sent with UPSTREAM_TIMEOUT.
@@ -138,6 +141,13 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 	r, err := codec.ParseRequest(env, h.Mode)
 	if err != nil {
 		a.err = errFrameRejected
+		return a
+	}
+	if e := s.requestLimits.check(r.Headers, r.Body, requestJSONErrors, requestXMLErrors); e != nil {
+		if s.cfg.Debug {
+			s.log.Debug("request body refused", "code", e.code, "error", e.message)
+		}
+		s.sealResponse(sess, h, tag[:], nil, e, out)
 		return a
 	}
 	s.forward(sess, h, tag[:], &r, out)

@@ -87,6 +87,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
 	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
 	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
+	for _, l := range []struct {
+		name string
+		dst  *int
+	}{
+		{"JSON_MAX_DEPTH", &c.JSONLimits.MaxDepth},
+		{"JSON_MAX_ARRAY_ELEMENTS", &c.JSONLimits.MaxArrayElements},
+		{"JSON_MAX_OBJECT_ENTRIES", &c.JSONLimits.MaxObjectEntries},
+		{"JSON_MAX_NAME_LENGTH", &c.JSONLimits.MaxNameLength},
+		{"JSON_MAX_STRING_LENGTH", &c.JSONLimits.MaxStringLength},
+		{"XML_MAX_DEPTH", &c.XMLLimits.MaxDepth},
+		{"XML_MAX_CHILDREN", &c.XMLLimits.MaxChildren},
+		{"XML_MAX_ATTRIBUTES", &c.XMLLimits.MaxAttributes},
+		{"XML_MAX_NAME_LENGTH", &c.XMLLimits.MaxNameLength},
+		{"XML_MAX_TEXT_LENGTH", &c.XMLLimits.MaxTextLength},
+		{"XML_MAX_ATTRIBUTE_LENGTH", &c.XMLLimits.MaxAttributeLength},
+	} {
+		parse(l.name, limitInto(l.dst))
+	}
+	parse("JSON_RESPONSES", boolInto(&c.JSONResponses))
+	parse("XML_RESPONSES", boolInto(&c.XMLResponses))
 	loadSigning(getenv, &c.Signing)
 	parse("SIGNING_MAX_AGE", durationInto(&c.Signing.MaxAge))
 	if c.Signing.Scheme == "" && err == nil {
@@ -166,6 +186,18 @@ func intInto(dst *int) func(string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return errors.New("must be a positive number of bytes, got " + strconv.Quote(v))
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// limitInto parses a message-protection limit: 0 means none.
+func limitInto(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("must be 0 (no limit) or a positive number, got " + strconv.Quote(v))
 		}
 		*dst = n
 		return nil
