@@ -428,3 +428,33 @@ func TestLinkClosedWithA(t *testing.T) {
 	p.A.Stop()
 	waitUntil(t, 5*time.Second, func() bool { return p.B.Server.LinkConnections() == 0 })
 }
+
+// TestLinkLargeBodies: bodies of megabytes, in both directions, cross a
+// link in fragments while small requests share it, each intact.
+func TestLinkLargeBodies(t *testing.T) {
+	t.Parallel()
+	p := linkedPair(t, relaytest.Options{})
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			size := 100 + i
+			if i%6 == 0 {
+				size = 1<<20 + i
+			}
+			body := make([]byte, size)
+			for k := range body {
+				body[k] = byte(k*31 + i)
+			}
+			r, err := send(p.Request(t, "POST", "/large/"+strconv.Itoa(i), bytes.NewReader(body)))
+			if err != nil || r.status != 200 || !bytes.Equal(r.body, body) {
+				t.Errorf("request %d (%d bytes): %v %d, %d bytes back", i, size, err, r.status, len(r.body))
+			}
+		}()
+	}
+	wg.Wait()
+	if p.B.Server.LinkConnections() == 0 {
+		t.Error("no links")
+	}
+}
