@@ -53,6 +53,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return nil
 	})
 	parse("DEBUG", boolInto(&c.Debug))
+	var peerLinks bool
+	parse("PEER_LINKS", boolInto(&peerLinks))
+	c.NoPeerLinks = getenv("PEER_LINKS") != "" && !peerLinks
 	parse("HEADERS", func(v string) error {
 		var m map[string]string
 		if e := json.Unmarshal([]byte(v), &m); e != nil {
