@@ -14,11 +14,28 @@ import (
 )
 
 // TestZeroAllocations: in steady state a request through the pair (app
-// client → A → B → upstream and back) allocates nothing (DESIGN.md §3).
+// client → A → B → upstream and back) allocates nothing (docs/ARCHITECTURE.md
+// §4.1), over a relay link and over per-request HTTP alike.
 func TestZeroAllocations(t *testing.T) {
-	up := fastUpstream(t)
-	b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
-	a := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	for _, carriage := range []struct {
+		name  string
+		links bool
+	}{{"link", true}, {"HTTP", false}} {
+		t.Run(carriage.name, func(t *testing.T) {
+			up := fastUpstream(t)
+			b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+			cfgA := relaytest.BaseConfig(up)
+			cfgA.NoPeerLinks = !carriage.links
+			a := relaytest.StartRelay(t, cfgA, nil, "")
+			zeroAllocations(t, a, b)
+			if linked := b.Server.LinkConnections() > 0; linked != carriage.links {
+				t.Errorf("B serves %d links", b.Server.LinkConnections())
+			}
+		})
+	}
+}
+
+func zeroAllocations(t *testing.T, a, b *relaytest.Relay) {
 	client := &fasthttp.HostClient{Addr: a.Addr}
 	body := make([]byte, 1024)
 	for _, mode := range allocModes {
@@ -36,7 +53,7 @@ func TestZeroAllocations(t *testing.T) {
 				t.Fatalf("%s: %v %d %q", mode, err, resp.StatusCode(), resp.Body())
 			}
 		}
-		for i := 0; i < 200; i++ { // pair, fill pools
+		for i := 0; i < 200; i++ { // pair, open links, fill pools
 			send()
 		}
 		allocs := testing.AllocsPerRun(500, send)

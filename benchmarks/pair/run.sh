@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # benchmarks/pair/run.sh — the pqrelay pair against what most teams deploy
 # instead, a pair of nginx or HAProxy reverse proxies joined by mutual TLS,
-# and against the bare control API, side by side in one run.
+# and against the bare control API, side by side in one run
+# (docs/ARCHITECTURE.md §7).
 #
 #   loader ──HTTP──▶ relay A ══ sealed frames, HTTP          ══▶ relay B ──HTTP──▶ upstream
 #   loader ──HTTP──▶ relay A ══ sealed frames, HTTPS + mTLS  ══▶ relay B ──HTTP──▶ upstream

@@ -23,7 +23,7 @@ type settings struct {
 	tls   *tlsconf.Set         // files checked; Listener nil: plain HTTP
 }
 
-// loadSettings reads the environment variables of DESIGN.md §1 and the ones
+// loadSettings reads the environment variables of docs/ARCHITECTURE.md §6 and the ones
 // pqrelay adds. Each error is one line naming the variable and saying what
 // it expects.
 func loadSettings(getenv func(string) string) (settings, error) {
@@ -55,6 +55,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return nil
 	})
 	parse("DEBUG", boolInto(&c.Debug))
+	var peerLinks bool
+	parse("PEER_LINKS", boolInto(&peerLinks))
+	c.NoPeerLinks = getenv("PEER_LINKS") != "" && !peerLinks
 	parse("HEADERS", func(v string) error {
 		var m map[string]string
 		if e := json.Unmarshal([]byte(v), &m); e != nil {
