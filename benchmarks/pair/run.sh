@@ -410,7 +410,7 @@ declare -A b_port_of=([nginx]=$nb_port [haproxy]=$hb_port)
 for side in "${pairs[@]}"; do
 	b=
 	case $side in
-	pqrelay) leg[$side]="sealed frames over plain HTTP/1.1"; continue ;;
+	pqrelay) leg[$side]="sealed frames on relay links (per-request HTTP/1.1 where a link is refused), plain TCP"; continue ;;
 	pqrelay-tls) b=${args[$side]#x-mte-upstream: https://127.0.0.1:}; b=${b%%/*} ;;
 	*) b=${b_port_of[$side]} ;;
 	esac
@@ -420,7 +420,7 @@ for side in "${pairs[@]}"; do
 	*) nocert[$side]="HTTP $code" ;;
 	esac
 	leg[$side]="$(tls_leg "$b") with client certificates (a client without one gets ${nocert[$side]})"
-	[ "$side" != pqrelay-tls ] || leg[$side]="sealed frames over ${leg[$side]}; Go to Go: X25519MLKEM768"
+	[ "$side" != pqrelay-tls ] || leg[$side]="sealed frames on relay links over ${leg[$side]}; Go to Go: X25519MLKEM768"
 	say "$side A↔B: ${leg[$side]}"
 done
 sizes=
