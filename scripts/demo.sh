@@ -49,12 +49,12 @@ start upstream ./bin/pqrelay-loadtest upstream --port "$up_port" --size "$SIZE"
 wait_http upstream "$upstream/"
 
 start relay-b env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$b_port" LISTEN_ADDR=127.0.0.1 ./bin/pqrelay
+	PORT="$b_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ./bin/pqrelay
 wait_http "relay B" "$relay_b/api/mte-echo"
 
 # Relay A is the outbound side; its UPSTREAM is required but unused there.
 start relay-a env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$a_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
+	PORT="$a_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
 wait_http "relay A" "$relay_a/api/mte-echo"
 
 # The token goes to the loader in a file: on its command line any user of

@@ -181,12 +181,12 @@ wait_http upstream "$upstream/"
 up_pid=${servers[-1]}
 
 start relay-b env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$rb_port" LISTEN_ADDR=127.0.0.1 ./bin/pqrelay
+	PORT="$rb_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ./bin/pqrelay
 wait_http "relay B" "$relay_b/api/mte-echo"
 rb_pid=${servers[-1]}
 
 start relay-a env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$ra_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
+	PORT="$ra_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ALLOWED_PEERS="$relay_b" ./bin/pqrelay
 wait_http "relay A" "$relay_a/api/mte-echo"
 ra_pid=${servers[-1]}
 

@@ -6,29 +6,41 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "-h", "-help", "--help":
+			writeUsage(os.Stdout)
+			return
+		case "-version", "--version":
+			writeVersion(os.Stdout)
+			return
+		default:
+			os.Stderr.WriteString("pqrelay: unknown argument " + strconv.Quote(os.Args[1]) + "; pqrelay -h lists the environment variables that configure it\n")
+			os.Exit(2)
+		}
+	}
 	st, err := loadSettings(os.Getenv)
 	if err != nil {
 		os.Stderr.WriteString("pqrelay: " + err.Error() + "\n")
 		os.Exit(2)
 	}
-	level := slog.LevelInfo
-	if st.proxy.Debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, st)
 	if err := run(st, log); err != nil {
 		log.Error("stopped", "err", err)
 		os.Exit(1)
@@ -52,7 +64,14 @@ func run(st settings, log *slog.Logger) error {
 	if len(st.proxy.AllowedPeers) == 0 {
 		log.Warn("ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String())
+	v, c := buildVersion()
+	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String(), "version", v, "commit", c)
+	stopMetrics, err := serveMetrics(st, store, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -70,6 +89,39 @@ func run(st settings, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// newLogger is LOG_FORMAT's handler at LOG_LEVEL.
+func newLogger(w io.Writer, st settings) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: st.logLevel}
+	if st.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serveMetrics starts the metrics listener on METRICS_PORT, apart from the
+// relay's port so that metrics need not face whoever reaches the relay; it
+// returns how to stop it. METRICS_PORT=0 starts nothing.
+func serveMetrics(st settings, store session.Store, log *slog.Logger) (stop func(), err error) {
+	if st.metricsPort == 0 {
+		return func() {}, nil
+	}
+	v, c := buildVersion()
+	opts := metrics.Options{Version: v, Commit: c}
+	if hr, ok := store.(interface{ Health() error }); ok {
+		opts.StoreDegraded = func() bool { return hr.Health() != nil }
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(st.addr, strconv.Itoa(st.metricsPort)))
+	if err != nil {
+		return nil, errors.New("METRICS_PORT: " + err.Error())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.New(opts).Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() { srv.Close() }, nil
 }
 
 // shutdownGrace bounds how long SIGTERM waits for in-flight requests.

@@ -59,18 +59,26 @@ type relayProcess struct {
 	done chan error
 }
 
-func startRelay(t *testing.T, upstream string) *relayProcess {
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startRelay starts the binary with extra environment variables after the
+// defaults (later ones win); metrics are off unless extra sets METRICS_PORT.
+func startRelay(t *testing.T, upstream string, extra ...string) *relayProcess {
+	t.Helper()
+	port := freePort(t)
 	r := &relayProcess{logs: &syncbuf.Buffer{}, done: make(chan error, 1), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	r.cmd = exec.Command(binary(t))
-	r.cmd.Env = []string{"UPSTREAM=" + upstream, "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=token",
-		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1"}
+	r.cmd.Env = append([]string{"UPSTREAM=" + upstream, "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=token",
+		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1", "METRICS_PORT=0"}, extra...)
 	r.cmd.Stderr = r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
