@@ -37,7 +37,7 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps lint test-race test-alloc test-fips fuzz-short
+test: deps lint test-race test-alloc test-fips fuzz-short test-deploy
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
