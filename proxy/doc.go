@@ -2,8 +2,9 @@
 // roles of DESIGN.md §1. As the outbound relay it takes the app's plain
 // request, seals it into a frame and sends it to the inbound relay named by
 // x-mte-upstream; as the inbound relay it opens frames, rebuilds the request
-// for UPSTREAM and seals the answer back. pipeline.go walks a request through
-// every stage; errors.go lists every error a relay can answer.
+// for UPSTREAM and seals the answer back. outbound.go is relay A's path and
+// inbound.go relay B's, each opening with a walk through its stages;
+// errors.go lists every error a relay can answer.
 //
 // It must never forward a frame that did not open, never let an x-mte-*
 // control header reach an upstream, never log a secret, and never answer an

@@ -24,6 +24,11 @@ const (
 	hdrRelay = "x-mte-relay"
 )
 
+const (
+	pairContentType  = "application/x-mte-pair"
+	frameContentType = "application/x-mte-frame"
+)
+
 var controlPrefix = []byte("x-mte-")
 
 // isControl reports whether name is an x-mte-* header, in any case.

@@ -10,7 +10,7 @@ import (
 	"github.com/pqrelay/pqrelay/session"
 )
 
-// TestFresh pins the frame clock bound (DESIGN.md §2.4) at its edges.
+// TestFresh pins the frame clock bound (docs/PROTOCOL.md §6.1) at its edges.
 func TestFresh(t *testing.T) {
 	t.Parallel()
 	now := time.UnixMilli(1_800_000_000_000)

@@ -1,0 +1,268 @@
+package proxy
+
+// The inbound relay's path, stage by stage (docs/PROTOCOL.md has the bytes).
+//
+// Inbound relay B, in inbound():
+//  6. x-mte-client-id names the session: a map hit in the store, compared
+//     in constant time with the stored id; on a miss the id's HMAC decides
+//     between MTE_CLIENT_ID_INVALID and MTE_SESSION_UNKNOWN (with a proof
+//     MACed over the frame's tag), before anything reaches the upstream.
+//  7. The frame's timestamp must be within MaxClockSkew; it must open under
+//     the request key (bound to the client id); only then does the replay
+//     window (store.Accept) record its counter. Any failure is one
+//     MTE_FRAME_REJECTED: fail closed, tell the peer nothing.
+//  8. forward(): the envelope is rebuilt as a request to UPSTREAM (no
+//     Content-Length or Transfer-Encoding inside a frame, hop-by-hop and
+//     x-mte-* dropped, HEADERS set), sent with UPSTREAM_TIMEOUT.
+//  9. sealResponse(): the upstream's status, headers and body, or a relay
+//     error (502, 504), sealed under the response key with the request's
+//     counter and this relay's responder id as nonce, bound to the
+//     request's tag, answered as 200.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+
+	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/session"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+)
+
+// inbound is the inbound relay's HTTP handler for one relay frame: stages
+// 6–9 through serveFrame, answered as the frame's own HTTP response.
+func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
+	if !ctx.IsPost() {
+		writeError(ctx, errClientIDInvalid)
+		return
+	}
+	buf := bytebufferpool.Get()
+	a := s.serveFrame(idText, ctx.Request.Body(), buf)
+	if a.err != nil {
+		writeError(ctx, a.err)
+		if a.hasProof {
+			var text [proofTextLen]byte
+			base64.RawURLEncoding.Encode(text[:], a.proof[:])
+			ctx.Response.Header.SetBytesV(hdrRelayProof, text[:])
+		}
+		if a.err == errFrameRejected && s.cfg.Debug {
+			s.log.Debug("frame rejected", "remote", ctx.RemoteAddr().String())
+		}
+		bytebufferpool.Put(buf)
+		return
+	}
+	ctx.Response.Header.Set(hdrRelay, Version)
+	ctx.Response.Header.SetContentType(frameContentType)
+	// The frame becomes the response body; the old body buffer is recycled.
+	buf.B = ctx.Response.SwapBody(buf.B)
+	bytebufferpool.Put(buf)
+}
+
+// proofTextLen is the unpadded base64 length of a session.ProofLen proof.
+const proofTextLen = (session.ProofLen*8 + 5) / 6
+
+// frameAnswer is relay B's answer to one request frame: either a sealed
+// response frame (in the buffer serveFrame was given) or, when the frame
+// never opened, a relay error, with B's proof on MTE_SESSION_UNKNOWN.
+type frameAnswer struct {
+	err      *relayError
+	proof    [session.ProofLen]byte
+	hasProof bool
+}
+
+// serveFrame runs stages 6–9 for the frame sent with client id idText and
+// leaves the sealed response frame in out.B. It does not depend on how the
+// frame arrived.
+func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
+	id, err := session.ParseClientID(idText)
+	if err != nil {
+		a.err = errClientIDInvalid
+		return a
+	}
+	sess, e := s.lookup(&id)
+	if e != nil {
+		a.err = e
+		if e == errSessionUnknown && len(frame) >= codec.Overhead {
+			// B's proof for this request (docs/PROTOCOL.md §2.3), so that A
+			// may pair anew and resend. A body too short to be a frame gets
+			// none: there is nothing to bind it to, and A will not resend.
+			// Only this path allocates: the id and the proof escape to the
+			// HMAC, and a.proof must not, or every answer would.
+			unknown := id
+			copy(a.proof[:], s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame)))
+			a.hasProof = true
+		}
+		return a
+	}
+	if !sess.ClientID.Equal(&id) {
+		a.err = errClientIDInvalid
+		return a
+	}
+
+	h, err := codec.ParseHeader(frame)
+	if err != nil || h.Kind != codec.KindRequest || !s.fresh(h.Time) {
+		a.err = errFrameRejected
+		return a
+	}
+	var tag [codec.TagLen]byte
+	copy(tag[:], codec.Tag(frame))
+	env, err := codec.Open(frame, h, sess.Request, id[:], nil)
+	if err != nil {
+		a.err = errFrameRejected
+		return a
+	}
+	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
+		if errors.Is(err, session.ErrReplay) {
+			a.err = errFrameRejected
+		} else {
+			// The store logs an outage once; nothing per request here.
+			a.err = errStoreUnavailable
+		}
+		return a
+	}
+	r, err := codec.ParseRequest(env, h.Mode)
+	if err != nil {
+		a.err = errFrameRejected
+		return a
+	}
+	s.forward(sess, h, tag[:], &r, out)
+	return a
+}
+
+// storeCtx is the context of store calls. Not the fasthttp.RequestCtx: its
+// Done closes when a graceful shutdown begins, which would cancel the Redis
+// commands of the very requests the shutdown waits for. Stores bound their
+// own calls with timeouts.
+var storeCtx = context.Background()
+
+// lookup finds the session a client id names (stage 6): a local map read
+// on the hot path; on a miss the id's MAC is checked before the store may
+// ask a shared backend, so that junk ids cost no network round trip.
+func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
+	if sess, ok := s.store.GetLocal(id.ID()); ok {
+		return sess, nil
+	}
+	// A copy, so that only this path's id escapes to the HMAC's heap and the
+	// hit path stays allocation-free.
+	unknown := *id
+	if s.secrets.VerifyClientID(&unknown) != nil {
+		return nil, errClientIDInvalid
+	}
+	sess, err := s.store.Get(storeCtx, unknown.ID())
+	switch {
+	case errors.Is(err, session.ErrUnknownSession):
+		return nil, errSessionUnknown
+	case err != nil:
+		// The store logs an outage once; nothing per request here.
+		return nil, errStoreUnavailable
+	}
+	return sess, nil
+}
+
+// fresh bounds a frame's age and future-dating (docs/PROTOCOL.md §6.1).
+func (s *Server) fresh(ms int64) bool {
+	d := s.now().UnixMilli() - ms
+	limit := session.MaxClockSkew.Milliseconds()
+	return d <= limit && d >= -limit
+}
+
+// forward sends the opened request to UPSTREAM and seals the answer into
+// out (stages 8 and 9).
+func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer) {
+	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(ureq)
+	defer fasthttp.ReleaseResponse(uresp)
+
+	out.B = append(append(out.B[:0], s.upstreamPrefix...), r.URI...)
+	ureq.SetRequestURIBytes(out.B)
+	ureq.Header.SetMethodBytes(r.Method)
+	ureq.Header.SetNoDefaultContentType(true)
+	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
+		switch {
+		case bytes.EqualFold(name, strContentLength), bytes.EqualFold(name, strTransferEncoding):
+			// A relay never sends these: the body's length is in the
+			// envelope. Refuse rather than guess (request smuggling).
+			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
+			return
+		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost):
+			continue
+		}
+		ureq.Header.AddBytesKV(name, value)
+	}
+	for _, x := range s.extraHeaders {
+		ureq.Header.SetBytesKV(x[0], x[1])
+	}
+	ureq.SetBodyRaw(r.Body)
+
+	if err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout); err != nil {
+		s.sealResponse(sess, h, tag, nil, upstreamError(err), out)
+		return
+	}
+	uresp.SkipBody = ureq.Header.IsHead() // remember for sealResponse
+	s.sealResponse(sess, h, tag, uresp, nil, out)
+}
+
+func upstreamError(err error) *relayError {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+		return errUpstreamTimeout
+	case errors.Is(err, fasthttp.ErrBodyTooLarge), errors.As(err, &small):
+		return errUpstreamTooLarge
+	}
+	return errUpstreamUnreachable
+}
+
+// sealResponse seals either the upstream's response or a relay error as the
+// answer to the request with header h and tag, into out.B.
+func (s *Server) sealResponse(sess *session.Session, h codec.Header, tag []byte, up *fasthttp.Response, e *relayError, out *bytebufferpool.ByteBuffer) {
+	frame := codec.AppendHeader(out.B[:0], codec.Header{
+		Kind: codec.KindResponse, Mode: h.Mode, Counter: h.Counter, Responder: s.responder,
+	})
+	if e != nil {
+		env := codec.BeginResponse(frame, e.status)
+		env.AddHeader([]byte(fasthttp.HeaderContentType), []byte("application/json"))
+		env.AddHeader([]byte(hdrRelayError), []byte(e.code))
+		frame = env.Finish(e.json, h.Mode)
+	} else {
+		env := codec.BeginResponse(frame, up.StatusCode())
+		connection := up.Header.Peek(fasthttp.HeaderConnection)
+		// Content-Length only matters without a body: the app's HEAD must
+		// see the length a GET would have.
+		head := up.SkipBody
+		for name, value := range up.Header.All() {
+			if isHopByHop(name, connection) || (!head && bytes.EqualFold(name, strContentLength)) {
+				continue
+			}
+			env.AddHeader(name, value)
+		}
+		frame = env.Finish(up.Body(), h.Mode)
+	}
+	out.B = codec.Seal(frame, sess.Response, sess.ClientID[:], tag)
+}
+
+// acceptPairing is the inbound relay's side of pairing (docs/PROTOCOL.md
+// §3.2): verify, answer, store the session.
+func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
+	now := s.now()
+	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), now, s.cfg.SessionLifetime)
+	if err == nil && !s.pairSeen.FirstTime(ctx.Request.Body(), now) {
+		err = session.ErrPair // a replayed request: answering it again would store a useless session
+	}
+	if err != nil {
+		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String())
+		writeError(ctx, errPairRejected)
+		return
+	}
+	if err := s.store.Put(storeCtx, sess); err != nil {
+		s.log.Warn("pairing: store unavailable", "err", err)
+		writeError(ctx, errStoreUnavailable)
+		return
+	}
+	s.log.Info("paired", "remote", ctx.RemoteAddr().String(), "suite", sess.Suite.String())
+	ctx.Response.Header.Set(hdrRelay, Version)
+	ctx.Response.Header.SetContentType(pairContentType)
+	ctx.Response.SetBody(resp)
+}
