@@ -3,18 +3,24 @@
 package proxy_test
 
 import (
+	"strconv"
 	"testing"
 
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/valyala/fasthttp"
 )
 
 // TestZeroAllocations: in steady state a request through the pair (app
-// client → A → B → upstream and back) allocates nothing (DESIGN.md §3).
+// client → A → B → upstream and back) allocates nothing, with metrics
+// recorded on both relays (DESIGN.md §3).
 func TestZeroAllocations(t *testing.T) {
 	up := fastUpstream(t)
-	b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
-	a := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	cfgA, cfgB := relaytest.BaseConfig(up), relaytest.BaseConfig(up)
+	recA, recB := newRecorder(), newRecorder()
+	cfgA.Metrics, cfgB.Metrics = recA, recB
+	b := relaytest.StartRelay(t, cfgB, nil, "")
+	a := relaytest.StartRelay(t, cfgA, nil, "")
 	client := &fasthttp.HostClient{Addr: a.Addr}
 	body := make([]byte, 1024)
 	for _, mode := range allocModes {
@@ -46,6 +52,19 @@ func TestZeroAllocations(t *testing.T) {
 		}
 		if allocs > limit {
 			t.Errorf("%s: %.2f allocations per request, want at most %v", mode, allocs, limit)
+		}
+	}
+	// The requests were recorded, not skipped: 200 + 500 runs (and
+	// AllocsPerRun's warm-up) per mode.
+	for _, c := range []struct {
+		rec    *metrics.Relay
+		series string
+	}{
+		{recA, `pqrelay_requests_total{role="outbound",code="ok"}`},
+		{recB, `pqrelay_requests_total{role="inbound",code="ok"}`},
+	} {
+		if n, _ := strconv.Atoi(metricValues(c.rec)[c.series]); n < 2*700 {
+			t.Errorf("%s = %d, want at least %d", c.series, n, 2*700)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/session"
 )
 
@@ -23,6 +24,11 @@ type Config struct {
 	// OutboundToken is OUTBOUND_TOKEN, which apps must send in
 	// x-mte-outbound-token. Required.
 	OutboundToken string
+
+	// Metrics is where the relay records requests, round trips, pairings
+	// and refusals; cmd/pqrelay passes a *metrics.Relay when METRICS_PORT is
+	// set. Default metrics.Nop.
+	Metrics metrics.Recorder
 
 	// Debug is DEBUG: log every request at debug level. Secrets are never
 	// logged. Default false.
@@ -104,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.Nop
 	}
 	if c.SessionLifetime == 0 {
 		c.SessionLifetime = session.DefaultLifetime

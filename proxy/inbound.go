@@ -24,8 +24,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -34,9 +36,18 @@ import (
 // inbound is the inbound relay's HTTP handler for one relay frame: stages
 // 6–9 through serveFrame, answered as the frame's own HTTP response.
 func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
+	start := time.Now()
+	s.metrics.RequestStarted()
+	e := s.answerFrame(ctx, idText)
+	s.metrics.RequestDone(metrics.Inbound, e.outcomeOrOK(), time.Since(start))
+}
+
+// answerFrame answers one relay frame and returns the relay error it
+// answered, in clear or sealed, if any.
+func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, idText []byte) *relayError {
 	if !ctx.IsPost() {
 		writeError(ctx, errClientIDInvalid)
-		return
+		return errClientIDInvalid
 	}
 	buf := bytebufferpool.Get()
 	a := s.serveFrame(idText, ctx.Request.Body(), buf)
@@ -51,13 +62,14 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 			s.log.Debug("frame rejected", "remote", ctx.RemoteAddr().String())
 		}
 		bytebufferpool.Put(buf)
-		return
+		return a.err
 	}
 	ctx.Response.Header.Set(hdrRelay, Version)
 	ctx.Response.Header.SetContentType(frameContentType)
 	// The frame becomes the response body; the old body buffer is recycled.
 	buf.B = ctx.Response.SwapBody(buf.B)
 	bytebufferpool.Put(buf)
+	return a.sealed
 }
 
 // proofTextLen is the unpadded base64 length of a session.ProofLen proof.
@@ -70,6 +82,9 @@ type frameAnswer struct {
 	err      *relayError
 	proof    [session.ProofLen]byte
 	hasProof bool
+	// sealed is the relay error sealed into the response frame (the
+	// upstream down or slow), nil when it holds the upstream's answer.
+	sealed *relayError
 }
 
 // serveFrame runs stages 6–9 for the frame sent with client id idText and
@@ -102,33 +117,40 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 	}
 
 	h, err := codec.ParseHeader(frame)
-	if err != nil || h.Kind != codec.KindRequest || !s.fresh(h.Time) {
-		a.err = errFrameRejected
-		return a
+	if err != nil || h.Kind != codec.KindRequest {
+		return s.refuse(metrics.RefusedMalformed)
+	}
+	if !s.fresh(h.Time) {
+		return s.refuse(metrics.RefusedStale)
 	}
 	var tag [codec.TagLen]byte
 	copy(tag[:], codec.Tag(frame))
 	env, err := codec.Open(frame, h, sess.Request, id[:], nil)
 	if err != nil {
-		a.err = errFrameRejected
-		return a
+		return s.refuse(metrics.RefusedUnauthentic)
 	}
 	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
 		if errors.Is(err, session.ErrReplay) {
-			a.err = errFrameRejected
-		} else {
-			// The store logs an outage once; nothing per request here.
-			a.err = errStoreUnavailable
+			return s.refuse(metrics.RefusedReplay)
 		}
+		// The store logs an outage once; nothing per request here.
+		s.metrics.StoreCommandError()
+		a.err = errStoreUnavailable
 		return a
 	}
 	r, err := codec.ParseRequest(env, h.Mode)
 	if err != nil {
-		a.err = errFrameRejected
-		return a
+		return s.refuse(metrics.RefusedEnvelope)
 	}
-	s.forward(sess, h, tag[:], &r, out)
+	a.sealed = s.forward(sess, h, tag[:], &r, out)
 	return a
+}
+
+// refuse is the answer to a frame that does not open: one error for every
+// reason (fail closed), the reason counted for the operator only.
+func (s *Server) refuse(why metrics.Refusal) frameAnswer {
+	s.metrics.FrameRefused(why)
+	return frameAnswer{err: errFrameRejected}
 }
 
 // storeCtx is the context of store calls. Not the fasthttp.RequestCtx: its
@@ -156,6 +178,7 @@ func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
 		return nil, errSessionUnknown
 	case err != nil:
 		// The store logs an outage once; nothing per request here.
+		s.metrics.StoreCommandError()
 		return nil, errStoreUnavailable
 	}
 	return sess, nil
@@ -169,8 +192,9 @@ func (s *Server) fresh(ms int64) bool {
 }
 
 // forward sends the opened request to UPSTREAM and seals the answer into
-// out (stages 8 and 9).
-func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer) {
+// out (stages 8 and 9). It returns the relay error it sealed instead of an
+// upstream answer, if any.
+func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer) *relayError {
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
@@ -185,7 +209,7 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 			// A relay never sends these: the body's length is in the
 			// envelope. Refuse rather than guess (request smuggling).
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
-			return
+			return errForbiddenHeader
 		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost):
 			continue
 		}
@@ -196,12 +220,17 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 	}
 	ureq.SetBodyRaw(r.Body)
 
-	if err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout); err != nil {
-		s.sealResponse(sess, h, tag, nil, upstreamError(err), out)
-		return
+	sent := time.Now()
+	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
+	s.metrics.UpstreamDone(time.Since(sent))
+	if err != nil {
+		e := upstreamError(err)
+		s.sealResponse(sess, h, tag, nil, e, out)
+		return e
 	}
 	uresp.SkipBody = ureq.Header.IsHead() // remember for sealResponse
 	s.sealResponse(sess, h, tag, uresp, nil, out)
+	return nil
 }
 
 func upstreamError(err error) *relayError {
@@ -253,14 +282,18 @@ func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
 	}
 	if err != nil {
 		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String())
+		s.metrics.Pairing(metrics.Inbound, metrics.ResultRefused)
 		writeError(ctx, errPairRejected)
 		return
 	}
 	if err := s.store.Put(storeCtx, sess); err != nil {
 		s.log.Warn("pairing: store unavailable", "err", err)
+		s.metrics.StoreCommandError()
+		s.metrics.Pairing(metrics.Inbound, metrics.ResultFailed)
 		writeError(ctx, errStoreUnavailable)
 		return
 	}
+	s.metrics.Pairing(metrics.Inbound, metrics.ResultOK)
 	s.log.Info("paired", "remote", ctx.RemoteAddr().String(), "suite", sess.Suite.String())
 	ctx.Response.Header.Set(hdrRelay, Version)
 	ctx.Response.Header.SetContentType(pairContentType)

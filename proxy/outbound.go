@@ -33,55 +33,64 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
-// outbound is the outbound relay's handler: stages 1–5.
+// outbound is the outbound relay's handler: stages 1–5, measured.
 func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.metrics.RequestStarted()
+	e := s.relay(ctx)
+	outcome := e.outcomeOrOK()
+	if e != nil {
+		s.fail(ctx, e)
+	} else {
+		s.decorate(ctx)
+		// The inbound relay's own errors (upstream down or slow) arrive
+		// sealed, as an answer like any other: count them by their code.
+		if code := ctx.Response.Header.Peek(hdrRelayError); len(code) > 0 {
+			outcome = outcomeByCode[string(code)]
+		}
+	}
+	s.metrics.RequestDone(metrics.Outbound, outcome, time.Since(start))
+}
+
+// relay is stages 1–5: the app's request through the peer and back into
+// ctx.Response, or the relay error to answer instead.
+func (s *Server) relay(ctx *fasthttp.RequestCtx) *relayError {
 	token := ctx.Request.Header.Peek(hdrOutboundToken)
 	if len(token) == 0 {
-		s.fail(ctx, errTokenMissing)
-		return
+		return errTokenMissing
 	}
 	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
-		s.fail(ctx, errTokenInvalid)
-		return
+		return errTokenInvalid
 	}
 	p, e := s.peers.lookup(s, ctx.Request.Header.Peek(hdrUpstream))
 	if e != nil {
-		s.fail(ctx, e)
-		return
+		return e
 	}
 	opts, e := parseOptions(&ctx.Request.Header)
 	if e != nil {
-		s.fail(ctx, e)
-		return
+		return e
 	}
 	if len(ctx.Request.Body()) > s.cfg.MaxBodyBytes {
-		s.fail(ctx, errBodyTooLarge)
-		return
+		return errBodyTooLarge
 	}
 	for attempt := 0; ; attempt++ {
 		sess, e := p.session(s)
 		if e != nil {
-			s.fail(ctx, e)
-			return
+			return e
 		}
 		e, again := s.exchange(ctx, p, sess, opts)
 		if !again {
-			if e != nil {
-				s.fail(ctx, e)
-				return
-			}
-			s.decorate(ctx)
-			return
+			return e
 		}
 		p.forget(sess)
 		if attempt > 0 {
-			s.fail(ctx, errPeerRefused)
-			return
+			return errPeerRefused
 		}
 	}
 }
@@ -124,7 +133,10 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 	}
 	req.SetBodyRaw(buf.B)
 
-	if err := s.sendToPeer(p, req, resp); err != nil {
+	sent := time.Now()
+	err := s.sendToPeer(p, req, resp)
+	s.metrics.PeerDone(time.Since(sent))
+	if err != nil {
 		return peerError(err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
@@ -236,8 +248,20 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 	if err := s.sendToPeer(p, req, resp); err != nil {
 		e := peerError(err)
 		s.log.Warn("pairing: peer unreachable", "peer", p.origin, "code", e.code)
+		s.metrics.Pairing(metrics.Outbound, metrics.ResultFailed)
 		return nil, e
 	}
+	sess, e := s.consumePairAnswer(p, ini, resp)
+	if e != nil {
+		s.metrics.Pairing(metrics.Outbound, metrics.ResultRefused)
+		return nil, e
+	}
+	s.metrics.Pairing(metrics.Outbound, metrics.ResultOK)
+	return sess, nil
+}
+
+// consumePairAnswer checks the peer's answer to a pairing request.
+func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fasthttp.Response) (*outSession, *relayError) {
 	if resp.StatusCode() == fasthttp.StatusOK && len(resp.Header.Peek(hdrRelay)) == 0 {
 		s.log.Warn("pairing: the peer is not a relay", "peer", p.origin)
 		return nil, errPeerNotRelay

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/fasthttp"
 )
@@ -29,6 +30,7 @@ type Server struct {
 	secrets *session.Secrets
 	store   session.Store
 	log     *slog.Logger
+	metrics metrics.Recorder
 	suite   session.Suite
 	// tokenHash is SHA-256(OUTBOUND_TOKEN): tokens are compared as hashes,
 	// so that timing reveals neither how much matched nor the length.
@@ -66,6 +68,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		secrets:        secrets,
 		store:          store,
 		log:            log,
+		metrics:        cfg.Metrics,
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),

@@ -53,6 +53,11 @@ func run(st settings, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	var rec *metrics.Relay
+	if st.metricsPort != 0 {
+		rec = newMetrics(store)
+		st.proxy.Metrics = rec
+	}
 	srv, err := proxy.New(st.proxy, store, log)
 	if err != nil {
 		return err
@@ -66,7 +71,7 @@ func run(st settings, log *slog.Logger) error {
 	}
 	v, c := buildVersion()
 	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String(), "version", v, "commit", c)
-	stopMetrics, err := serveMetrics(st, store, log)
+	stopMetrics, err := serveMetrics(st, rec, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -100,24 +105,30 @@ func newLogger(w io.Writer, st settings) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serveMetrics starts the metrics listener on METRICS_PORT, apart from the
-// relay's port so that metrics need not face whoever reaches the relay; it
-// returns how to stop it. METRICS_PORT=0 starts nothing.
-func serveMetrics(st settings, store session.Store, log *slog.Logger) (stop func(), err error) {
-	if st.metricsPort == 0 {
-		return func() {}, nil
-	}
+// newMetrics is the relay's set of series, every relay error code among
+// the outcomes.
+func newMetrics(store session.Store) *metrics.Relay {
 	v, c := buildVersion()
-	opts := metrics.Options{Version: v, Commit: c}
+	opts := metrics.Options{Version: v, Commit: c, Codes: proxy.ErrorCodes()}
 	if hr, ok := store.(interface{ Health() error }); ok {
 		opts.StoreDegraded = func() bool { return hr.Health() != nil }
+	}
+	return metrics.New(opts)
+}
+
+// serveMetrics starts the metrics listener on METRICS_PORT, apart from the
+// relay's port so that metrics need not face whoever reaches the relay; it
+// returns how to stop it. Without rec (METRICS_PORT=0) it starts nothing.
+func serveMetrics(st settings, rec *metrics.Relay, log *slog.Logger) (stop func(), err error) {
+	if rec == nil {
+		return func() {}, nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(st.addr, strconv.Itoa(st.metricsPort)))
 	if err != nil {
 		return nil, errors.New("METRICS_PORT: " + err.Error())
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.New(opts).Handler())
+	mux.Handle("GET /metrics", rec.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")

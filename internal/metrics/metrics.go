@@ -56,8 +56,8 @@ type Result uint8
 
 const (
 	ResultOK      Result = iota
-	ResultRefused        // the other relay refused it (wrong CLIENT_ID_SECRET, replayed pairing)
-	ResultFailed         // no answer: unreachable, timed out, store down
+	ResultRefused        // refused, or an answer that did not verify (different CLIENT_ID_SECRET, replayed pairing)
+	ResultFailed         // no answer (unreachable, timed out), or the session store failed
 	numResults
 )
 
