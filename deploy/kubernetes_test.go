@@ -195,8 +195,9 @@ func TestKubernetesOverlays(t *testing.T) {
 				t.Errorf("Service %s: %s %+v, want %s port %d to http", relaySvc.Name, relaySvc.Spec.Type, relaySvc.Spec.Ports, c.serviceType, c.servicePort)
 			}
 
-			// Probes: liveness stays on the echo endpoint; each path is one
-			// the relay answers 200 on (checked against a running relay).
+			// Probes: liveness stays on the echo endpoint, readiness is the
+			// one that turns 503 on SIGTERM; each path is one the relay
+			// answers 200 on (checked against a running relay).
 			probes := map[string]*corev1.Probe{"startup": ctr.StartupProbe, "liveness": ctr.LivenessProbe, "readiness": ctr.ReadinessProbe}
 			for name, p := range probes {
 				if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "http" {
@@ -207,8 +208,10 @@ func TestKubernetesOverlays(t *testing.T) {
 					t.Errorf("%s probe path %s: the relay answers %d", name, p.HTTPGet.Path, code)
 				}
 			}
-			if ctr.LivenessProbe != nil && ctr.LivenessProbe.HTTPGet != nil && ctr.LivenessProbe.HTTPGet.Path != "/api/mte-echo" {
-				t.Errorf("liveness on %s, want /api/mte-echo", ctr.LivenessProbe.HTTPGet.Path)
+			for name, want := range map[string]string{"liveness": "/api/mte-echo", "readiness": "/api/mte-ready"} {
+				if p := probes[name]; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != want {
+					t.Errorf("%s probe on %s, want %s", name, p.HTTPGet.Path, want)
+				}
 			}
 
 			// Shutdown: preStop sleep, then the relay's drain, within the grace.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -50,6 +51,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	stopped   bool
+	// draining is set from Drain on: GET /api/mte-ready answers 503.
+	draining atomic.Bool
 }
 
 // New returns a relay serving cfg with sessions in store. It validates cfg.
@@ -148,11 +151,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.server.Serve(ln)
 }
 
+// Drain makes GET /api/mte-ready answer 503 from now on, so that load
+// balancers that probe it stop sending new requests; the relay keeps
+// serving until Shutdown. cmd/pqrelay calls it when SIGTERM arrives.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish, or for ctx to end. It also closes the listeners itself: fasthttp's
 // Shutdown returns at once if it runs before Serve has registered its
 // listener, which would leave that Serve running.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	s.mu.Lock()
 	s.stopped = true
 	for _, ln := range s.listeners {
@@ -173,6 +182,7 @@ var (
 	pathEchoMsg = []byte("/api/mte-echo/")
 	pathErrors  = []byte("/api/mte-errors")
 	pathHealth  = []byte("/api/mte-health")
+	pathReady   = []byte("/api/mte-ready")
 )
 
 // handle routes a request: relay frames (they carry x-mte-client-id), the
@@ -196,6 +206,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Response.SetBodyRaw(errorTableJSON)
 	case bytes.Equal(path, pathHealth) && ctx.IsGet():
 		s.health(ctx)
+	case bytes.Equal(path, pathReady) && ctx.IsGet():
+		s.ready(ctx)
 	case s.cors.isPreflight(ctx):
 		s.cors.preflight(ctx)
 	case ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*")):
@@ -237,6 +249,28 @@ func (s *Server) health(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.Response.SetBodyString(`{"status":"ok"}`)
+}
+
+// servingReporter is implemented by stores that may be unable to serve
+// (Redis down with REDIS_OUTAGE=refuse).
+type servingReporter interface{ Serving() bool }
+
+// ready is the readiness probe, apart from the liveness probe
+// (/api/mte-echo): 503 once draining, and while the store cannot serve,
+// so that a balancer sends requests elsewhere without the orchestrator
+// restarting a relay that is alive and waiting for Redis.
+func (s *Server) ready(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentType("application/json")
+	switch sr, ok := s.store.(servingReporter); {
+	case s.draining.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBodyString(`{"ready":false,"reason":"shutting down"}`)
+	case ok && !sr.Serving():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBodyString(`{"ready":false,"reason":"session store unreachable"}`)
+	default:
+		ctx.Response.SetBodyString(`{"ready":true}`)
+	}
 }
 
 // serverError answers what fasthttp could not parse or read in time.

@@ -407,6 +407,13 @@ func (r *RedisStore) acceptDegraded() error {
 	return ErrStoreUnavailable
 }
 
+// Serving reports whether the store can serve shared sessions: Redis is
+// reachable, or REDIS_OUTAGE=local-window keeps serving without it
+// (docs/REDIS.md "Outages"). A relay's readiness follows it.
+func (r *RedisStore) Serving() bool {
+	return !r.closed.Load() && (!r.down.Load() || r.cfg.OutageLocalWindow)
+}
+
 // Health is nil when Redis is reachable and every write kept during an
 // outage has been flushed; otherwise it says since when Redis is
 // unreachable and why. It never holds secrets.

@@ -22,6 +22,9 @@ type settings struct {
 	redis       *session.RedisConfig // nil: sessions in process memory
 	logFormat   string               // "text" or "json"
 	logLevel    slog.Level
+	// shutdownDelay is how long the relay keeps accepting after SIGTERM
+	// with readiness at 503, before it closes its listener and drains.
+	shutdownDelay time.Duration
 }
 
 // variable is one environment variable: the parser and `pqrelay -h` both
@@ -133,6 +136,15 @@ var variables = []variable{
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.ReadTimeout })},
 	{"IDLE_TIMEOUT", durationText(proxy.DefaultIdleTimeout), "how long an idle keep-alive connection is kept (over 30s)",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.IdleTimeout })},
+	{"SHUTDOWN_DELAY", "0s", "after SIGTERM: how long GET /api/mte-ready answers 503 while the relay still accepts, before it drains",
+		func(st *settings, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > 5*time.Minute {
+				return errors.New("must be a duration from 0s to 5m, got " + strconv.Quote(v))
+			}
+			st.shutdownDelay = d
+			return nil
+		}},
 	{"SESSION_LIFETIME", durationText(session.DefaultLifetime), "how long the inbound relay keeps a session (1m to 24h)",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.SessionLifetime })},
 }

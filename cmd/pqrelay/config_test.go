@@ -58,6 +58,8 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"LOG_FORMAT", "logfmt"}, "LOG_FORMAT"},
 		{[]string{"LOG_LEVEL", "verbose"}, "LOG_LEVEL"},
 		{[]string{"LOG_LEVEL", "info+2"}, "LOG_LEVEL"},
+		{[]string{"SHUTDOWN_DELAY", "-1s"}, "SHUTDOWN_DELAY"},
+		{[]string{"SHUTDOWN_DELAY", "1h"}, "SHUTDOWN_DELAY"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
 	}
 	for _, c := range cases {

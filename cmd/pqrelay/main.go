@@ -86,6 +86,11 @@ func run(st settings, log *slog.Logger) error {
 	case err := <-serveErr:
 		return err
 	case sig := <-stop:
+		srv.Drain()
+		if st.shutdownDelay > 0 {
+			log.Info("not ready: still accepting until the delay ends", "signal", sig.String(), "delay", st.shutdownDelay.String())
+			time.Sleep(st.shutdownDelay)
+		}
 		log.Info("shutting down: finishing in-flight requests", "signal", sig.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

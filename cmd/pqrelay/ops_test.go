@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -150,5 +151,46 @@ func TestJSONLogsAndMetricsListener(t *testing.T) {
 	}
 	if lines == 0 {
 		t.Error("no log lines")
+	}
+}
+
+// TestSIGTERMTurnsReadinessOff: from SIGTERM on, /api/mte-ready answers 503
+// while the relay keeps accepting for SHUTDOWN_DELAY (liveness and new
+// connections still served), then it exits 0.
+func TestSIGTERMTurnsReadinessOff(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "http://127.0.0.1:9", "SHUTDOWN_DELAY=2s")
+	get := func(path string) int {
+		resp, err := http.Get(r.url + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get("/api/mte-ready"); got != 200 {
+		t.Fatalf("ready before SIGTERM: %d", got)
+	}
+	sent := time.Now()
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	for deadline := time.Now().Add(time.Second); get("/api/mte-ready") != 503; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("readiness still 200 a second after SIGTERM")
+		}
+	}
+	if got := get("/api/mte-echo"); got != 200 {
+		t.Errorf("liveness during the delay: %d", got)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, r.logs)
+		}
+		if waited := time.Since(sent); waited < 2*time.Second {
+			t.Errorf("exited %v after SIGTERM, before SHUTDOWN_DELAY", waited)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("still running 15 s after SIGTERM")
 	}
 }
