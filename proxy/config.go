@@ -30,6 +30,11 @@ type Config struct {
 	// set. Default metrics.Nop.
 	Metrics metrics.Recorder
 
+	// AccessLog is ACCESS_LOG: one log line per relayed request, in either
+	// role (role, method, path without query, status, relay code,
+	// duration, body sizes, request id). Default false.
+	AccessLog bool
+
 	// Debug is DEBUG: log every request at debug level. Secrets are never
 	// logged. Default false.
 	Debug bool

@@ -38,19 +38,32 @@ import (
 func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 	start := time.Now()
 	s.metrics.RequestStarted()
-	e := s.answerFrame(ctx, idText)
-	s.metrics.RequestDone(metrics.Inbound, e.outcomeOrOK(), time.Since(start))
+	var a frameAnswer
+	e := s.answerFrame(ctx, idText, &a)
+	d := time.Since(start)
+	s.metrics.RequestDone(metrics.Inbound, e.outcomeOrOK(), d)
+	if s.cfg.AccessLog {
+		entry := accessEntry{role: "inbound", method: a.method, uri: a.uri, status: a.status,
+			requestID: a.requestID, bytesIn: a.bytesIn, bytesOut: a.bytesOut, duration: d}
+		if e != nil {
+			entry.code = e.code
+			if a.err != nil { // answered in clear, to relay A
+				entry.status = e.status
+			}
+		}
+		s.logAccess(&entry)
+	}
 }
 
-// answerFrame answers one relay frame and returns the relay error it
-// answered, in clear or sealed, if any.
-func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, idText []byte) *relayError {
+// answerFrame answers one relay frame into ctx and a, and returns the relay
+// error it answered, in clear or sealed, if any.
+func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, idText []byte, a *frameAnswer) *relayError {
 	if !ctx.IsPost() {
 		writeError(ctx, errClientIDInvalid)
 		return errClientIDInvalid
 	}
 	buf := bytebufferpool.Get()
-	a := s.serveFrame(idText, ctx.Request.Body(), buf)
+	*a = s.serveFrame(idText, ctx.Request.Body(), buf)
 	if a.err != nil {
 		writeError(ctx, a.err)
 		if a.hasProof {
@@ -85,6 +98,12 @@ type frameAnswer struct {
 	// sealed is the relay error sealed into the response frame (the
 	// upstream down or slow), nil when it holds the upstream's answer.
 	sealed *relayError
+	// What the access log says of an opened frame: the request (slices
+	// into the opened envelope, valid while the handler runs), the status
+	// sealed back and the body sizes.
+	method, uri, requestID []byte
+	status, bytesIn        int
+	bytesOut               int
 }
 
 // serveFrame runs stages 6–9 for the frame sent with client id idText and
@@ -142,7 +161,8 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 	if err != nil {
 		return s.refuse(metrics.RefusedEnvelope)
 	}
-	a.sealed = s.forward(sess, h, tag[:], &r, out)
+	a.method, a.uri, a.bytesIn = r.Method, r.URI, len(r.Body)
+	s.forward(sess, h, tag[:], &r, out, &a)
 	return a
 }
 
@@ -192,9 +212,9 @@ func (s *Server) fresh(ms int64) bool {
 }
 
 // forward sends the opened request to UPSTREAM and seals the answer into
-// out (stages 8 and 9). It returns the relay error it sealed instead of an
-// upstream answer, if any.
-func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer) *relayError {
+// out (stages 8 and 9), and notes in a what it sealed: the upstream's
+// status or the relay error sent instead.
+func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer, a *frameAnswer) {
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
@@ -208,10 +228,13 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 		case bytes.EqualFold(name, strContentLength), bytes.EqualFold(name, strTransferEncoding):
 			// A relay never sends these: the body's length is in the
 			// envelope. Refuse rather than guess (request smuggling).
+			a.sealed, a.status = errForbiddenHeader, errForbiddenHeader.status
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
-			return errForbiddenHeader
+			return
 		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost):
 			continue
+		case bytes.EqualFold(name, strRequestID):
+			a.requestID = value
 		}
 		ureq.Header.AddBytesKV(name, value)
 	}
@@ -225,12 +248,13 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 	s.metrics.UpstreamDone(time.Since(sent))
 	if err != nil {
 		e := upstreamError(err)
+		a.sealed, a.status = e, e.status
 		s.sealResponse(sess, h, tag, nil, e, out)
-		return e
+		return
 	}
 	uresp.SkipBody = ureq.Header.IsHead() // remember for sealResponse
+	a.status, a.bytesOut = uresp.StatusCode(), len(uresp.Body())
 	s.sealResponse(sess, h, tag, uresp, nil, out)
-	return nil
 }
 
 func upstreamError(err error) *relayError {

@@ -43,19 +43,30 @@ import (
 func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	s.metrics.RequestStarted()
+	idBuf := requestIDBufs.Get().(*[maxRequestIDLen]byte)
+	defer requestIDBufs.Put(idBuf)
+	id := s.takeRequestID(&ctx.Request.Header, idBuf[:0])
 	e := s.relay(ctx)
-	outcome := e.outcomeOrOK()
+	outcome, code := e.outcomeOrOK(), ""
 	if e != nil {
 		s.fail(ctx, e)
+		code = e.code
 	} else {
 		s.decorate(ctx)
 		// The inbound relay's own errors (upstream down or slow) arrive
 		// sealed, as an answer like any other: count them by their code.
-		if code := ctx.Response.Header.Peek(hdrRelayError); len(code) > 0 {
-			outcome = outcomeByCode[string(code)]
+		if o, ok := outcomeByCode[string(ctx.Response.Header.Peek(hdrRelayError))]; ok {
+			outcome, code = o, errorTable[o-1].code
 		}
 	}
-	s.metrics.RequestDone(metrics.Outbound, outcome, time.Since(start))
+	ctx.Response.Header.SetBytesV(hdrRequestID, id)
+	d := time.Since(start)
+	s.metrics.RequestDone(metrics.Outbound, outcome, d)
+	if s.cfg.AccessLog {
+		s.logAccess(&accessEntry{role: "outbound", method: ctx.Method(), uri: ctx.Request.Header.RequestURI(),
+			status: ctx.Response.StatusCode(), code: code, requestID: id,
+			bytesIn: len(ctx.Request.Body()), bytesOut: len(ctx.Response.Body()), duration: d})
+	}
 }
 
 // relay is stages 1–5: the app's request through the peer and back into

@@ -44,6 +44,7 @@ type Server struct {
 	cors           corsPolicy
 	frameLimit     int    // the largest frame a peer may send or answer
 	responder      uint32 // this process's random id in response nonces (codec.Header.Responder)
+	requestIDs     requestIDs
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
 	now            func() time.Time
@@ -81,6 +82,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		// A frame holds the body and headers, padded in MTE mode.
 		frameLimit: codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
 	}
+	s.requestIDs.init()
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",

@@ -59,6 +59,7 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"LOG_LEVEL", "verbose"}, "LOG_LEVEL"},
 		{[]string{"LOG_LEVEL", "info+2"}, "LOG_LEVEL"},
 		{[]string{"SHUTDOWN_DELAY", "-1s"}, "SHUTDOWN_DELAY"},
+		{[]string{"ACCESS_LOG", "on"}, "ACCESS_LOG"},
 		{[]string{"SHUTDOWN_DELAY", "1h"}, "SHUTDOWN_DELAY"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
 	}
@@ -102,7 +103,8 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 			t.Errorf("%v: level %v, proxy debug %v, %v", c.kv, st.logLevel, st.proxy.Debug, err)
 		}
 	}
-	if st, err := loadSettings(env("METRICS_PORT", "0", "LOG_FORMAT", "json")); err != nil || st.metricsPort != 0 || st.logFormat != "json" {
+	if st, err := loadSettings(env("METRICS_PORT", "0", "LOG_FORMAT", "json", "ACCESS_LOG", "true")); err != nil ||
+		st.metricsPort != 0 || st.logFormat != "json" || !st.proxy.AccessLog {
 		t.Errorf("METRICS_PORT=0 LOG_FORMAT=json: %+v %v", st, err)
 	}
 	st, err = loadSettings(env("PORT", "9090", "DEBUG", "true", "HEADERS", `{"X-Env":"prod"}`,
