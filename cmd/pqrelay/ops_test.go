@@ -131,7 +131,22 @@ func TestJSONLogsAndMetricsListener(t *testing.T) {
 	if !strings.Contains(string(body), `pqrelay_build_info{version="unknown",commit="unknown",goversion="go1.`) {
 		t.Errorf("metrics without build info:\n%s", body)
 	}
-	resp, err := http.Get(r.url + "/metrics")
+	// The relay records into the recorder the listener serves.
+	refused, _ := http.NewRequest("GET", r.url+"/api/items", nil)
+	refused.Header.Set("x-mte-outbound-token", "wrong")
+	if resp, err := http.DefaultClient.Do(refused); err == nil {
+		resp.Body.Close()
+	}
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `pqrelay_requests_total{role="outbound",code="MTE_TOKEN_INVALID"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("metrics after a refused request lack %s", want)
+	}
+	resp, err = http.Get(r.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
