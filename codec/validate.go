@@ -53,6 +53,15 @@ func ValidHeaderValue(b []byte) bool {
 // ValidHeaderName reports whether b is a valid header field name.
 func ValidHeaderName(b []byte) bool { return validToken(b) }
 
+// ValidMethod reports whether b is a method a request envelope can carry: a
+// token of at most MaxMethodLen bytes. The outbound relay checks it before
+// sealing, so that an app gets a clear error for what BeginRequest refuses.
+func ValidMethod(b []byte) bool { return len(b) <= MaxMethodLen && validToken(b) }
+
+// ValidTarget reports whether b is a request target an envelope can carry:
+// origin-form, or the asterisk-form of OPTIONS.
+func ValidTarget(b []byte) bool { return validURI(b) }
+
 // validURI accepts origin-form ("/" then no controls, spaces or DEL) and the
 // asterisk-form of OPTIONS.
 func validURI(b []byte) bool {

@@ -43,11 +43,17 @@ var (
 	errBadEncodeURL = newError("MTE_BAD_ENCODE_URL", 400,
 		"x-mte-encode-url must be true or false", "outbound, to the app")
 	errBodyTooLarge = newError("MTE_BODY_TOO_LARGE", 413,
-		"request body is larger than this relay's MAX_BODY_BYTES", "either relay, to its client")
+		"request body is larger than this relay's MAX_BODY_BYTES", "either relay: outbound to the app, inbound sealed to the app")
 	errHeadersTooLarge = newError("MTE_HEADERS_TOO_LARGE", 431,
 		"request headers are larger than this relay's MAX_HEADER_BYTES", "either relay, to its client")
 	errTooManyHeaders = newError("MTE_TOO_MANY_HEADERS", 431,
 		"request has more header fields than a frame can carry (65,535)", "outbound, to the app")
+	errBadMethod = newError("MTE_BAD_METHOD", 400,
+		"the request method must be a token (RFC 9110 §9) of at most 32 characters", "outbound, to the app")
+	errBadTarget = newError("MTE_BAD_TARGET", 400,
+		"the request target must be a path with an optional query, or an absolute http(s) URL; no fragment, no dot segments (/./, /../)", "either relay: outbound to the app, inbound sealed to the app")
+	errBadHeader = newError("MTE_BAD_HEADER", 400,
+		"a request header field is malformed: a name that is not a token, a value with control characters, or a line folded onto the previous one", "outbound, to the app")
 	errBadRequest = newError("MTE_BAD_REQUEST", 400,
 		"the request could not be parsed as HTTP/1.1", "either relay, to its client")
 	errClientTimeout = newError("MTE_CLIENT_TIMEOUT", 408,
@@ -62,12 +68,18 @@ var (
 		"x-mte-upstream does not answer as a pqrelay: point it at the inbound relay, not at the API", "outbound, to the app")
 	errPeerRefused = newError("MTE_PEER_REFUSED", 502,
 		"the inbound relay refused the request (x-mte-peer-error names its code); nothing is resent that the upstream may have run", "outbound, to the app")
+	errPeerLostSession = newError("MTE_PEER_LOST_SESSION", 502,
+		"the inbound relay lost its session while this request was under way; it may have reached the upstream, so it was not sent again (only idempotent methods are)", "outbound, to the app")
+	errResponseTooLarge = newError("MTE_RESPONSE_TOO_LARGE", 502,
+		"the response is larger than this relay's MAX_BODY_BYTES; the upstream may have run the request", "outbound, to the app")
 	errPeerBadResponse = newError("MTE_PEER_BAD_RESPONSE", 502,
 		"the inbound relay's answer did not open: it may be a different relay or tampered with in transit", "outbound, to the app")
 	errUpstreamUnreachable = newError("MTE_UPSTREAM_UNREACHABLE", 502,
 		"the inbound relay could not reach its UPSTREAM", "inbound, sealed to the app")
 	errUpstreamTimeout = newError("MTE_UPSTREAM_TIMEOUT", 504,
 		"UPSTREAM did not answer within the inbound relay's UPSTREAM_TIMEOUT", "inbound, sealed to the app")
+	errUpstreamBadResponse = newError("MTE_UPSTREAM_BAD_RESPONSE", 502,
+		"UPSTREAM answered with something that is not a valid HTTP response to relay: a status outside 200-999, a 101 without an upgrade asked for, or a malformed header field", "inbound, sealed to the app")
 	errUpstreamTooLarge = newError("MTE_UPSTREAM_RESPONSE_TOO_LARGE", 502,
 		"UPSTREAM answered with a body or headers larger than the inbound relay's limits", "inbound, sealed to the app")
 	errForbiddenHeader = newError("MTE_FORBIDDEN_HEADER", 400,
@@ -82,6 +94,8 @@ var (
 		"the pairing request did not verify: different CLIENT_ID_SECRET, clock skew over 60 s, or malformed", "inbound, to the outbound relay")
 	errStoreUnavailable = newError("MTE_STORE_UNAVAILABLE", 503,
 		"the session store could not be reached; retry", "inbound, to the outbound relay")
+	errInternal = newError("MTE_INTERNAL", 500,
+		"the relay failed on this request; it is logged, please report it", "either relay, to its client")
 	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
 		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
 )
@@ -90,11 +104,13 @@ var (
 var errorTable = []*relayError{
 	errTokenMissing, errTokenInvalid, errUpstreamMissing, errUpstreamInvalid,
 	errUpstreamNotAllowed, errBadEncodeType, errBadEncodeHeaders, errBadEncodeURL,
-	errBodyTooLarge, errHeadersTooLarge, errTooManyHeaders, errBadRequest, errClientTimeout,
+	errBodyTooLarge, errHeadersTooLarge, errTooManyHeaders, errBadMethod, errBadTarget, errBadHeader,
+	errBadRequest, errClientTimeout,
 	errPeerUnreachable, errPeerTimeout, errPairRefused, errPeerNotRelay, errPeerRefused,
-	errPeerBadResponse, errUpstreamUnreachable, errUpstreamTimeout, errUpstreamTooLarge,
+	errPeerLostSession, errResponseTooLarge, errPeerBadResponse,
+	errUpstreamUnreachable, errUpstreamTimeout, errUpstreamBadResponse, errUpstreamTooLarge,
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
-	errPairRejected, errStoreUnavailable, errCORSOrigin,
+	errPairRejected, errStoreUnavailable, errInternal, errCORSOrigin,
 }
 
 // ErrorCodes returns every relay error code in the table's order, the

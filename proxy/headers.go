@@ -9,16 +9,19 @@ import (
 
 // Control headers: set by the app on its request to the outbound relay (or
 // by relays on their requests to each other), never forwarded to an upstream.
+var (
+	hdrOutboundToken = []byte("x-mte-outbound-token")
+	hdrUpstream      = []byte("x-mte-upstream")
+	hdrEncodeType    = []byte("x-mte-encode-type")
+	hdrEncodeHeaders = []byte("x-mte-encode-headers")
+	hdrEncodeURL     = []byte("x-mte-encode-url")
+	hdrClientID      = []byte("x-mte-client-id")
+)
+
 const (
-	hdrOutboundToken = "x-mte-outbound-token"
-	hdrUpstream      = "x-mte-upstream"
-	hdrEncodeType    = "x-mte-encode-type"
-	hdrEncodeHeaders = "x-mte-encode-headers"
-	hdrEncodeURL     = "x-mte-encode-url"
-	hdrClientID      = "x-mte-client-id"
-	hdrRelayError    = "x-mte-relay-error"
-	hdrRelayProof    = "x-mte-relay-proof" // on MTE_SESSION_UNKNOWN, session.AppendUnknownSessionProof
-	hdrPeerError     = "x-mte-peer-error"  // on MTE_PEER_REFUSED: the code the inbound relay answered
+	hdrRelayError = "x-mte-relay-error"
+	hdrRelayProof = "x-mte-relay-proof" // on MTE_SESSION_UNKNOWN, session.AppendUnknownSessionProof
+	hdrPeerError  = "x-mte-peer-error"  // on MTE_PEER_REFUSED: the code the inbound relay answered
 	// hdrRelay marks every answer an inbound relay gives another relay, so
 	// that an API mistaken for a relay is recognised as such.
 	hdrRelay = "x-mte-relay"
@@ -92,7 +95,7 @@ func forwardable(name, connection []byte) bool {
 		!bytes.EqualFold(name, strContentLength) && !bytes.EqualFold(name, strHost)
 }
 
-// options are the per-request choices of DESIGN.md §1.
+// options are the per-request choices of the x-mte-encode-* headers.
 type options struct {
 	mode         uint8 // codec.ModeMKE or codec.ModeMTE
 	clearHeaders bool  // x-mte-encode-headers: false
@@ -113,7 +116,7 @@ func (o options) flags() uint8 {
 // parseOptions reads the x-mte-encode-* headers; values are case-insensitive.
 func parseOptions(h *fasthttp.RequestHeader) (options, *relayError) {
 	o := options{mode: codec.ModeMKE}
-	switch v := h.Peek(hdrEncodeType); {
+	switch v := controlValue(h, hdrEncodeType); {
 	case len(v) == 0 || bytes.EqualFold(v, []byte("MKE")):
 	case bytes.EqualFold(v, []byte("MTE")):
 		o.mode = codec.ModeMTE
@@ -121,10 +124,10 @@ func parseOptions(h *fasthttp.RequestHeader) (options, *relayError) {
 		return o, errBadEncodeType
 	}
 	var ok bool
-	if o.clearHeaders, ok = parseNotBool(h.Peek(hdrEncodeHeaders)); !ok {
+	if o.clearHeaders, ok = parseNotBool(controlValue(h, hdrEncodeHeaders)); !ok {
 		return o, errBadEncodeHeaders
 	}
-	if o.clearURL, ok = parseNotBool(h.Peek(hdrEncodeURL)); !ok {
+	if o.clearURL, ok = parseNotBool(controlValue(h, hdrEncodeURL)); !ok {
 		return o, errBadEncodeURL
 	}
 	return o, nil
@@ -140,4 +143,86 @@ func parseNotBool(v []byte) (inClear, ok bool) {
 		return true, true
 	}
 	return false, false
+}
+
+// nextField returns the first field of a header section as fasthttp keeps
+// it (RequestHeader.RawHeaders: the lines as received, each ending in CRLF or
+// a bare LF, then an empty line) and the rest of the section. ok is false at
+// the end of the section. bad reports a line no relay forwards: no colon, a
+// name that is not a token, a value with control characters, or a line folded
+// onto the previous one (obs-fold, which RFC 9112 §5.2 lets a server refuse).
+//
+// The relays read the app's headers from here rather than from fasthttp's
+// parsed view for two reasons: the parsed view rewrites Cookie (quotes
+// dropped, a pair without a name lost), and after a chunked body it also
+// holds the request's trailer fields, which must never pass for headers.
+func nextField(raw []byte) (name, value, rest []byte, ok, bad bool) {
+	nl := bytes.IndexByte(raw, '\n')
+	if nl < 0 {
+		return nil, nil, nil, false, len(raw) > 0
+	}
+	line, rest := raw[:nl], raw[nl+1:]
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if len(line) == 0 {
+		return nil, nil, nil, false, false
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		return nil, nil, nil, false, true
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return nil, nil, nil, false, true
+	}
+	name, value = line[:colon], bytes.Trim(line[colon+1:], " \t")
+	if !codec.ValidHeaderName(name) || !codec.ValidHeaderValue(value) {
+		return nil, nil, nil, false, true
+	}
+	return name, value, rest, true, false
+}
+
+// controlValue returns the first value of header name in the header section
+// of req. A chunked request can carry trailer fields, which fasthttp merges
+// into its parsed headers once the body is read; only then is the section as
+// received scanned, so that a trailer can never supply a token, a peer or a
+// client id. Every other request is a map read.
+func controlValue(h *fasthttp.RequestHeader, name []byte) []byte {
+	if h.ContentLength() != -1 {
+		return h.PeekBytes(name)
+	}
+	for raw := h.RawHeaders(); ; {
+		n, v, rest, ok, _ := nextField(raw)
+		if !ok {
+			return nil
+		}
+		if bytes.EqualFold(n, name) {
+			return v
+		}
+		raw = rest
+	}
+}
+
+// hasField reports whether the header section raw holds a field name.
+func hasField(raw, name []byte) bool {
+	for {
+		n, _, rest, ok, _ := nextField(raw)
+		if !ok {
+			return false
+		}
+		if bytes.EqualFold(n, name) {
+			return true
+		}
+		raw = rest
+	}
+}
+
+// idempotent reports whether RFC 9110 §9.2.2 calls method idempotent: sending
+// it twice has the effect of sending it once. Such a request is the only kind
+// a relay sends again when it cannot know whether the first copy ran.
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions, fasthttp.MethodTrace,
+		fasthttp.MethodPut, fasthttp.MethodDelete:
+		return true
+	}
+	return false
 }

@@ -1,8 +1,10 @@
 package proxy_test
 
 import (
+	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -24,4 +26,46 @@ func fastUpstream(t testing.TB) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	return "http://" + ln.Addr().String()
+}
+
+// rawServer accepts connections on 127.0.0.1 and hands each to serve in its
+// own goroutine: an upstream or peer that misbehaves in exactly the way a
+// test needs. It returns the address.
+func rawServer(t testing.TB, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// rawExchange writes raw to addr and returns everything read back until the
+// peer closes or wait passes.
+func rawExchange(t testing.TB, addr, raw string, wait time.Duration) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	got, _ := io.ReadAll(c)
+	return string(got)
 }

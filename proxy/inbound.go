@@ -24,6 +24,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -47,9 +51,7 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 			requestID: a.requestID, bytesIn: a.bytesIn, bytesOut: a.bytesOut, duration: d}
 		if e != nil {
 			entry.code = e.code
-			if a.err != nil { // answered in clear, to relay A
-				entry.status = e.status
-			}
+			entry.status = e.status
 		}
 		s.logAccess(&entry)
 	}
@@ -99,8 +101,8 @@ type frameAnswer struct {
 	// upstream down or slow), nil when it holds the upstream's answer.
 	sealed *relayError
 	// What the access log says of an opened frame: the request (slices
-	// into the opened envelope, valid while the handler runs), the status
-	// sealed back and the body sizes.
+	// into the opened envelope, valid while the handler runs), the
+	// upstream's status and the body sizes.
 	method, uri, requestID []byte
 	status, bytesIn        int
 	bytesOut               int
@@ -125,13 +127,10 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 			// Only this path allocates: the id and the proof escape to the
 			// HMAC, and a.proof must not, or every answer would.
 			unknown := id
-			copy(a.proof[:], s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame)))
+			kept := s.store.Kept(storeCtx)
+			copy(a.proof[:], s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), kept))
 			a.hasProof = true
 		}
-		return a
-	}
-	if !sess.ClientID.Equal(&id) {
-		a.err = errClientIDInvalid
 		return a
 	}
 
@@ -179,12 +178,13 @@ func (s *Server) refuse(why metrics.Refusal) frameAnswer {
 // own calls with timeouts.
 var storeCtx = context.Background()
 
-// lookup finds the session a client id names (stage 6): a local map read
+// lookup finds the session a client id names (stage 6) and checks that id
+// is the one it was issued under: a local map read
 // on the hot path; on a miss the id's MAC is checked before the store may
 // ask a shared backend, so that junk ids cost no network round trip.
 func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
-	if sess, ok := s.store.GetLocal(id.ID()); ok {
-		return sess, nil
+	if sess, e := s.lookupLocal(id); e != errSessionUnknown {
+		return sess, e
 	}
 	// A copy, so that only this path's id escapes to the HMAC's heap and the
 	// hit path stays allocation-free.
@@ -200,6 +200,21 @@ func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
 		// The store logs an outage once; nothing per request here.
 		s.metrics.StoreCommandError()
 		return nil, errStoreUnavailable
+	case !sess.ClientID.Equal(id):
+		return nil, errClientIDInvalid
+	}
+	return sess, nil
+}
+
+// lookupLocal finds a session this process serves without I/O and checks,
+// in constant time, that id is the one it was issued under.
+func (s *Server) lookupLocal(id *session.ClientID) (*session.Session, *relayError) {
+	sess, ok := s.store.GetLocal(id.ID())
+	if !ok {
+		return nil, errSessionUnknown
+	}
+	if !sess.ClientID.Equal(id) {
+		return nil, errClientIDInvalid
 	}
 	return sess, nil
 }
@@ -212,64 +227,179 @@ func (s *Server) fresh(ms int64) bool {
 }
 
 // forward sends the opened request to UPSTREAM and seals the answer into
-// out (stages 8 and 9), and notes in a what it sealed: the upstream's
-// status or the relay error sent instead.
+// out (stages 8 and 9). This relay's own limits apply to what the outbound
+// relay sent as much as to what the upstream answers. It notes in a what it
+// sealed: the upstream's status, or the relay error sent instead.
 func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer, a *frameAnswer) {
+	if len(r.Body) > s.cfg.MaxBodyBytes {
+		a.sealed = errBodyTooLarge
+		s.sealResponse(sess, h, tag, nil, errBodyTooLarge, out)
+		return
+	}
+	if r.URI[0] != '/' || hasDotSegment(r.URI) {
+		a.sealed = errBadTarget
+		s.sealResponse(sess, h, tag, nil, errBadTarget, out)
+		return
+	}
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
 
+	// fasthttp's own handling of Host, Content-Type, Cookie and the like is
+	// off: it would rewrite Cookie (quotes dropped, a pair without a name
+	// lost), and the upstream must get the app's fields byte for byte. So
+	// the relay writes Host and Content-Length itself.
+	ureq.Header.DisableSpecialHeader()
 	out.B = append(append(out.B[:0], s.upstreamPrefix...), r.URI...)
 	ureq.SetRequestURIBytes(out.B)
 	ureq.Header.SetMethodBytes(r.Method)
-	ureq.Header.SetNoDefaultContentType(true)
+	ureq.Header.AddBytesKV(strHost, s.upstreamHost)
 	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
+		if bytes.EqualFold(name, strRequestID) {
+			a.requestID = value
+		}
 		switch {
 		case bytes.EqualFold(name, strContentLength), bytes.EqualFold(name, strTransferEncoding):
 			// A relay never sends these: the body's length is in the
 			// envelope. Refuse rather than guess (request smuggling).
-			a.sealed, a.status = errForbiddenHeader, errForbiddenHeader.status
+			a.sealed = errForbiddenHeader
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
 			return
-		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost):
+		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost), bytes.EqualFold(name, strExpect):
+			// Expect: 100-continue asked relay A whether to send the body;
+			// A has it whole, and B sends it whole: an interim 100 from the
+			// upstream would only be a response B does not relay.
 			continue
-		case bytes.EqualFold(name, strRequestID):
-			a.requestID = value
+		}
+		if s.extraHeader(name) {
+			continue // HEADERS replaces the app's field of the same name
 		}
 		ureq.Header.AddBytesKV(name, value)
 	}
 	for _, x := range s.extraHeaders {
-		ureq.Header.SetBytesKV(x[0], x[1])
+		ureq.Header.AddBytesKV(x[0], x[1])
+	}
+	// As fasthttp does with special headers on: a length for every request
+	// but a GET or HEAD without a body.
+	if len(r.Body) > 0 || !(bytes.Equal(r.Method, strGet) || bytes.Equal(r.Method, strHead)) {
+		var length [20]byte
+		ureq.Header.AddBytesKV(strContentLength, strconv.AppendInt(length[:0], int64(len(r.Body)), 10))
 	}
 	ureq.SetBodyRaw(r.Body)
 
 	sent := time.Now()
 	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
 	s.metrics.UpstreamDone(time.Since(sent))
-	if err != nil {
-		e := upstreamError(err)
-		a.sealed, a.status = e, e.status
-		s.sealResponse(sess, h, tag, nil, e, out)
-		return
+	// Set after the call, which resets the response: a response without a
+	// Content-Type must reach the app without one, not with fasthttp's
+	// text/plain.
+	uresp.Header.SetNoDefaultContentType(true)
+	switch {
+	case err != nil:
+		a.sealed = upstreamError(err)
+		s.sealResponse(sess, h, tag, nil, a.sealed, out)
+	case !relayable(uresp):
+		a.sealed = errUpstreamBadResponse
+		s.sealResponse(sess, h, tag, nil, errUpstreamBadResponse, out)
+	default:
+		a.status, a.bytesOut = uresp.StatusCode(), len(uresp.Body())
+		uresp.SkipBody = bytes.Equal(r.Method, strHead) // remember for sealResponse
+		s.sealResponse(sess, h, tag, uresp, nil, out)
 	}
-	uresp.SkipBody = ureq.Header.IsHead() // remember for sealResponse
-	a.status, a.bytesOut = uresp.StatusCode(), len(uresp.Body())
-	s.sealResponse(sess, h, tag, uresp, nil, out)
 }
 
+var (
+	strExpect = []byte("Expect")
+	strGet    = []byte(fasthttp.MethodGet)
+	strHead   = []byte(fasthttp.MethodHead)
+)
+
+// extraHeader reports whether HEADERS sets a field called name.
+func (s *Server) extraHeader(name []byte) bool {
+	for _, x := range s.extraHeaders {
+		if bytes.EqualFold(name, x[0]) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDotSegment reports whether the path of uri holds a "." or ".." segment,
+// also percent-encoded (%2e): the upstream, or something in front of it,
+// would resolve it (RFC 3986 §5.2.4) and the request could leave UPSTREAM's
+// base path. Clients remove dot segments before they send a request, so a
+// target that still has one is refused rather than normalised.
+func hasDotSegment(uri []byte) bool {
+	if q := bytes.IndexByte(uri, '?'); q >= 0 {
+		uri = uri[:q]
+	}
+	for len(uri) > 0 {
+		uri = uri[1:] // the '/' before the segment
+		end := bytes.IndexByte(uri, '/')
+		if end < 0 {
+			end = len(uri)
+		}
+		if isDotSegment(uri[:end]) {
+			return true
+		}
+		uri = uri[end:]
+	}
+	return false
+}
+
+func isDotSegment(seg []byte) bool {
+	dots := 0
+	for len(seg) > 0 {
+		switch {
+		case seg[0] == '.':
+			seg = seg[1:]
+		case len(seg) >= 3 && seg[0] == '%' && seg[1] == '2' && (seg[2] == 'e' || seg[2] == 'E'):
+			seg = seg[3:]
+		default:
+			return false
+		}
+		dots++
+	}
+	return dots == 1 || dots == 2
+}
+
+// relayable reports whether an upstream response can be relayed as it is:
+// a final status the envelope carries (a 101 is never one, since the relay
+// does not forward Upgrade) and header fields valid on the wire.
+func relayable(up *fasthttp.Response) bool {
+	if st := up.StatusCode(); st < 200 || st > 999 {
+		return false
+	}
+	for name, value := range up.Header.All() {
+		if !codec.ValidHeaderName(name) || !codec.ValidHeaderValue(value) {
+			return false
+		}
+	}
+	return true
+}
+
+// upstreamError classifies a failed call to the upstream: no answer in
+// time, an answer over this relay's limits, one that is not HTTP, or no
+// connection at all.
 func upstreamError(err error) *relayError {
 	var small *fasthttp.ErrSmallBuffer
+	var op *net.OpError
 	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+	case isTimeout(err):
 		return errUpstreamTimeout
 	case errors.Is(err, fasthttp.ErrBodyTooLarge), errors.As(err, &small):
 		return errUpstreamTooLarge
+	case errors.As(err, &op), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, fasthttp.ErrNoFreeConns):
+		return errUpstreamUnreachable
 	}
-	return errUpstreamUnreachable
+	return errUpstreamBadResponse
 }
 
 // sealResponse seals either the upstream's response or a relay error as the
-// answer to the request with header h and tag, into out.B.
+// answer to the request with header h and tag, into out.B. The upstream's
+// x-mte-* fields are dropped: the app must be able to trust that those come
+// from the relays.
 func (s *Server) sealResponse(sess *session.Session, h codec.Header, tag []byte, up *fasthttp.Response, e *relayError, out *bytebufferpool.ByteBuffer) {
 	frame := codec.AppendHeader(out.B[:0], codec.Header{
 		Kind: codec.KindResponse, Mode: h.Mode, Counter: h.Counter, Responder: s.responder,
@@ -286,7 +416,7 @@ func (s *Server) sealResponse(sess *session.Session, h codec.Header, tag []byte,
 		// see the length a GET would have.
 		head := up.SkipBody
 		for name, value := range up.Header.All() {
-			if isHopByHop(name, connection) || (!head && bytes.EqualFold(name, strContentLength)) {
+			if isHopByHop(name, connection) || isControl(name) || (!head && bytes.EqualFold(name, strContentLength)) {
 				continue
 			}
 			env.AddHeader(name, value)
@@ -296,16 +426,19 @@ func (s *Server) sealResponse(sess *session.Session, h codec.Header, tag []byte,
 	out.B = codec.Seal(frame, sess.Response, sess.ClientID[:], tag)
 }
 
+var errPairReplayed = fmt.Errorf("%w: a request this relay already answered (replayed)", session.ErrPair)
+
 // acceptPairing is the inbound relay's side of pairing (docs/PROTOCOL.md
 // §3.2): verify, answer, store the session.
 func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
 	now := s.now()
 	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), now, s.cfg.SessionLifetime)
 	if err == nil && !s.pairSeen.FirstTime(ctx.Request.Body(), now) {
-		err = session.ErrPair // a replayed request: answering it again would store a useless session
+		err = errPairReplayed // answering it again would store a useless session
 	}
 	if err != nil {
-		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String())
+		// Why, for the operator; the peer only learns MTE_PAIR_REJECTED.
+		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String(), "reason", err.Error())
 		s.metrics.Pairing(metrics.Inbound, metrics.ResultRefused)
 		writeError(ctx, errPairRejected)
 		return

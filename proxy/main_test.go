@@ -14,6 +14,9 @@ import (
 // sweeper, a tap) is still running.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	for i := len(sharedCleanups) - 1; i >= 0; i-- {
+		sharedCleanups[i]()
+	}
 	if code == 0 {
 		if leaked := leakedGoroutines(10 * time.Second); leaked != "" {
 			fmt.Fprintf(os.Stderr, "goroutines left running after the tests:\n\n%s\n", leaked)
@@ -22,6 +25,9 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// sharedCleanups stop what outlives single tests (the fuzz target's pair).
+var sharedCleanups []func()
 
 func leakedGoroutines(wait time.Duration) string {
 	client.CloseIdleConnections()

@@ -30,6 +30,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
@@ -39,14 +40,21 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// outbound is the outbound relay's handler: stages 1–5, measured.
+// outbound is the outbound relay's handler: stages 1–5. Everything the app
+// sent is checked before anything is sealed: what the envelope cannot carry,
+// or the inbound relay would refuse, is a clear 4xx here, never a panic and
+// never a frame the peer rejects.
 func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	s.metrics.RequestStarted()
 	idBuf := requestIDBufs.Get().(*[maxRequestIDLen]byte)
 	defer requestIDBufs.Put(idBuf)
-	id := s.takeRequestID(&ctx.Request.Header, idBuf[:0])
-	e := s.relay(ctx)
+	id, generated := s.takeRequestID(&ctx.Request.Header, idBuf[:0])
+	var newID []byte
+	if generated {
+		newID = id
+	}
+	e := s.relay(ctx, start, newID)
 	outcome, code := e.outcomeOrOK(), ""
 	if e != nil {
 		s.fail(ctx, e)
@@ -70,32 +78,41 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 }
 
 // relay is stages 1–5: the app's request through the peer and back into
-// ctx.Response, or the relay error to answer instead.
-func (s *Server) relay(ctx *fasthttp.RequestCtx) *relayError {
-	token := ctx.Request.Header.Peek(hdrOutboundToken)
-	if len(token) == 0 {
-		return errTokenMissing
+// ctx.Response, or the relay error to answer instead. newID, if not nil,
+// is the request id relay A made for the envelope.
+func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) *relayError {
+	// One deadline for the whole exchange, pairing included: the app hears
+	// back within PEER_TIMEOUT, however the time is spent.
+	deadline := start.Add(s.cfg.PeerTimeout)
+	h := &ctx.Request.Header
+	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
+		return e
 	}
-	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
-		return errTokenInvalid
-	}
-	p, e := s.peers.lookup(s, ctx.Request.Header.Peek(hdrUpstream))
+	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream))
 	if e != nil {
 		return e
 	}
-	opts, e := parseOptions(&ctx.Request.Header)
+	opts, e := parseOptions(h)
+	if e != nil {
+		return e
+	}
+	if !codec.ValidMethod(h.Method()) {
+		return errBadMethod
+	}
+	target, e := originForm(h.RequestURI())
 	if e != nil {
 		return e
 	}
 	if len(ctx.Request.Body()) > s.cfg.MaxBodyBytes {
 		return errBodyTooLarge
 	}
+	app := appRequest{req: &ctx.Request, target: target, opts: opts, newID: newID}
 	for attempt := 0; ; attempt++ {
-		sess, e := p.session(s)
+		sess, e := p.session(s, deadline)
 		if e != nil {
 			return e
 		}
-		e, again := s.exchange(ctx, p, sess, opts)
+		e, again := s.exchange(ctx, p, sess, &app, deadline)
 		if !again {
 			return e
 		}
@@ -106,13 +123,72 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx) *relayError {
 	}
 }
 
+// appRequest is the app's request as stage 3 seals it.
+type appRequest struct {
+	req    *fasthttp.Request
+	target []byte // origin-form: path and query
+	opts   options
+	newID  []byte // the x-request-id relay A made, replacing the app's fields; nil: the app's id is kept
+}
+
+// checkToken compares an x-mte-outbound-token value with OUTBOUND_TOKEN as
+// SHA-256 hashes, so that timing reveals neither how much matched nor the
+// token's length.
+func (s *Server) checkToken(token []byte) *relayError {
+	if len(token) == 0 {
+		return errTokenMissing
+	}
+	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+		return errTokenInvalid
+	}
+	return nil
+}
+
+// originForm returns the path and query of a request target, which is what
+// an envelope carries (docs/PROTOCOL.md §5.1). RFC 9112 §3.2.2 has servers
+// accept the absolute-form a client sends to a proxy; its scheme and
+// authority are dropped, since relay B sends every request to UPSTREAM. The
+// asterisk-form is only for OPTIONS, which the relay answers itself, and the
+// authority-form only for CONNECT, which a relay does not tunnel.
+func originForm(target []byte) ([]byte, *relayError) {
+	if len(target) > 0 && target[0] != '/' {
+		rest, ok := cutScheme(target)
+		if !ok {
+			return nil, errBadTarget
+		}
+		end := bytes.IndexAny(rest, "/?#")
+		switch {
+		case end < 0:
+			target = []byte("/")
+		case rest[end] == '?':
+			target = append([]byte("/"), rest[end:]...)
+		default:
+			target = rest[end:]
+		}
+	}
+	if !codec.ValidTarget(target) || target[0] != '/' || bytes.IndexByte(target, '#') >= 0 {
+		return nil, errBadTarget
+	}
+	return target, nil
+}
+
+// cutScheme returns what follows "http://" or "https://", in any case.
+func cutScheme(target []byte) ([]byte, bool) {
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(target) >= len(scheme) && bytes.EqualFold(target[:len(scheme)], []byte(scheme)) {
+			return target[len(scheme):], true
+		}
+	}
+	return nil, false
+}
+
 // exchange seals the app's request under sess, sends it to p and writes the
 // opened response to ctx. again reports that the peer does not know the
-// session: nothing reached the upstream, and the caller may pair and resend.
-func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, opts options) (e *relayError, again bool) {
+// session and the request did not run: the caller may pair and resend.
+func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, app *appRequest, deadline time.Time) (e *relayError, again bool) {
 	counter, ok := sess.NextCounter()
 	if !ok {
-		return nil, true // the key is spent: pair anew (DESIGN.md §2.6)
+		return nil, true // the key is spent: pair anew (docs/PROTOCOL.md §6.2)
 	}
 	// The frame buffer is taken first so that it goes back to the pool last,
 	// after the request that points at it.
@@ -123,85 +199,133 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, o
 	defer fasthttp.ReleaseResponse(resp)
 
 	var tag [codec.TagLen]byte
-	if buf.B, e = s.sealRequest(buf.B[:0], &ctx.Request, req, sess, counter, opts); e != nil {
+	var sealed time.Time
+	seal := func(clearCopies *fasthttp.Request) *relayError {
+		var e *relayError
+		if buf.B, e = s.sealRequest(buf.B[:0], app, clearCopies, sess, counter); e != nil {
+			return e
+		}
+		sealed = time.Now()
+		copy(tag[:], codec.Tag(buf.B))
+		req.SetBodyRaw(buf.B)
+		return nil
+	}
+	if e := seal(req); e != nil {
 		return e, false
 	}
-	copy(tag[:], codec.Tag(buf.B))
+	// Sealed anew before a resend when no earlier attempt can have reached
+	// the peer (every one failed to connect): a request that waited out a
+	// restart of the peer then counts as sealed after it, which is what
+	// lets the peer's unknown-session proof cover it (peerRefusal).
+	reseal := func() bool {
+		next, ok := sess.NextCounter()
+		if !ok {
+			return false
+		}
+		counter = next
+		return seal(nil) == nil // the clear copies, if any, are on req already
+	}
 
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetHostBytes(p.host)
-	if opts.clearURL {
-		req.Header.SetRequestURIBytes(ctx.Request.Header.RequestURI())
+	if app.opts.clearURL {
+		req.Header.SetRequestURIBytes(app.target)
 	} else {
 		req.Header.SetRequestURIBytes(pathRelay)
 	}
 	if p.tls {
 		req.URI().SetScheme("https")
 	}
-	req.Header.SetBytesV(hdrClientID, sess.idText)
+	req.Header.SetBytesKV(hdrClientID, sess.idText)
 	if len(req.Header.ContentType()) == 0 {
 		req.Header.SetContentType(frameContentType)
 	}
-	req.SetBodyRaw(buf.B)
 
 	sent := time.Now()
-	err := s.sendToPeer(p, req, resp)
+	err := s.sendToPeer(p, req, resp, deadline, reseal)
 	s.metrics.PeerDone(time.Since(sent))
 	if err != nil {
-		return peerError(err), false
+		return s.peerError(p, err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
-		return s.peerRefusal(resp, sess, tag)
+		return s.peerRefusal(resp, sess, tag, app.req.Header.Method(), sealed)
 	}
 	if len(resp.Header.Peek(hdrRelay)) == 0 {
 		return errPeerNotRelay, false
 	}
-	return s.openResponse(ctx, resp.Body(), sess, counter, opts, tag[:]), false
+	return s.openResponse(ctx, resp.Body(), sess, counter, app.opts, tag[:]), false
 }
 
-// sealRequest appends the sealed frame of in to dst (stage 3). With
-// x-mte-encode-headers false it also copies the forwardable headers into
-// out, in clear; the sealed copy stays the one the inbound relay uses.
-func (s *Server) sealRequest(dst []byte, in, out *fasthttp.Request, sess *outSession, counter uint64, opts options) ([]byte, *relayError) {
+// sealRequest appends the sealed frame of the app's request to dst (stage
+// 3). The header fields come from the section as the app sent it (see
+// nextField); with x-mte-encode-headers false they are also copied into
+// clearCopies (unless nil), in clear, while the sealed copy stays the one
+// the inbound relay uses.
+func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.Request, sess *outSession, counter uint64) ([]byte, *relayError) {
+	in := app.req
 	frame := codec.AppendHeader(dst, codec.Header{
-		Kind: codec.KindRequest, Mode: opts.mode, Flags: opts.flags(),
+		Kind: codec.KindRequest, Mode: app.opts.mode, Flags: app.opts.flags(),
 		Counter: counter, Time: s.now().UnixMilli(),
 	})
-	env := codec.BeginRequest(frame, in.Header.Method(), in.Header.RequestURI())
+	env := codec.BeginRequest(frame, in.Header.Method(), app.target)
 	connection := in.Header.Peek(fasthttp.HeaderConnection)
-	for name, value := range in.Header.All() {
-		if !forwardable(name, connection) {
+	for raw := in.Header.RawHeaders(); ; {
+		name, value, rest, ok, bad := nextField(raw)
+		if bad {
+			return dst, errBadHeader
+		}
+		if !ok {
+			break
+		}
+		raw = rest
+		if !forwardable(name, connection) || app.newID != nil && bytes.EqualFold(name, strRequestID) {
 			continue
 		}
 		if !env.AddHeader(name, value) {
 			return dst, errTooManyHeaders
 		}
-		if opts.clearHeaders {
-			out.Header.AddBytesKV(name, value)
+		if app.opts.clearHeaders && clearCopies != nil {
+			clearCopies.Header.AddBytesKV(name, value)
 		}
 	}
-	frame = env.Finish(in.Body(), opts.mode)
+	if app.newID != nil {
+		if !env.AddHeader(strRequestID, app.newID) {
+			return dst, errTooManyHeaders
+		}
+		if app.opts.clearHeaders && clearCopies != nil {
+			clearCopies.Header.AddBytesKV(strRequestID, app.newID)
+		}
+	}
+	frame = env.Finish(in.Body(), app.opts.mode)
 	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
 }
 
 // peerRefusal maps a relay error from the peer. Only MTE_SESSION_UNKNOWN
 // allows a resend, because B raises it before anything reaches the upstream,
-// and only with B's proof for this very request: a forged one would let an
-// attacker who dropped a genuine response make the upstream run the request
-// twice (docs/PROTOCOL.md §2.3).
+// and only with B's proof for this very request, which also says how long
+// B has kept every session it was given. A request that may have run on a
+// session B lost since (an attacker can hold B's answer back until B
+// restarts, then replay the frame to draw the refusal) is resent only when
+// its method is idempotent; otherwise the app hears that its outcome is
+// unknown. docs/PROTOCOL.md §2.3 has the argument.
 //
 // tag comes by value: passed as a slice it would escape into the proof's
 // HMAC and put every request's tag on the heap, not just refused ones.
-func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [codec.TagLen]byte) (*relayError, bool) {
+func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [codec.TagLen]byte, method []byte, sealed time.Time) (*relayError, bool) {
 	code := resp.Header.Peek(hdrRelayError)
 	switch {
 	case len(code) == 0:
 		return errPeerNotRelay, false
 	case string(code) == errSessionUnknown.code:
-		if s.validProof(resp.Header.Peek(hdrRelayProof), sess, tag[:]) {
+		kept, ok := s.openProof(resp.Header.Peek(hdrRelayProof), sess, tag[:])
+		if !ok {
+			s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
+			break
+		}
+		if sess.lostBefore(kept, sealed, s.now(), s.cfg.PeerTimeout) || idempotent(method) {
 			return nil, true
 		}
-		s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
+		return errPeerLostSession, false
 	case string(code) == errStoreUnavailable.code:
 		return errStoreUnavailable, false
 	}
@@ -210,11 +334,26 @@ func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [cod
 	return &refused, false
 }
 
-func (s *Server) validProof(text []byte, sess *outSession, tag []byte) bool {
+func (s *Server) openProof(text []byte, sess *outSession, tag []byte) (time.Duration, bool) {
 	var proof [session.ProofLen]byte
-	n, err := base64.RawURLEncoding.Decode(proof[:], text)
-	return err == nil && n == session.ProofLen && len(text) == base64.RawURLEncoding.EncodedLen(session.ProofLen) &&
-		s.secrets.VerifyUnknownSessionProof(&sess.ClientID, tag, proof[:])
+	if len(text) != proofTextLen {
+		return 0, false
+	}
+	if n, err := base64.RawURLEncoding.Decode(proof[:], text); err != nil || n != session.ProofLen {
+		return 0, false
+	}
+	return s.secrets.OpenUnknownSessionProof(&sess.ClientID, tag, proof[:])
+}
+
+// lostBefore reports whether B's refusal proves that the request sealed at
+// sealed never ran: B has kept every session it was given for kept, longer
+// than the request has been under way (so B lost this session before the
+// request was sealed), and the session was far enough from its expiry that
+// expiring cannot be why B forgot it. Both durations are measured on one
+// clock each, so the relays' clocks need not agree.
+func (o *outSession) lostBefore(kept time.Duration, sealed, now time.Time, peerTimeout time.Duration) bool {
+	underWay := time.Since(sealed)
+	return kept > underWay && o.Expires.After(now.Add(peerTimeout+session.MaxClockSkew))
 }
 
 // openResponse opens a response frame and writes it to the app (stage 5).
@@ -231,6 +370,9 @@ func (s *Server) openResponse(ctx *fasthttp.RequestCtx, frame []byte, sess *outS
 	if err != nil {
 		return errPeerBadResponse
 	}
+	if len(r.Body) > s.cfg.MaxBodyBytes {
+		return errResponseTooLarge
+	}
 	out := &ctx.Response
 	out.SetStatusCode(r.Status)
 	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
@@ -243,7 +385,7 @@ func (s *Server) openResponse(ctx *fasthttp.RequestCtx, frame []byte, sess *outS
 }
 
 // pairWith is the outbound relay's side of pairing with p.
-func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
+func (s *Server) pairWith(p *peer, deadline time.Time) (*outSession, *relayError) {
 	ini, err := s.secrets.CreatePairRequest(s.suite, s.now())
 	if err != nil {
 		s.log.Error("pairing: cannot create a request", "err", err)
@@ -256,11 +398,9 @@ func (s *Server) pairWith(p *peer) (*outSession, *relayError) {
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType(pairContentType)
 	req.SetBodyRaw(ini.Request())
-	if err := s.sendToPeer(p, req, resp); err != nil {
-		e := peerError(err)
-		s.log.Warn("pairing: peer unreachable", "peer", p.origin, "code", e.code)
+	if err := s.sendToPeer(p, req, resp, deadline, nil); err != nil {
 		s.metrics.Pairing(metrics.Outbound, metrics.ResultFailed)
-		return nil, e
+		return nil, s.peerError(p, err)
 	}
 	sess, e := s.consumePairAnswer(p, ini, resp)
 	if e != nil {
@@ -294,27 +434,43 @@ func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fastht
 	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
 }
 
-// sendToPeer sends req to p within PEER_TIMEOUT, resending it after any
-// failure that is not a timeout, and after an intermediary's gateway error. Resending is always safe: the peer's replay
-// window accepts a frame once, so the upstream never sees it twice (and a
-// duplicate pairing request only makes an unused session). The first resend
-// is immediate, since the usual cause is a pooled keep-alive connection the
-// peer closed (fasthttp would not resend a POST: its issues #1875, #818);
-// later ones back off, so that a restarting inbound relay (a deploy) costs
-// the app a short wait instead of an error. resendFor bounds the wait.
-func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Response) error {
+// sendToPeer sends req to p before deadline, resending it after any failure
+// that is not a timeout, and after an intermediary's gateway error.
+// Resending is always safe: the peer's replay window accepts a frame once,
+// so the upstream never sees it twice (and a duplicate pairing request only
+// makes an unused session). The first resend is immediate, since the usual
+// cause is a pooled keep-alive connection the peer closed (fasthttp would
+// not resend a POST: its issues #1875, #818); later ones back off, so that a
+// restarting inbound relay (a deploy) costs the app a short wait instead of
+// an error. resendFor bounds the wait.
+//
+// reseal, when not nil, is called before a resend while no attempt can have
+// reached the peer (each failed to connect); when it reports false, or once
+// an attempt may have arrived, the same bytes are resent.
+func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, reseal func() bool) error {
 	start := time.Now()
-	deadline := start.Add(s.cfg.PeerTimeout)
 	var pause time.Duration
+	reached := false // an attempt may have reached the peer
 	for {
 		err := p.client.DoDeadline(req, resp, deadline)
 		if err == nil && !undelivered(resp) || err != nil && !resendable(err) ||
 			time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
 			return err
 		}
+		reached = reached || !isDialError(err)
 		time.Sleep(pause)
 		pause = min(max(2*pause, resendFirstPause), resendMaxPause)
+		if !reached && reseal != nil && !reseal() {
+			reseal = nil
+		}
 	}
+}
+
+// isDialError reports a connection that could not be opened: nothing of the
+// request was sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 const (
@@ -339,18 +495,28 @@ func undelivered(resp *fasthttp.Response) bool {
 // not a timeout (the peer may still be working on it) and not an oversized
 // answer (it would be the same again).
 func resendable(err error) bool {
-	var timeout interface{ Timeout() bool }
-	return !errors.Is(err, fasthttp.ErrTimeout) && !errors.Is(err, fasthttp.ErrDialTimeout) &&
-		!errors.Is(err, fasthttp.ErrBodyTooLarge) && !(errors.As(err, &timeout) && timeout.Timeout())
+	return !isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge)
 }
 
-// peerError classifies a failed exchange with a peer relay.
-func peerError(err error) *relayError {
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
-		return errPeerTimeout
+func isTimeout(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, fasthttp.ErrTLSHandshakeTimeout) || errors.As(err, &timeout) && timeout.Timeout()
+}
+
+// peerError classifies a failed exchange with a peer relay. An unreachable
+// peer also leaves a line in the log, at most one per peer every
+// peerLogEvery, so that an operator sees why apps get 502s.
+func (s *Server) peerError(p *peer, err error) *relayError {
+	e := errPeerUnreachable
+	switch {
+	case isTimeout(err):
+		e = errPeerTimeout
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		// The inbound relay answered within its own MAX_BODY_BYTES, which
+		// is larger than this relay's: the request may have run.
+		return errResponseTooLarge
 	}
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		return errPeerBadResponse
-	}
-	return errPeerUnreachable
+	p.logFailure(s.log, e, err)
+	return e
 }

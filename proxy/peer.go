@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ type peer struct {
 	mu        sync.Mutex
 	inflight  *pairing // the pairing under way, shared by everyone waiting
 	nextRekey atomic.Int64
+	// lastFailureLog is when a failure to reach this peer was last logged
+	// (Unix ns): one line per peerLogEvery, however many requests fail.
+	lastFailureLog atomic.Int64
 }
 
 // outSession is a session as the outbound relay uses it.
@@ -48,6 +52,7 @@ func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) 
 		client: &fasthttp.HostClient{
 			Addr:                     addrWithPort(host, tls),
 			IsTLS:                    tls,
+			DialTimeout:              newDialer(host, tls).dial,
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
 			MaxConns:                 maxConnsPerHost,
@@ -89,7 +94,7 @@ func trimBrackets(h string) string {
 // session returns the live session, pairing first if there is none. A
 // session near the end of its life is still used while a new one is paired
 // in the background (make-before-break, DESIGN.md §2.6).
-func (p *peer) session(s *Server) (*outSession, *relayError) {
+func (p *peer) session(s *Server, deadline time.Time) (*outSession, *relayError) {
 	cur := p.current.Load()
 	now := s.now()
 	if cur != nil && !cur.Expired(now) {
@@ -99,14 +104,14 @@ func (p *peer) session(s *Server) (*outSession, *relayError) {
 		}
 		return cur, nil
 	}
-	return p.pair(s, cur)
+	return p.pair(s, cur, deadline)
 }
 
 // rekey pairs anew while stale keeps serving. A failure is retried by a
 // later request after a pause, never in a loop.
 func (p *peer) rekey(s *Server, stale *outSession) {
 	defer p.rekeying.Store(false)
-	if _, err := p.pair(s, stale); err != nil {
+	if _, err := p.pair(s, stale, time.Now().Add(s.cfg.PeerTimeout)); err != nil {
 		p.nextRekey.Store(s.now().Add(rekeyRetryPause).UnixNano())
 		s.log.Warn("rekey failed; the current session keeps serving", "peer", p.origin, "code", err.code)
 		s.metrics.Rekey(metrics.ResultFailed)
@@ -121,8 +126,9 @@ const rekeyRetryPause = 5 * time.Second
 func (p *peer) forget(stale *outSession) { p.current.CompareAndSwap(stale, nil) }
 
 // pair replaces stale with a new session. Concurrent callers share one
-// pairing: the first runs it, the others wait for its result.
-func (p *peer) pair(s *Server, stale *outSession) (*outSession, *relayError) {
+// pairing: the first runs it before its deadline, the others wait for its
+// result, each no longer than its own deadline.
+func (p *peer) pair(s *Server, stale *outSession, deadline time.Time) (*outSession, *relayError) {
 	p.mu.Lock()
 	if cur := p.current.Load(); cur != nil && cur != stale && !cur.Expired(s.now()) {
 		p.mu.Unlock()
@@ -137,10 +143,16 @@ func (p *peer) pair(s *Server, stale *outSession) (*outSession, *relayError) {
 	p.mu.Unlock()
 
 	if !leader {
-		<-pg.done
-		return pg.sess, pg.err
+		wait := time.NewTimer(time.Until(deadline))
+		defer wait.Stop()
+		select {
+		case <-pg.done:
+			return pg.sess, pg.err
+		case <-wait.C:
+			return nil, errPeerTimeout
+		}
 	}
-	pg.sess, pg.err = s.pairWith(p)
+	pg.sess, pg.err = s.pairWith(p, deadline)
 	p.mu.Lock()
 	if pg.sess != nil {
 		p.current.Store(pg.sess)
@@ -150,6 +162,19 @@ func (p *peer) pair(s *Server, stale *outSession) (*outSession, *relayError) {
 	close(pg.done)
 	return pg.sess, pg.err
 }
+
+// logFailure logs why the peer could not be reached, at most once per
+// peerLogEvery: apps see the 502 or 504, the operator sees the cause.
+func (p *peer) logFailure(log *slog.Logger, e *relayError, err error) {
+	now := time.Now().UnixNano()
+	last := p.lastFailureLog.Load()
+	if now-last < int64(peerLogEvery) || !p.lastFailureLog.CompareAndSwap(last, now) {
+		return
+	}
+	log.Warn("peer relay unreachable", "peer", p.origin, "code", e.code, "err", err.Error())
+}
+
+const peerLogEvery = 10 * time.Second
 
 // peerSet maps x-mte-upstream values to peers.
 type peerSet struct {

@@ -12,8 +12,9 @@ import (
 )
 
 // hdrRequestID names one request across the app, both relays and the
-// upstream. It is an ordinary header, so relay A seals it with the others
-// and relay B passes it on to the upstream; A returns it to the app.
+// upstream. It is an ordinary header: relay A seals the app's with the
+// others, or adds its own in the envelope, relay B passes it on to the
+// upstream, and A returns it to the app.
 const hdrRequestID = "x-request-id"
 
 var strRequestID = []byte(hdrRequestID)
@@ -70,15 +71,14 @@ func validRequestID(id []byte) bool {
 	return true
 }
 
-// takeRequestID copies the app's x-request-id into dst, or generates one
-// and sets it on the request, so that it travels sealed to the upstream.
-func (s *Server) takeRequestID(h *fasthttp.RequestHeader, dst []byte) []byte {
+// takeRequestID copies the app's x-request-id into dst, or generates one;
+// generated reports the latter: then sealRequest puts it in the envelope in
+// place of whatever the app sent under that name.
+func (s *Server) takeRequestID(h *fasthttp.RequestHeader, dst []byte) (id []byte, generated bool) {
 	if id := h.Peek(hdrRequestID); validRequestID(id) {
-		return append(dst, id...)
+		return append(dst, id...), false
 	}
-	dst = s.requestIDs.appendNew(dst)
-	h.SetBytesV(hdrRequestID, dst)
-	return dst
+	return s.requestIDs.appendNew(dst), true
 }
 
 // accessEntry is one line of the access log (ACCESS_LOG=true). Paths are

@@ -8,8 +8,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +41,7 @@ type Server struct {
 
 	upstream       *fasthttp.HostClient
 	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
+	upstreamHost   []byte // the Host field of requests to the upstream
 	peers          peerSet
 	extraHeaders   [][2][]byte
 	cors           corsPolicy
@@ -76,6 +79,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
+		upstreamHost:   []byte(up.Host),
 		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
 		now:            time.Now,
 		responder:      randomUint32(),
@@ -86,6 +90,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",
+		DialTimeout:              newDialer(up.Host, up.Scheme == "https").dial,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxConns:                 maxConnsPerHost,
@@ -94,9 +99,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		ReadBufferSize:           cfg.MaxHeaderBytes,
 		WriteBufferSize:          writeBufferSize,
 		MaxResponseBodySize:      cfg.MaxBodyBytes,
-		// fasthttp's default: only idempotent methods are retried after a
-		// connection error. A POST that may have reached the upstream is
-		// never sent twice; upstreamIdle keeps that case rare.
+		RetryIfErr:               retryUpstream,
 	}
 	s.peers = peerSet{byValue: map[string]*peer{}, byOrig: map[string]*peer{}, allowed: map[string]bool{}}
 	for _, p := range cfg.AllowedPeers {
@@ -109,6 +112,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	s.server = &fasthttp.Server{
 		Handler:               s.handle,
 		ErrorHandler:          s.serverError,
+		HeaderReceived:        s.admit,
 		Name:                  "",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
@@ -123,6 +127,17 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		Logger:                fasthttpLogger{log},
 	}
 	return s, nil
+}
+
+// retryUpstream is the inbound relay's one rule for sending a request to the
+// upstream again after a connection failure (a pooled keep-alive connection
+// the upstream closed as the request went out): at most once, and only for
+// methods RFC 9110 §9.2.2 calls idempotent. fasthttp cannot tell whether the
+// request reached the upstream, so a POST or PATCH is never resent; PUT and
+// DELETE are, because running them twice has the effect of running them
+// once, which may still surprise an API that counts calls (README says so).
+func retryUpstream(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts < 2 && idempotent(req.Header.Method())
 }
 
 const (
@@ -187,11 +202,32 @@ var (
 	pathReady   = []byte("/api/mte-ready")
 )
 
-// handle routes a request: relay frames (they carry x-mte-client-id), the
+// handle serves one request. No panic may end the process and every
+// in-flight request with it: a request that makes the relay panic is a bug
+// to fix, answered 500 and logged, and the connection is closed.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("a request made the relay panic; answered 500", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			writeError(ctx, errInternal)
+			ctx.SetConnectionClose()
+		}
+	}()
+	s.route(ctx)
+	// Content-Length and Transfer-Encoding together: fasthttp framed the
+	// body by the chunks, as RFC 9112 §6.3 says, but whatever sent it may
+	// disagree on where the next request starts, so the connection must not
+	// carry one (request smuggling).
+	if h := &ctx.Request.Header; h.ContentLength() == -1 && hasField(h.RawHeaders(), strContentLength) {
+		ctx.SetConnectionClose()
+	}
+}
+
+// route routes a request: relay frames (they carry x-mte-client-id), the
 // relay's own endpoints, CORS preflights, and everything else to the
 // outbound role.
-func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	if id := ctx.Request.Header.Peek(hdrClientID); id != nil {
+func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	if id := controlValue(&ctx.Request.Header, hdrClientID); id != nil {
 		s.inbound(ctx, id)
 		return
 	}
@@ -219,6 +255,56 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	default:
 		s.outbound(ctx)
 	}
+}
+
+// admit runs once a request's header section is in, before its body is
+// read, and sets how large a body the request may have. Only a request that
+// shows it belongs here gets room: a relay frame whose client id this fleet
+// issued, a pairing request, or an app request with the outbound token.
+// Anything else gets no body, so that nobody without the secret or the
+// token can make the relay buffer megabytes per connection; serverError
+// then answers what the request lacked. Trailers are not read yet, so the
+// parsed fields are the header section's own.
+func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	limit := noBody
+	switch {
+	case h.PeekBytes(hdrClientID) != nil:
+		if s.issuedClientID(h.PeekBytes(hdrClientID)) {
+			limit = s.frameLimit
+		}
+	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+		limit = pairBodyLimit
+	case s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
+		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
+		// is read and answered 413 by outbound(), which a client that is
+		// still writing it can read; past this, the connection is cut.
+		limit = s.frameLimit
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+}
+
+const (
+	// noBody is the body limit of a request that has not shown it belongs
+	// here. fasthttp reads 0 as "the server's limit", so it is 1 byte.
+	noBody = 1
+	// pairBodyLimit is above the largest PairRequest (docs/PROTOCOL.md §3.2).
+	pairBodyLimit = 4 << 10
+)
+
+// issuedClientID reports whether text is a client id of a session this relay
+// serves, or one whose MAC this fleet's secret made (the session may be
+// unknown: its refusal carries a proof bound to the frame, so the frame is
+// read).
+func (s *Server) issuedClientID(text []byte) bool {
+	id, err := session.ParseClientID(text)
+	if err != nil {
+		return false
+	}
+	if _, e := s.lookupLocal(&id); e == nil {
+		return true
+	}
+	unknown := id
+	return s.secrets.VerifyClientID(&unknown) == nil
 }
 
 func (s *Server) echo(ctx *fasthttp.RequestCtx, path []byte) {
@@ -281,7 +367,7 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, errBodyTooLarge)
+		writeError(ctx, s.refusedBody(&ctx.Request.Header))
 	case errors.As(err, &small):
 		writeError(ctx, errHeadersTooLarge)
 	case errors.As(err, &timeout) && timeout.Timeout():
@@ -290,6 +376,22 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, errBadRequest)
 	}
 	ctx.SetConnectionClose()
+}
+
+// refusedBody says why admit gave a request no room for its body.
+func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
+	switch {
+	case h.PeekBytes(hdrClientID) != nil:
+		if !s.issuedClientID(h.PeekBytes(hdrClientID)) {
+			return errClientIDInvalid
+		}
+	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+	default:
+		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
+			return e
+		}
+	}
+	return errBodyTooLarge
 }
 
 // decorate adds HEADERS and CORS fields to a response for the app.

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,7 +59,7 @@ func FuzzConsumePairRequest(f *testing.F) {
 		}
 		resp, sess, err := s.ConsumePairRequest(req, katNow, DefaultLifetime)
 		if err != nil {
-			if err != ErrPair || resp != nil || sess != nil {
+			if !errors.Is(err, ErrPair) || resp != nil || sess != nil {
 				t.Fatalf("ConsumePairRequest = %v, %v, %v; want ErrPair alone", resp, sess, err)
 			}
 			return

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -88,6 +89,14 @@ func PairResponseLen(s Suite) int {
 // size, unknown suite, bad MAC (different CLIENT_ID_SECRET), stale time.
 var ErrPair = errors.New("session: pairing refused")
 
+// Why ConsumePairRequest refused, for the inbound relay's own log. Each
+// wraps ErrPair (errors.Is); the peer is only ever told ErrPair.
+var (
+	ErrPairMalformed = fmt.Errorf("%w: malformed or unsupported (version, suite, length or key)", ErrPair)
+	ErrPairSecret    = fmt.Errorf("%w: the MAC does not verify (the relays' CLIENT_ID_SECRET differ)", ErrPair)
+	ErrPairClock     = fmt.Errorf("%w: the request's time is more than 60 s from this relay's clock", ErrPair)
+)
+
 // Initiator is the outbound relay's side of one pairing attempt.
 type Initiator struct {
 	secrets *Secrets
@@ -147,17 +156,21 @@ func checkTime(ms uint64, now time.Time) bool {
 // PairResponse and the inbound session, which expires after lifetime.
 func (s *Secrets) ConsumePairRequest(req []byte, now time.Time, lifetime time.Duration) ([]byte, *Session, error) {
 	if len(req) < pairHeaderLen || req[0] != pairVersion || req[2] != 0 || req[3] != 0 {
-		return nil, nil, ErrPair
+		return nil, nil, ErrPairMalformed
 	}
 	suite := Suite(req[1])
 	kem, pkLen, _, ok := suite.params()
-	if !ok || len(req) != PairRequestLen(suite) || !s.checkMAC(req, labelPairRequest, nil) ||
-		!checkTime(binary.BigEndian.Uint64(req[4:12]), now) {
-		return nil, nil, ErrPair
+	switch {
+	case !ok || len(req) != PairRequestLen(suite):
+		return nil, nil, ErrPairMalformed
+	case !s.checkMAC(req, labelPairRequest, nil):
+		return nil, nil, ErrPairSecret
+	case !checkTime(binary.BigEndian.Uint64(req[4:12]), now):
+		return nil, nil, ErrPairClock
 	}
 	pk, err := kem.NewPublicKey(req[pairHeaderLen : pairHeaderLen+pkLen])
 	if err != nil {
-		return nil, nil, ErrPair
+		return nil, nil, ErrPairMalformed
 	}
 	enc, sender, err := hpke.NewSender(pk, hpke.HKDFSHA256(), hpke.ExportOnly(), hpkeInfo(suite))
 	if err != nil {

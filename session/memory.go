@@ -10,10 +10,11 @@ import (
 // concurrent lookups of different sessions rarely meet on a lock, and replay
 // windows inside the sessions themselves. Lookups do not allocate.
 type MemoryStore struct {
-	shards [memoryShards]memoryShard
-	now    func() time.Time
-	stop   chan struct{}
-	done   chan struct{}
+	shards  [memoryShards]memoryShard
+	now     func() time.Time
+	created time.Time // with its monotonic reading: Kept is an elapsed time
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 const memoryShards = 64
@@ -31,7 +32,7 @@ func NewMemoryStore(sweep time.Duration) *MemoryStore {
 	if sweep <= 0 {
 		sweep = time.Minute
 	}
-	m := &MemoryStore{now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	m := &MemoryStore{now: time.Now, created: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range m.shards {
 		m.shards[i].sessions = make(map[ID]*Session)
 	}
@@ -90,6 +91,10 @@ func (m *MemoryStore) Accept(_ context.Context, s *Session, counter uint64) erro
 	}
 	return nil
 }
+
+// Kept is how long the store has existed: it loses nothing it holds
+// before a session expires, and everything when the process ends.
+func (m *MemoryStore) Kept(context.Context) time.Duration { return time.Since(m.created) }
 
 // Len is the number of sessions held, expired ones not yet swept included.
 func (m *MemoryStore) Len() int {

@@ -414,6 +414,61 @@ func (r *RedisStore) Serving() bool {
 	return !r.closed.Load() && (!r.down.Load() || r.cfg.OutageLocalWindow)
 }
 
+// Kept is how long Redis has held this fleet's data, on Redis's own clock:
+// the age of an epoch key that replicas set when it is missing, so a Redis
+// that restarted empty or was flushed starts a new epoch. It is 0 while
+// Redis is unreachable: for a session this replica refused for that reason
+// nothing can be vouched for, since another replica may have run the
+// request. Sessions lost otherwise (a failover to a Redis replica that
+// missed writes, eviction under memory pressure) are not seen here;
+// docs/REDIS.md says how to configure Redis so that they cannot be.
+func (r *RedisStore) Kept(ctx context.Context) time.Duration {
+	c := r.client.Load()
+	if c == nil || r.down.Load() {
+		return 0
+	}
+	us, err := r.epochAge(ctx, c)
+	if err != nil || us < 0 {
+		return 0
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// epochKey holds the Redis time, in µs, when this fleet's data began.
+const epochKey = redisKeyPrefix + "epoch"
+
+// epochAge returns the epoch's age in µs, starting a new epoch (age 0) when
+// Redis has none.
+func (r *RedisStore) epochAge(ctx context.Context, c *redisClient) (int64, error) {
+	res := c.DoMulti(ctx, c.B().Time().Build(), c.B().Get().Key(epochKey).Build())
+	t, err := res[0].AsStrSlice()
+	if err != nil {
+		return 0, err
+	}
+	if len(t) != 2 {
+		return 0, errBadReply
+	}
+	sec, err1 := strconv.ParseInt(t[0], 10, 64)
+	usec, err2 := strconv.ParseInt(t[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errBadReply
+	}
+	now := sec*1_000_000 + usec
+	epoch, err := res[1].AsInt64()
+	if rueidis.IsRedisNil(err) {
+		// Replicas racing here both write about now; one of them wins.
+		err := c.Do(ctx, c.B().Set().Key(epochKey).Value(strconv.FormatInt(now, 10)).Nx().Build()).Error()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return 0, err
+		}
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return now - epoch, nil
+}
+
 // Health is nil when Redis is reachable and every write kept during an
 // outage has been flushed; otherwise it says since when Redis is
 // unreachable and why. It never holds secrets.
@@ -619,6 +674,11 @@ func (r *RedisStore) tryRecover() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout+writeTimeout)
 	defer cancel()
+	// Start the data's epoch (Kept) now if Redis has none, rather than at
+	// the first session some relay finds missing.
+	if _, err := r.epochAge(ctx, c); err != nil {
+		return err
+	}
 	written, kept := 0, 0
 	for {
 		r.mu.Lock()

@@ -544,13 +544,21 @@ func TestRedisAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := strings.Split(keys, "\n")
-	if len(names) != 2 {
-		t.Fatalf("keys in Redis: %q, want the session and its window", names)
+	if len(names) != 3 {
+		t.Fatalf("keys in Redis: %q, want the session, its window and the epoch", names)
 	}
 	for _, name := range names {
 		v, err := srv.Do("GET", name)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if name == epochKey {
+			// The one key without a TTL: it dates the data, and holds only
+			// a time.
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				t.Errorf("epoch %q is not a time in µs", v)
+			}
+			continue
 		}
 		switch {
 		case name == sessionKey(s.ClientID.ID()):
@@ -561,6 +569,7 @@ func TestRedisAtRest(t *testing.T) {
 			if len(v) > chunkCounters/8+1 {
 				t.Errorf("replay chunk is %d bytes, want at most %d", len(v), chunkCounters/8+1)
 			}
+
 		default:
 			t.Errorf("unexpected key %q", name)
 		}
@@ -1074,4 +1083,4 @@ func TestRedisACLUser(t *testing.T) {
 }
 
 // redisACL is the user rule docs/REDIS.md recommends.
-const redisACL = `~pqrelay:* resetchannels -@all +get +set +bitfield +setbit +pexpire +pexpireat +pttl +multi +exec +ping +hello +auth +select +client|tracking +client|setname`
+const redisACL = `~pqrelay:* resetchannels -@all +get +set +bitfield +setbit +pexpire +pexpireat +pttl +multi +exec +ping +time +hello +auth +select +client|tracking +client|setname`

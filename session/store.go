@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Store holds the inbound relay's sessions, keyed by the random part of the
@@ -25,6 +26,13 @@ type Store interface {
 	// ErrReplay if it was received before. A shared store must refuse a
 	// counter accepted by any replica (docs/PROTOCOL.md §6).
 	Accept(ctx context.Context, s *Session, counter uint64) error
+	// Kept returns how long the store has kept every session it was given
+	// and every counter it accepted, until they expire: a session it does
+	// not know now was never stored, has expired, or was lost more than
+	// Kept ago (a restart, a flush). It is 0 when the store cannot vouch for
+	// anything, as a Redis store cut off from Redis. An inbound relay sends
+	// it in its unknown-session proof (docs/PROTOCOL.md §2.3).
+	Kept(ctx context.Context) time.Duration
 	// Close releases the store's resources.
 	Close() error
 }
