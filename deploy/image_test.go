@@ -49,7 +49,7 @@ type container struct{ id string }
 func runRelayContainer(t *testing.T, image string, env ...string) *container {
 	t.Helper()
 	args := append([]string{}, podmanRun...)
-	for _, e := range append([]string{"CLIENT_ID_SECRET=" + testSecret, "OUTBOUND_TOKEN=token", "LISTEN_ADDR=127.0.0.1"}, env...) {
+	for _, e := range append([]string{"CLIENT_ID_SECRET=" + testSecret, "OUTBOUND_TOKEN=" + testToken, "LISTEN_ADDR=127.0.0.1"}, env...) {
 		args = append(args, "--env", e)
 	}
 	c := &container{id: podman(t, append(args, image)...)}
@@ -122,7 +122,7 @@ func TestImage(t *testing.T) {
 	waitHTTP(t, aURL+"/api/mte-echo", a.logs)
 
 	req, _ := http.NewRequest("POST", aURL+"/api/items?id=7", strings.NewReader(`{"through":"containers"}`))
-	req.Header.Set("x-mte-outbound-token", "token")
+	req.Header.Set("x-mte-outbound-token", testToken)
 	req.Header.Set("x-mte-upstream", bURL)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

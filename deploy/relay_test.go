@@ -75,8 +75,12 @@ func waitHTTP(t *testing.T, url string, logs func() string) {
 	}
 }
 
-// testSecret is the CLIENT_ID_SECRET of the relays these tests start.
-const testSecret = "0123456789abcdef0123456789abcdef"
+// testSecret is the CLIENT_ID_SECRET of the relays these tests start:
+// random hex, since the relay refuses predictable secrets.
+const testSecret = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+// testToken is their OUTBOUND_TOKEN.
+const testToken = "3a7bd3e2360a3d29eea436fcfb7e44c7"
 
 // startRelay runs the relay binary on a free loopback port with env added
 // to a working configuration (metrics off), stops it by PID at cleanup, and
@@ -89,7 +93,7 @@ func startRelay(t *testing.T, env ...string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(relayBinary(t))
-	cmd.Env = append([]string{"CLIENT_ID_SECRET=" + testSecret, "OUTBOUND_TOKEN=token",
+	cmd.Env = append([]string{"CLIENT_ID_SECRET=" + testSecret, "OUTBOUND_TOKEN=" + testToken,
 		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1", "METRICS_PORT=0"}, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,14 +17,19 @@ import (
 // Config is a relay's configuration. cmd/pqrelay fills it from environment
 // variables of the same names; each field states its zero-value default.
 type Config struct {
+	// Role is RELAY_ROLE: which roles the relay serves. Default RoleBoth.
+	Role Role
 	// Upstream is UPSTREAM: the API this relay proxies to in the inbound
-	// role, an http or https origin with an optional base path. Required.
+	// role, an http or https origin with an optional base path. Required
+	// unless Role is RoleOutbound.
 	Upstream string
-	// ClientIDSecret is CLIENT_ID_SECRET, shared by both relays of a pair,
-	// at least 32 characters. Required.
+	// ClientIDSecret is CLIENT_ID_SECRET, shared by both relays of a pair:
+	// at least 32 characters, and not predictable (see weakSecret).
+	// Required.
 	ClientIDSecret string
 	// OutboundToken is OUTBOUND_TOKEN, which apps must send in
-	// x-mte-outbound-token. Required.
+	// x-mte-outbound-token: at least MinTokenLen visible ASCII characters.
+	// Required unless Role is RoleInbound.
 	OutboundToken string
 
 	// Metrics is where the relay records requests, round trips, pairings
@@ -41,12 +48,23 @@ type Config struct {
 	// Headers is HEADERS: fields added to every request sent to the upstream
 	// and every response sent to the app. Default none.
 	Headers []Header
-	// CORSOrigins is CORS_ORIGINS: origins whose browser requests the
-	// outbound relay answers with CORS headers; "*" allows any. Default none:
-	// no CORS headers, preflights are relayed like any request.
+	// CORSOrigins is CORS_ORIGINS: origins (scheme://host[:port], or
+	// "null") whose browser requests the outbound relay answers with CORS
+	// headers, or "*" for any origin without credentials. Default none: no
+	// CORS headers, preflights are relayed like any request and the
+	// upstream's own CORS headers reach the browser. With origins set, the
+	// relay's policy replaces the upstream's Access-Control-* headers.
 	CORSOrigins []string
 	// CORSMethods is CORS_METHODS. Default GET, POST, PUT, DELETE.
 	CORSMethods []string
+	// CORSCredentials is CORS_CREDENTIALS: answer listed origins with
+	// Access-Control-Allow-Credentials: true, so that browsers send and
+	// read cookies. Not with "*" or "null" origins. Default false.
+	CORSCredentials bool
+	// CORSExposeHeaders is CORS_EXPOSE_HEADERS: response headers, besides
+	// x-mte-relay-error and x-mte-peer-error (always exposed), that
+	// browser scripts may read. Default none.
+	CORSExposeHeaders []string
 	// AllowedPeers is ALLOWED_PEERS: the inbound relay origins that
 	// x-mte-upstream may name. Default none, meaning any origin; set it in
 	// production, since x-mte-upstream otherwise lets a token holder make
@@ -63,7 +81,9 @@ type Config struct {
 	// inbound relay's answer (pairing or request). Default 30 s.
 	PeerTimeout time.Duration
 	// UpstreamTimeout is UPSTREAM_TIMEOUT, how long the inbound relay waits
-	// for the upstream. Default 30 s; keep it under PEER_TIMEOUT.
+	// for the upstream. Default 25 s: under the outbound relay's default
+	// PEER_TIMEOUT, so that the app learns it was the upstream that was slow
+	// (MTE_UPSTREAM_TIMEOUT), not the peer.
 	UpstreamTimeout time.Duration
 	// ReadTimeout is READ_TIMEOUT, how long a client may take to send a
 	// whole request; it ends slow clients. Default 30 s.
@@ -79,6 +99,47 @@ type Config struct {
 	SessionLifetime time.Duration
 }
 
+// Role is RELAY_ROLE: which of the two roles a relay serves. Splitting them
+// in production means a relay next to the API cannot be used as an entry
+// point by anyone holding a token, and a relay next to the app opens no
+// frames from the network.
+type Role uint8
+
+const (
+	// RoleBoth serves app requests and relay frames, as the reference
+	// product does. The default.
+	RoleBoth Role = iota
+	// RoleOutbound serves app requests only: it refuses pairing and frames
+	// (MTE_OUTBOUND_ONLY) and needs no UPSTREAM.
+	RoleOutbound
+	// RoleInbound serves pairing and frames only: it refuses app requests
+	// (MTE_INBOUND_ONLY) and needs no OUTBOUND_TOKEN.
+	RoleInbound
+)
+
+// ParseRole reads a RELAY_ROLE value; its error says what is expected,
+// for the caller to prefix with the variable's name.
+func ParseRole(s string) (Role, error) {
+	for r, name := range roleNames {
+		if s == name {
+			return Role(r), nil
+		}
+	}
+	return 0, errors.New("must be both, outbound or inbound, got " + strconv.Quote(s))
+}
+
+var roleNames = [...]string{RoleBoth: "both", RoleOutbound: "outbound", RoleInbound: "inbound"}
+
+func (r Role) String() string {
+	if int(r) < len(roleNames) {
+		return roleNames[r]
+	}
+	return "Role(" + strconv.Itoa(int(r)) + ")"
+}
+
+func (r Role) outbound() bool { return r != RoleInbound }
+func (r Role) inbound() bool  { return r != RoleOutbound }
+
 // Header is one HEADERS field.
 type Header struct{ Name, Value string }
 
@@ -87,7 +148,14 @@ const (
 	DefaultMaxBodyBytes   = 5 << 20
 	DefaultMaxHeaderBytes = 16 << 10
 	DefaultTimeout        = 30 * time.Second
-	DefaultIdleTimeout    = 120 * time.Second
+	// DefaultUpstreamTimeout stays under DefaultTimeout, the default
+	// PEER_TIMEOUT (see Config.UpstreamTimeout).
+	DefaultUpstreamTimeout = 25 * time.Second
+	DefaultIdleTimeout     = 120 * time.Second
+	// MinTokenLen is the shortest OUTBOUND_TOKEN accepted: 16 random
+	// characters are beyond guessing online, and a token is compared as a
+	// SHA-256 hash, so its length does not show in timing.
+	MinTokenLen = 16
 	// peerIdle is how long the outbound relay keeps an idle connection to
 	// a peer; it must stay below any inbound relay's IdleTimeout.
 	peerIdle = 30 * time.Second
@@ -108,10 +176,13 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	for _, d := range []*time.Duration{&c.PeerTimeout, &c.UpstreamTimeout, &c.ReadTimeout} {
+	for _, d := range []*time.Duration{&c.PeerTimeout, &c.ReadTimeout} {
 		if *d == 0 {
 			*d = DefaultTimeout
 		}
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -128,31 +199,66 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks c (after defaults); errors name the environment variable.
+// Validate checks c (after defaults); errors are one line naming the
+// environment variable. Variables the relay's role does not use (UPSTREAM
+// for RoleOutbound, OUTBOUND_TOKEN for RoleInbound) are not checked.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if _, _, err := parseUpstream(c.Upstream); err != nil {
-		return err
+	if c.Role > RoleInbound {
+		return errors.New("RELAY_ROLE: must be both, outbound or inbound")
+	}
+	if c.Role.inbound() {
+		if _, _, err := parseUpstream(c.Upstream); err != nil {
+			return err
+		}
 	}
 	switch {
 	case len(c.ClientIDSecret) < session.MinSecretLen:
 		return errors.New("CLIENT_ID_SECRET: must be at least 32 characters, the same on both relays")
-	case c.OutboundToken == "":
-		return errors.New("OUTBOUND_TOKEN: required; apps send it in x-mte-outbound-token")
+	case weakSecret(c.ClientIDSecret):
+		return errors.New("CLIENT_ID_SECRET: too predictable (a repeated pattern, or too few different characters); use random characters, e.g. openssl rand -hex 32")
+	}
+	if c.Role.outbound() {
+		switch {
+		case c.OutboundToken == "":
+			return errors.New("OUTBOUND_TOKEN: required; apps send it in x-mte-outbound-token")
+		case len(c.OutboundToken) < MinTokenLen:
+			return errors.New("OUTBOUND_TOKEN: must be at least 16 characters, e.g. openssl rand -hex 16")
+		case !visibleASCII(c.OutboundToken):
+			return errors.New("OUTBOUND_TOKEN: must be visible ASCII characters only (no spaces or controls), since apps send it as a header value")
+		case periodic(c.OutboundToken):
+			return errors.New("OUTBOUND_TOKEN: too predictable (a repeated pattern); use random characters, e.g. openssl rand -hex 16")
+		}
+	}
+	switch {
 	case c.MaxBodyBytes < 0 || c.MaxBodyBytes > 1<<30:
 		return errors.New("MAX_BODY_BYTES: must be between 1 and 1073741824")
 	case c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 1<<20:
 		return errors.New("MAX_HEADER_BYTES: must be between 1024 and 1048576")
-	case c.PeerTimeout < 0, c.UpstreamTimeout < 0, c.ReadTimeout < 0, c.IdleTimeout < 0:
-		return errors.New("timeouts must be positive")
+	case c.PeerTimeout < 0:
+		return errors.New("PEER_TIMEOUT: must be positive")
+	case c.UpstreamTimeout < 0:
+		return errors.New("UPSTREAM_TIMEOUT: must be positive")
+	case c.ReadTimeout < 0:
+		return errors.New("READ_TIMEOUT: must be positive")
+	case c.IdleTimeout < 0:
+		return errors.New("IDLE_TIMEOUT: must be positive")
 	case c.IdleTimeout <= peerIdle:
 		return errors.New("IDLE_TIMEOUT: must be longer than 30s, the outbound relay's idle limit toward peers")
 	case c.SessionLifetime < session.MinLifetime || c.SessionLifetime > session.MaxLifetime:
 		return errors.New("SESSION_LIFETIME: must be between 1m and 24h")
 	}
 	for _, h := range c.Headers {
-		if !codec.ValidHeaderName([]byte(h.Name)) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl([]byte(h.Name)) {
+		name := []byte(h.Name)
+		switch {
+		case !codec.ValidHeaderName(name) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl(name):
 			return errors.New("HEADERS: " + quoteName(h.Name) + " is not a valid header to add")
+		case isHopByHop(name, nil) || bytes.EqualFold(name, strContentLength) || bytes.EqualFold(name, strHost):
+			// Set on every request and response, these would redefine how
+			// messages are framed or routed: a request smuggling tool.
+			return errors.New("HEADERS: " + quoteName(h.Name) + " describes the connection or the message's framing; relays set it themselves")
+		case hasPrefixFold(name, accessControlPrefix):
+			return errors.New("HEADERS: " + quoteName(h.Name) + " is a CORS header; set CORS_ORIGINS, CORS_CREDENTIALS and CORS_EXPOSE_HEADERS instead")
 		}
 	}
 	for _, p := range c.AllowedPeers {
@@ -160,7 +266,140 @@ func (c Config) Validate() error {
 			return errors.New("ALLOWED_PEERS: " + quoteName(p) + " is not an origin like https://relay.example.com:8443")
 		}
 	}
+	return c.validateCORS()
+}
+
+// validateCORS checks the CORS_* variables. The Fetch standard's CORS check
+// never lets a credentialed response through with Access-Control-Allow-
+// Origin: *, and Origin: null is what any site's sandboxed iframe sends, so
+// neither may be combined with CORS_CREDENTIALS.
+func (c Config) validateCORS() error {
+	for _, o := range c.CORSOrigins {
+		switch canonical, ok := corsOrigin(o); {
+		case !ok:
+			return errors.New("CORS_ORIGINS: " + quoteName(o) + " is not an origin like https://app.example.com, nor null or *")
+		case c.CORSCredentials && canonical == "*":
+			return errors.New("CORS_CREDENTIALS: true cannot be combined with CORS_ORIGINS=*; browsers refuse credentials with a wildcard origin, so list the origins")
+		case c.CORSCredentials && canonical == "null":
+			return errors.New("CORS_CREDENTIALS: true cannot be combined with null in CORS_ORIGINS; any site's sandboxed frames send Origin: null")
+		}
+	}
+	for _, m := range c.CORSMethods {
+		if !codec.ValidHeaderName([]byte(m)) {
+			return errors.New("CORS_METHODS: " + quoteName(m) + " is not a method name")
+		}
+	}
+	for _, h := range c.CORSExposeHeaders {
+		if !codec.ValidHeaderName([]byte(h)) {
+			return errors.New("CORS_EXPOSE_HEADERS: " + quoteName(h) + " is not a header name")
+		}
+	}
 	return nil
+}
+
+// Warnings lists settings that are allowed but probably wrong, one line each
+// naming the variable, for the log at start-up.
+func (c Config) Warnings() []string {
+	c = c.withDefaults()
+	var w []string
+	// A warning, not a refusal: UPSTREAM_TIMEOUT acts on the inbound relay
+	// and PEER_TIMEOUT on the outbound one, usually two processes, and this
+	// relay cannot see its peers' values. A relay with one role has only one
+	// of the two.
+	if c.Role == RoleBoth && c.UpstreamTimeout >= c.PeerTimeout {
+		w = append(w, "UPSTREAM_TIMEOUT ("+c.UpstreamTimeout.String()+") is not shorter than PEER_TIMEOUT ("+
+			c.PeerTimeout.String()+"): an outbound relay with this PEER_TIMEOUT gives up first, and apps see MTE_PEER_TIMEOUT instead of MTE_UPSTREAM_TIMEOUT")
+	}
+	if c.Role.outbound() && len(c.AllowedPeers) == 0 {
+		w = append(w, "ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
+	}
+	return w
+}
+
+// weakSecret reports a CLIENT_ID_SECRET that is predictable on its face:
+// periodic, or whose characters' frequencies carry under minSecretBits
+// (Shannon's estimate: the sum over its bytes of -log2 of each byte's
+// frequency). The estimate is a floor that catches mistakes (32 spaces,
+// "aaaa…ab", "abab…"), not a strength meter: random hex of 32 characters
+// lands far above it (TestRandomSecretsAccepted), while a chosen phrase can
+// pass with little real entropy.
+func weakSecret(s string) bool {
+	if periodic(s) {
+		return true
+	}
+	var count [256]int
+	for i := 0; i < len(s); i++ {
+		count[s[i]]++
+	}
+	bits := 0.0
+	for _, n := range count {
+		if n > 0 {
+			bits -= float64(n) * math.Log2(float64(n)/float64(len(s)))
+		}
+	}
+	return bits < minSecretBits
+}
+
+const minSecretBits = 64
+
+// periodic reports whether s repeats a string of at most half its length
+// ("abcabcabcab", "passwordpassword"). A random string of n characters from
+// an alphabet of 16 is periodic with a probability near 16^(-n/2).
+func periodic(s string) bool {
+	for p := 1; p <= len(s)/2; p++ {
+		if s[p:] == s[:len(s)-p] {
+			return true
+		}
+	}
+	return false
+}
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// corsOrigin returns a CORS_ORIGINS entry as browsers serialize an origin
+// in the Origin header (RFC 6454 §6.2: lower-case scheme and host, no
+// default port, no path), which is what requests are compared with; "*" and
+// "null" stay as they are.
+func corsOrigin(raw string) (string, bool) {
+	if raw == "*" || raw == "null" {
+		return raw, true
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Opaque != "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || !validAuthority(u) {
+		return "", false
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, true
+}
+
+// validAuthority reports whether u's authority has a host and, if it names a
+// port, one from 1 to 65535: url.Parse takes "h:" and "h:99999".
+func validAuthority(u *url.URL) bool {
+	if u.Hostname() == "" || strings.HasSuffix(u.Host, ":") {
+		return false
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		return err == nil && n >= 1 && n <= 65535
+	}
+	return true
 }
 
 func quoteName(s string) string {
@@ -180,6 +419,9 @@ func parseUpstream(raw string) (*url.URL, string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 		u.RawQuery != "" || u.Fragment != "" {
 		return nil, "", errors.New("UPSTREAM: must be an http:// or https:// URL with a host and no query, e.g. http://127.0.0.1:9000")
+	}
+	if !validAuthority(u) {
+		return nil, "", errors.New("UPSTREAM: " + quoteName(u.Host) + " needs a host and, if it names a port, one from 1 to 65535")
 	}
 	return u, strings.TrimSuffix(u.EscapedPath(), "/"), nil
 }

@@ -98,6 +98,10 @@ var (
 		"the relay failed on this request; it is logged, please report it", "either relay, to its client")
 	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
 		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
+	errInboundOnly = newError("MTE_INBOUND_ONLY", 403,
+		"this relay's RELAY_ROLE is inbound: it does not relay app requests; send them to the outbound relay", "inbound-only relay, to the app")
+	errOutboundOnly = newError("MTE_OUTBOUND_ONLY", 403,
+		"this relay's RELAY_ROLE is outbound: it neither pairs nor opens frames; x-mte-upstream must name an inbound relay", "outbound-only relay, to the outbound relay")
 )
 
 // errorTable lists every error, in the order GET /api/mte-errors serves them.
@@ -110,7 +114,7 @@ var errorTable = []*relayError{
 	errPeerLostSession, errResponseTooLarge, errPeerBadResponse,
 	errUpstreamUnreachable, errUpstreamTimeout, errUpstreamBadResponse, errUpstreamTooLarge,
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
-	errPairRejected, errStoreUnavailable, errInternal, errCORSOrigin,
+	errPairRejected, errStoreUnavailable, errInternal, errCORSOrigin, errInboundOnly, errOutboundOnly,
 }
 
 // ErrorCodes returns every relay error code in the table's order, the

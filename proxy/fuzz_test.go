@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/pqrelay/pqrelay/codec"
 )
 
 // FuzzParsePeerOrigin: x-mte-upstream comes from the app. Whatever it holds,
@@ -30,6 +32,31 @@ func FuzzParsePeerOrigin(f *testing.F) {
 		if err != nil || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" ||
 			(u.Scheme != "http" && u.Scheme != "https") || strings.ContainsAny(origin, " \r\n\t") {
 			t.Fatalf("%q accepted as %q, which is not a plain origin", raw, origin)
+		}
+	})
+}
+
+// FuzzValidTokenList: Access-Control-Request-Headers comes from the client
+// and is reflected when it passes. Whatever it holds, checking must not
+// panic, and an accepted value must be header names separated by commas and
+// optional whitespace: nothing that could end the header line or start a
+// new field in the answer.
+func FuzzValidTokenList(f *testing.F) {
+	for _, seed := range []string{
+		"content-type", "content-type,x-mte-outbound-token", "x-a, x-b", "", ",", "x-a,", ",x-a", "x-a,,x-b",
+		"x-a; evil=1", "bad name", "x-a\r\nSet-Cookie: a=b", "\t x-a \t", "x-\x80", "*",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, list []byte) {
+		if !validTokenList(list) {
+			return
+		}
+		for _, item := range strings.Split(string(list), ",") {
+			name := strings.Trim(item, " \t")
+			if name == "" || !codec.ValidHeaderName([]byte(name)) {
+				t.Fatalf("%q accepted, with item %q", list, item)
+			}
 		}
 	})
 }

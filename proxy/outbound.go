@@ -423,6 +423,11 @@ func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fastht
 		if code == "" {
 			return nil, errPeerNotRelay
 		}
+		if code == errOutboundOnly.code {
+			refused := *errPeerRefused
+			refused.peerCode = []byte(code)
+			return nil, &refused
+		}
 		return nil, errPairRefused
 	}
 	sess, err := ini.ConsumePairResponse(resp.Body(), s.now())
@@ -450,13 +455,21 @@ func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fastht
 func (s *Server) sendToPeer(p *peer, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, reseal func() bool) error {
 	start := time.Now()
 	var pause time.Duration
-	reached := false // an attempt may have reached the peer
+	reached := false  // an attempt may have reached the peer
+	var refusal error // the last failure that was not our own deadline
 	for {
 		err := p.client.DoDeadline(req, resp, deadline)
+		if err != nil && isTimeout(err) && refusal != nil && time.Until(deadline) <= 0 {
+			// A resend cut short by the deadline says less than the
+			// failures before it: a peer that refuses every connection is
+			// unreachable, not slow.
+			return refusal
+		}
 		if err == nil && !undelivered(resp) || err != nil && !resendable(err) ||
 			time.Since(start)+pause > resendFor || time.Until(deadline) <= pause {
 			return err
 		}
+		refusal = err
 		reached = reached || !isDialError(err)
 		time.Sleep(pause)
 		pause = min(max(2*pause, resendFirstPause), resendMaxPause)

@@ -11,9 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +69,11 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	up, base, _ := parseUpstream(cfg.Upstream)
+	if up == nil {
+		// RELAY_ROLE=outbound without UPSTREAM: the client below is never
+		// used, since frames are refused before they would need it.
+		up = &url.URL{Scheme: "http", Host: "upstream.invalid"}
+	}
 	s := &Server{
 		cfg:            cfg,
 		secrets:        secrets,
@@ -80,7 +84,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
 		upstreamHost:   []byte(up.Host),
-		cors:           newCORSPolicy(cfg.CORSOrigins, cfg.CORSMethods),
+		cors:           newCORSPolicy(cfg),
 		now:            time.Now,
 		responder:      randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.
@@ -227,6 +231,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // relay's own endpoints, CORS preflights, and everything else to the
 // outbound role.
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	if s.refusedByRole(ctx) {
+		return
+	}
 	if id := controlValue(&ctx.Request.Header, hdrClientID); id != nil {
 		s.inbound(ctx, id)
 		return
@@ -260,8 +267,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 // admit runs once a request's header section is in, before its body is
 // read, and sets how large a body the request may have. Only a request that
 // shows it belongs here gets room: a relay frame whose client id this fleet
-// issued, a pairing request, or an app request with the outbound token.
-// Anything else gets no body, so that nobody without the secret or the
+// issued, a pairing request, or an app request with the outbound token, each
+// only if RELAY_ROLE serves it. Anything else gets no body, so that nobody without the secret or the
 // token can make the relay buffer megabytes per connection; serverError
 // then answers what the request lacked. Trailers are not read yet, so the
 // parsed fields are the header section's own.
@@ -269,12 +276,14 @@ func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	limit := noBody
 	switch {
 	case h.PeekBytes(hdrClientID) != nil:
-		if s.issuedClientID(h.PeekBytes(hdrClientID)) {
+		if s.cfg.Role.inbound() && s.issuedClientID(h.PeekBytes(hdrClientID)) {
 			limit = s.frameLimit
 		}
 	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
-		limit = pairBodyLimit
-	case s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
+		if s.cfg.Role.inbound() {
+			limit = pairBodyLimit
+		}
+	case s.cfg.Role.outbound() && s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
 		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
 		// is read and answered 413 by outbound(), which a client that is
 		// still writing it can read; past this, the connection is cut.
@@ -367,7 +376,9 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, s.refusedBody(&ctx.Request.Header))
+		if !s.refusedByRole(ctx) { // the role's refusal says more than the body's
+			writeError(ctx, s.refusedBody(&ctx.Request.Header))
+		}
 	case errors.As(err, &small):
 		writeError(ctx, errHeadersTooLarge)
 	case errors.As(err, &timeout) && timeout.Timeout():
@@ -408,62 +419,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *relayError) {
 	s.decorate(ctx)
 	if s.cfg.Debug {
 		s.log.Debug("request refused", "method", string(ctx.Method()), "code", e.code, "status", e.status)
-	}
-}
-
-// corsPolicy answers browsers for CORS_ORIGINS. With no origins configured
-// it does nothing at all.
-type corsPolicy struct {
-	anyOrigin bool
-	origins   map[string]bool
-	methods   []byte
-}
-
-func newCORSPolicy(origins, methods []string) corsPolicy {
-	c := corsPolicy{origins: map[string]bool{}, methods: []byte(strings.Join(methods, ", "))}
-	for _, o := range origins {
-		if o == "*" {
-			c.anyOrigin = true
-		}
-		c.origins[strings.TrimSuffix(o, "/")] = true
-	}
-	return c
-}
-
-func (c *corsPolicy) enabled() bool { return len(c.origins) > 0 }
-
-func (c *corsPolicy) allows(origin []byte) bool {
-	return len(origin) > 0 && (c.anyOrigin || c.origins[string(origin)])
-}
-
-func (c *corsPolicy) isPreflight(ctx *fasthttp.RequestCtx) bool {
-	return c.enabled() && ctx.IsOptions() && len(ctx.Request.Header.Peek("Origin")) > 0 &&
-		len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0
-}
-
-func (c *corsPolicy) preflight(ctx *fasthttp.RequestCtx) {
-	if !c.allows(ctx.Request.Header.Peek("Origin")) {
-		writeError(ctx, errCORSOrigin)
-		return
-	}
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
-	c.decorate(ctx)
-	ctx.Response.Header.SetBytesV("Access-Control-Allow-Methods", c.methods)
-	if h := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(h) > 0 {
-		ctx.Response.Header.SetBytesV("Access-Control-Allow-Headers", h)
-	}
-	ctx.Response.Header.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
-}
-
-const corsMaxAge = 600
-
-func (c *corsPolicy) decorate(ctx *fasthttp.RequestCtx) {
-	if !c.enabled() {
-		return
-	}
-	if origin := ctx.Request.Header.Peek("Origin"); c.allows(origin) {
-		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
-		ctx.Response.Header.Add("Vary", "Origin")
 	}
 }
 

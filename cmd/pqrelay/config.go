@@ -40,11 +40,13 @@ type variable struct {
 }
 
 var variables = []variable{
-	{"UPSTREAM", "required", "the API the inbound relay proxies to: http(s)://host[:port][/base-path]",
+	{"RELAY_ROLE", proxy.RoleBoth.String(), "both, outbound (app requests only) or inbound (pairing and frames only)",
+		func(st *settings, v string) (err error) { st.proxy.Role, err = proxy.ParseRole(v); return err }},
+	{"UPSTREAM", "required unless RELAY_ROLE=outbound", "the API the inbound relay proxies to: http(s)://host[:port][/base-path]",
 		func(st *settings, v string) error { st.proxy.Upstream = v; return nil }},
 	{"CLIENT_ID_SECRET", "required", "at least 32 characters, the same on both relays of a pair",
 		func(st *settings, v string) error { st.proxy.ClientIDSecret = v; return nil }},
-	{"OUTBOUND_TOKEN", "required", "what apps send in x-mte-outbound-token",
+	{"OUTBOUND_TOKEN", "required unless RELAY_ROLE=inbound", "what apps send in x-mte-outbound-token: 16+ visible ASCII characters",
 		func(st *settings, v string) error { st.proxy.OutboundToken = v; return nil }},
 	{"REDIS_URL", "unset: sessions in memory", "redis://[user:pass@]host:port[/db] or rediss://… (docs/REDIS.md)",
 		func(st *settings, v string) error {
@@ -101,14 +103,7 @@ var variables = []variable{
 			return nil
 		}},
 	{"ACCESS_LOG", "false", "true: one log line per request (role, method, path without query, status, code, duration, sizes, request id)",
-		func(st *settings, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return errors.New("must be true or false, got " + strconv.Quote(v))
-			}
-			st.proxy.AccessLog = b
-			return nil
-		}},
+		boolInto(func(st *settings) *bool { return &st.proxy.AccessLog })},
 	{"HEADERS", "none", `JSON object of headers set on every upstream request and app response, e.g. {"X-Env":"prod"}`,
 		func(st *settings, v string) error {
 			var m map[string]string
@@ -122,6 +117,10 @@ var variables = []variable{
 		}},
 	{"CORS_ORIGINS", "none", "comma-separated origins (or *) the outbound relay answers with CORS headers",
 		func(st *settings, v string) error { st.proxy.CORSOrigins = splitList(v); return nil }},
+	{"CORS_CREDENTIALS", "false", "true: allow credentials for listed CORS origins (not with * or null)",
+		boolInto(func(st *settings) *bool { return &st.proxy.CORSCredentials })},
+	{"CORS_EXPOSE_HEADERS", "none", "comma-separated response headers browser scripts may read",
+		func(st *settings, v string) error { st.proxy.CORSExposeHeaders = splitList(v); return nil }},
 	{"CORS_METHODS", "GET,POST,PUT,DELETE", "methods announced in preflight answers", func(st *settings, v string) error {
 		st.proxy.CORSMethods = splitList(v)
 		for _, m := range st.proxy.CORSMethods {
@@ -139,7 +138,7 @@ var variables = []variable{
 		intInto(func(st *settings) *int { return &st.proxy.MaxHeaderBytes })},
 	{"PEER_TIMEOUT", durationText(proxy.DefaultTimeout), "how long the outbound relay waits for the inbound relay",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.PeerTimeout })},
-	{"UPSTREAM_TIMEOUT", durationText(proxy.DefaultTimeout), "how long the inbound relay waits for the upstream",
+	{"UPSTREAM_TIMEOUT", durationText(proxy.DefaultUpstreamTimeout), "how long the inbound relay waits for the upstream",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.UpstreamTimeout })},
 	{"READ_TIMEOUT", durationText(proxy.DefaultTimeout), "how long a client may take to send a request",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.ReadTimeout })},
@@ -200,6 +199,17 @@ func portInto(field func(*settings) *int, zeroAllowed bool) func(*settings, stri
 			return errors.New("must be " + want + ", got " + strconv.Quote(v))
 		}
 		*field(st) = p
+		return nil
+	}
+}
+
+func boolInto(field func(*settings) *bool) func(*settings, string) error {
+	return func(st *settings, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		*field(st) = b
 		return nil
 	}
 }

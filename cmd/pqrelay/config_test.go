@@ -2,20 +2,29 @@ package main
 
 import (
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pqrelay/pqrelay/proxy"
 )
 
-const goodSecret = "0123456789abcdef0123456789abcdef"
+// goodSecret and goodToken are random (openssl rand -hex), as production
+// values should be.
+const (
+	goodSecret = "9f1c3a7e52d84b06e1a9c4f27b3d8e50"
+	goodToken  = "4b7e19c2a05fd386"
+)
 
 func env(kv ...string) func(string) string {
 	m := map[string]string{
 		"UPSTREAM":         "http://127.0.0.1:9000",
 		"CLIENT_ID_SECRET": goodSecret,
-		"OUTBOUND_TOKEN":   "token",
+		"OUTBOUND_TOKEN":   goodToken,
 	}
 	for i := 0; i < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
@@ -35,7 +44,47 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"UPSTREAM", "http://h/?q=1"}, "UPSTREAM"},
 		{[]string{"CLIENT_ID_SECRET", ""}, "CLIENT_ID_SECRET"},
 		{[]string{"CLIENT_ID_SECRET", goodSecret[:31]}, "CLIENT_ID_SECRET"},
+		{[]string{"UPSTREAM", "http://h:99999"}, "UPSTREAM"},
+		{[]string{"UPSTREAM", "http://h:"}, "UPSTREAM"},
+		{[]string{"UPSTREAM", "http://h:0/base"}, "UPSTREAM"},
+		{[]string{"UPSTREAM", "http://:9000"}, "UPSTREAM"},
+		{[]string{"UPSTREAM", "https://[::1]:"}, "UPSTREAM"},
+		{[]string{"CLIENT_ID_SECRET", strings.Repeat(" ", 32)}, "CLIENT_ID_SECRET"},
+		{[]string{"CLIENT_ID_SECRET", strings.Repeat("x", 40)}, "CLIENT_ID_SECRET"},
+		{[]string{"CLIENT_ID_SECRET", strings.Repeat("ab", 16)}, "CLIENT_ID_SECRET"},
+		{[]string{"CLIENT_ID_SECRET", strings.Repeat("password", 4)}, "CLIENT_ID_SECRET"},
+		{[]string{"CLIENT_ID_SECRET", "0123456789abcdef0123456789abcdef"}, "CLIENT_ID_SECRET"},
+		{[]string{"CLIENT_ID_SECRET", strings.Repeat("a", 30) + "bc"}, "CLIENT_ID_SECRET"},
+		{[]string{"CLIENT_ID_SECRET", "aabbaabbaabbaabbaabbaabbaabbaabX"}, "CLIENT_ID_SECRET"},
 		{[]string{"OUTBOUND_TOKEN", ""}, "OUTBOUND_TOKEN"},
+		{[]string{"OUTBOUND_TOKEN", "t"}, "OUTBOUND_TOKEN"},
+		{[]string{"OUTBOUND_TOKEN", goodToken[:15]}, "OUTBOUND_TOKEN"},
+		{[]string{"OUTBOUND_TOKEN", strings.Repeat("z", 20)}, "OUTBOUND_TOKEN"},
+		{[]string{"OUTBOUND_TOKEN", "correct horse battery staple"}, "OUTBOUND_TOKEN"},
+		{[]string{"OUTBOUND_TOKEN", goodToken + "\u00e9"}, "OUTBOUND_TOKEN"},
+		{[]string{"RELAY_ROLE", "edge"}, "RELAY_ROLE"},
+		{[]string{"RELAY_ROLE", "Inbound"}, "RELAY_ROLE"},
+		{[]string{"RELAY_ROLE", "inbound", "UPSTREAM", ""}, "UPSTREAM"},
+		{[]string{"RELAY_ROLE", "outbound", "OUTBOUND_TOKEN", ""}, "OUTBOUND_TOKEN"},
+		{[]string{"RELAY_ROLE", "outbound", "CLIENT_ID_SECRET", ""}, "CLIENT_ID_SECRET"},
+		{[]string{"HEADERS", `{"Connection":"close"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"content-length":"0"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Transfer-Encoding":"chunked"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Host":"evil.example"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"TE":"trailers"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Upgrade":"websocket"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Keep-Alive":"timeout=5"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Proxy-Connection":"keep-alive"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Trailer":"X-A"}`}, "HEADERS"},
+		{[]string{"HEADERS", `{"Access-Control-Allow-Origin":"*"}`}, "HEADERS"},
+		{[]string{"CORS_ORIGINS", "app.example.com"}, "CORS_ORIGINS"},
+		{[]string{"CORS_ORIGINS", "https://app.example.com/path"}, "CORS_ORIGINS"},
+		{[]string{"CORS_ORIGINS", "https://app.example.com:70000"}, "CORS_ORIGINS"},
+		{[]string{"CORS_CREDENTIALS", "sometimes"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_ORIGINS", "*", "CORS_CREDENTIALS", "true"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_ORIGINS", "https://a.example,*", "CORS_CREDENTIALS", "true"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_ORIGINS", "null", "CORS_CREDENTIALS", "true"}, "CORS_CREDENTIALS"},
+		{[]string{"CORS_EXPOSE_HEADERS", "x-request-id, bad header"}, "CORS_EXPOSE_HEADERS"},
 		{[]string{"PORT", "0"}, "PORT"},
 		{[]string{"PORT", "http"}, "PORT"},
 		{[]string{"DEBUG", "yes please"}, "DEBUG"},
@@ -127,19 +176,112 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 	}
 }
 
+// TestLoadSettingsRolesAndCORS: each role starts without the variable it
+// does not use, and the CORS variables reach the proxy's config.
+func TestLoadSettingsRolesAndCORS(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		kv   []string
+		want proxy.Role
+	}{
+		{nil, proxy.RoleBoth},
+		{[]string{"RELAY_ROLE", "both"}, proxy.RoleBoth},
+		{[]string{"RELAY_ROLE", "inbound", "OUTBOUND_TOKEN", ""}, proxy.RoleInbound},
+		{[]string{"RELAY_ROLE", "inbound", "OUTBOUND_TOKEN", "t"}, proxy.RoleInbound}, // unused: not checked
+		{[]string{"RELAY_ROLE", "outbound", "UPSTREAM", ""}, proxy.RoleOutbound},
+	}
+	for _, c := range cases {
+		st, err := loadSettings(env(c.kv...))
+		if err != nil || st.proxy.Role != c.want {
+			t.Errorf("%v: role %v, error %v; want %v", c.kv, st.proxy.Role, err, c.want)
+		}
+	}
+	st, err := loadSettings(env("CORS_ORIGINS", "https://app.example, null", "CORS_EXPOSE_HEADERS", "x-request-id, etag"))
+	if c := st.proxy; err != nil || len(c.CORSOrigins) != 2 || c.CORSCredentials || len(c.CORSExposeHeaders) != 2 || c.CORSExposeHeaders[1] != "etag" {
+		t.Errorf("CORS: %v %+v", err, c)
+	}
+	st, err = loadSettings(env("CORS_ORIGINS", "https://app.example", "CORS_CREDENTIALS", "true"))
+	if err != nil || !st.proxy.CORSCredentials {
+		t.Errorf("CORS_CREDENTIALS=true with a listed origin: %v %+v", err, st.proxy)
+	}
+}
+
+// TestWarnings: with the defaults, UPSTREAM_TIMEOUT is under PEER_TIMEOUT
+// and only the empty ALLOWED_PEERS is worth a line; an UPSTREAM_TIMEOUT
+// that is not shorter gets one line naming both, in the role that has both.
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		kv   []string
+		want []string // one substring per expected line
+	}{
+		{[]string{"ALLOWED_PEERS", "https://relay-b.example"}, nil},
+		{nil, []string{"ALLOWED_PEERS"}},
+		{[]string{"RELAY_ROLE", "inbound"}, nil},
+		{[]string{"UPSTREAM_TIMEOUT", "30s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (30s) is not shorter than PEER_TIMEOUT (30s)"}},
+		{[]string{"PEER_TIMEOUT", "10s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (25s) is not shorter than PEER_TIMEOUT (10s)"}},
+		{[]string{"PEER_TIMEOUT", "10s", "RELAY_ROLE", "inbound"}, nil},
+		{[]string{"UPSTREAM_TIMEOUT", "1m", "RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example"}, nil},
+	}
+	for _, c := range cases {
+		st, err := loadSettings(env(c.kv...))
+		if err != nil {
+			t.Fatalf("%v: %v", c.kv, err)
+		}
+		got := st.proxy.Warnings()
+		if len(got) != len(c.want) {
+			t.Errorf("%v: warnings %q, want %d", c.kv, got, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.Contains(got[i], w) || strings.Contains(got[i], "\n") {
+				t.Errorf("%v: warning %q, want one line with %q", c.kv, got[i], w)
+			}
+		}
+	}
+}
+
 // TestBadConfigExits runs the real binary: a bad variable exits 2 with one
-// line on stderr that names it.
+// line on stderr that names it, before anything listens.
 func TestBadConfigExits(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(binary(t))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=short", "OUTBOUND_TOKEN=t"}
-	out, err := cmd.CombinedOutput()
-	exit, ok := err.(*exec.ExitError)
-	if !ok || exit.ExitCode() != 2 {
-		t.Fatalf("exit: %v", err)
+	bin := binary(t)
+	cases := []struct{ name, value, wantVar string }{
+		{"CLIENT_ID_SECRET", "short", "CLIENT_ID_SECRET"},
+		{"CLIENT_ID_SECRET", strings.Repeat(" ", 32), "CLIENT_ID_SECRET"},
+		{"OUTBOUND_TOKEN", "t", "OUTBOUND_TOKEN"},
+		{"UPSTREAM", "http://h:99999", "UPSTREAM"},
+		{"UPSTREAM", "http://h:", "UPSTREAM"},
+		{"HEADERS", `{"Connection":"close"}`, "HEADERS"},
+		{"RELAY_ROLE", "edge", "RELAY_ROLE"},
+		{"CORS_CREDENTIALS", "true", "CORS_CREDENTIALS"}, // with CORS_ORIGINS=*
 	}
-	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "CLIENT_ID_SECRET") {
-		t.Fatalf("output %q: want one line naming CLIENT_ID_SECRET", out)
+	// A port already taken: a relay that wrongly accepted its config exits
+	// at once (status 1) instead of serving.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	for _, c := range cases {
+		vars := map[string]string{"UPSTREAM": "http://127.0.0.1:9", "CLIENT_ID_SECRET": goodSecret,
+			"OUTBOUND_TOKEN": goodToken, "CORS_ORIGINS": "*", "PORT": port, "LISTEN_ADDR": "127.0.0.1"}
+		vars[c.name] = c.value
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		for k, v := range vars {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		exit, ok := err.(*exec.ExitError)
+		if !ok || exit.ExitCode() != 2 {
+			t.Errorf("%s=%q: exit %v, output %q", c.name, c.value, err, out)
+			continue
+		}
+		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "pqrelay: "+c.wantVar+": ") {
+			t.Errorf("%s=%q: output %q, want one line naming %s", c.name, c.value, out, c.wantVar)
+		}
 	}
 }
 
@@ -154,7 +296,7 @@ func TestFIPSModes(t *testing.T) {
 		{"fips140=on", "PORT:"},
 	} {
 		cmd := exec.Command(bin)
-		cmd.Env = []string{"GODEBUG=" + c.godebug, "UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=t", "PORT=0"}
+		cmd.Env = []string{"GODEBUG=" + c.godebug, "UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=" + goodToken, "PORT=0"}
 		out, _ := cmd.CombinedOutput()
 		if !strings.Contains(string(out), c.want) {
 			t.Errorf("%s: output %q, want %q", c.godebug, out, c.want)

@@ -66,11 +66,12 @@ func run(st settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if len(st.proxy.AllowedPeers) == 0 {
-		log.Warn("ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
+	for _, w := range st.proxy.Warnings() {
+		log.Warn(w)
 	}
 	v, c := buildVersion()
-	log.Info("listening", "addr", ln.Addr().String(), "suite", session.DefaultSuite().String(), "version", v, "commit", c)
+	log.Info("listening", "addr", ln.Addr().String(), "role", st.proxy.Role.String(), "suite", session.DefaultSuite().String(),
+		"version", v, "commit", c)
 	stopMetrics, err := serveMetrics(st, rec, log)
 	if err != nil {
 		ln.Close()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,14 +71,31 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startRelay starts the binary with extra environment variables after the
-// defaults (later ones win); metrics are off unless extra sets METRICS_PORT.
+// startRelay starts the binary serving upstream, with extra variables
+// ("NAME=value") after the defaults, and waits until it answers. The port is
+// free when picked but may be taken before the relay binds it (parallel
+// tests, outgoing connections): then it tries another.
 func startRelay(t *testing.T, upstream string, extra ...string) *relayProcess {
 	t.Helper()
+	for attempt := 0; ; attempt++ {
+		r, portTaken := tryStartRelay(t, upstream, extra)
+		if !portTaken {
+			return r
+		}
+		if attempt == 2 {
+			t.Fatalf("relay did not start: %s", r.logs)
+		}
+	}
+}
+
+func tryStartRelay(t *testing.T, upstream string, extra []string) (r *relayProcess, portTaken bool) {
+	t.Helper()
 	port := freePort(t)
-	r := &relayProcess{logs: &syncbuf.Buffer{}, done: make(chan error, 1), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	r = &relayProcess{logs: &syncbuf.Buffer{}, done: make(chan error, 1), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	r.cmd = exec.Command(binary(t))
-	r.cmd.Env = append([]string{"UPSTREAM=" + upstream, "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=token",
+	// Metrics are off unless extra sets METRICS_PORT: relays of parallel
+	// tests would all want the default 9090.
+	r.cmd.Env = append([]string{"UPSTREAM=" + upstream, "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=" + goodToken,
 		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1", "METRICS_PORT=0"}, extra...)
 	r.cmd.Stderr = r.logs
 	if err := r.cmd.Start(); err != nil {
@@ -91,7 +109,16 @@ func startRelay(t *testing.T, upstream string, extra ...string) *relayProcess {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if resp, err := http.Get(r.url + "/api/mte-echo"); err == nil {
 			resp.Body.Close()
-			return r
+			return r, false
+		}
+		select {
+		case err := <-r.done:
+			r.done <- err // for the cleanup
+			if strings.Contains(r.logs.String(), "address already in use") {
+				return r, true
+			}
+			t.Fatalf("relay exited (%v): %s", err, r.logs)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("relay did not start: %s", r.logs)
@@ -119,7 +146,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		result := make(chan string, 1)
 		go func() {
 			req, _ := http.NewRequest("GET", a.url+"/slow", nil)
-			req.Header.Set("x-mte-outbound-token", "token")
+			req.Header.Set("x-mte-outbound-token", goodToken)
 			req.Header.Set("x-mte-upstream", b.url)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -143,6 +170,33 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 			target.done <- nil // for the cleanup
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s still running 10 s after SIGTERM", victim)
+		}
+	}
+}
+
+// TestStartupWarnings runs the real binary: a relay of both roles whose
+// UPSTREAM_TIMEOUT is not under its PEER_TIMEOUT starts, with one warning
+// line naming both; with the defaults it has no such line.
+func TestStartupWarnings(t *testing.T) {
+	t.Parallel()
+	peers := "ALLOWED_PEERS=http://127.0.0.1:9"
+	for _, c := range []struct {
+		env  []string
+		want int
+	}{
+		{[]string{peers}, 0},
+		{[]string{peers, "UPSTREAM_TIMEOUT=30s"}, 1},
+		{[]string{peers, "UPSTREAM_TIMEOUT=30s", "RELAY_ROLE=inbound"}, 0},
+	} {
+		r := startRelay(t, "http://127.0.0.1:9", c.env...)
+		var lines []string
+		for _, l := range strings.Split(r.logs.String(), "\n") {
+			if strings.Contains(l, "UPSTREAM_TIMEOUT") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != c.want || c.want == 1 && !(strings.Contains(lines[0], "level=WARN") && strings.Contains(lines[0], "PEER_TIMEOUT")) {
+			t.Errorf("%v: UPSTREAM_TIMEOUT lines %q, want %d warning", c.env, lines, c.want)
 		}
 	}
 }

@@ -1,0 +1,41 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// refusedByRole answers a request that this relay's RELAY_ROLE does not
+// serve and reports whether it did. With RoleBoth it costs one comparison.
+func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
+	switch s.cfg.Role {
+	case RoleOutbound:
+		if controlValue(&ctx.Request.Header, hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) {
+			writeError(ctx, errOutboundOnly)
+			return true
+		}
+	case RoleInbound:
+		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) {
+			s.fail(ctx, errInboundOnly)
+			return true
+		}
+	}
+	return false
+}
+
+// ownEndpoint reports a request that handle answers itself rather than
+// passing to the outbound role: it lists handle's cases before the last.
+func (s *Server) ownEndpoint(ctx *fasthttp.RequestCtx) bool {
+	path := ctx.Path()
+	switch {
+	case bytes.Equal(path, pathPair):
+		return ctx.IsPost()
+	case bytes.Equal(path, pathRelay):
+		return ctx.IsHead() || ctx.IsGet()
+	case bytes.Equal(path, pathEcho), bytes.HasPrefix(path, pathEchoMsg), bytes.Equal(path, pathErrors),
+		bytes.Equal(path, pathHealth):
+		return ctx.IsGet()
+	}
+	return s.cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))
+}
