@@ -272,13 +272,30 @@ func TestKubernetesOverlays(t *testing.T) {
 					}
 				}
 			}
-			for _, name := range []string{"CLIENT_ID_SECRET", "OUTBOUND_TOKEN"} {
+			// Each role gets the variables it needs and no other.
+			if e, _ := envValue(ctr, "RELAY_ROLE"); e.Value != c.overlay {
+				t.Errorf("RELAY_ROLE=%q, want %s", e.Value, c.overlay)
+			}
+			secrets := []string{"CLIENT_ID_SECRET"}
+			if c.overlay == "outbound" {
+				secrets = append(secrets, "OUTBOUND_TOKEN")
+			}
+			for _, name := range secrets {
 				if e, _ := envValue(ctr, name); e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.Value != "" {
 					t.Errorf("%s is not read from a Secret", name)
 				}
 			}
-			if s := r.secret(d.Name); s != nil && len(s.StringData["CLIENT_ID_SECRET"]) >= 32 {
-				t.Error("the placeholder CLIENT_ID_SECRET is long enough to start a relay: keep it short, so that a forgotten one fails")
+			for name, role := range map[string]string{"UPSTREAM": "inbound", "OUTBOUND_TOKEN": "outbound", "ALLOWED_PEERS": "outbound"} {
+				if _, at := envValue(ctr, name); (at >= 0) != (role == c.overlay) {
+					t.Errorf("%s set: %v; it belongs to the %s role only", name, at >= 0, role)
+				}
+			}
+			if s := r.secret(d.Name); s != nil {
+				for key, v := range s.StringData {
+					if len(v) >= 16 {
+						t.Errorf("the placeholder %s is long enough to pass for a value: keep it short, so that a forgotten one fails", key)
+					}
+				}
 			}
 
 			// Disruption budget and autoscaler aim at this Deployment.
