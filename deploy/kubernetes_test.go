@@ -134,7 +134,12 @@ const relayShutdownDrain = 30
 // and the inbound role's replicas and Redis.
 func TestKubernetesOverlays(t *testing.T) {
 	t.Parallel()
-	relayURL := startRelay(t, "UPSTREAM=http://127.0.0.1:9")
+	// The probes are checked against a relay of the overlay's role: a role
+	// refuses what it does not serve, and a probe must not be refused.
+	relayURLs := map[string]string{
+		"outbound": startRelay(t, "RELAY_ROLE=outbound"),
+		"inbound":  startRelay(t, "RELAY_ROLE=inbound", "UPSTREAM=http://127.0.0.1:9"),
+	}
 	for _, c := range []struct {
 		overlay     string
 		serviceType corev1.ServiceType
@@ -147,6 +152,7 @@ func TestKubernetesOverlays(t *testing.T) {
 	} {
 		t.Run(c.overlay, func(t *testing.T) {
 			t.Parallel()
+			relayURL := relayURLs[c.overlay]
 			r := render(t, c.overlay)
 			d, ctr := r.relayDeployment(t)
 			pod := &d.Spec.Template.Spec

@@ -34,7 +34,7 @@ func (s *Server) ownEndpoint(ctx *fasthttp.RequestCtx) bool {
 	case bytes.Equal(path, pathRelay):
 		return ctx.IsHead() || ctx.IsGet()
 	case bytes.Equal(path, pathEcho), bytes.HasPrefix(path, pathEchoMsg), bytes.Equal(path, pathErrors),
-		bytes.Equal(path, pathHealth):
+		bytes.Equal(path, pathHealth), bytes.Equal(path, pathReady):
 		return ctx.IsGet()
 	}
 	return s.cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))
