@@ -5,9 +5,11 @@ package proxy_test
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/relaytest"
+	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
 )
 
@@ -70,3 +72,42 @@ func TestZeroAllocations(t *testing.T) {
 }
 
 var allocModes = []string{"MKE", "MTE"}
+
+// TestSignedZeroAllocations: with UPSTREAM_SIGNING and an HMAC algorithm,
+// a request through the pair still allocates nothing: relay B signs with
+// pooled keyed hash states and buffers.
+func TestSignedZeroAllocations(t *testing.T) {
+	up := fastUpstream(t)
+	a := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	body := make([]byte, 1024)
+	for _, signing := range []upsign.Config{
+		{Scheme: upsign.SchemeCavage, Algorithm: "hmac-sha256"},
+		{Scheme: upsign.SchemeRFC9421, Algorithm: "hmac-sha256", MaxAge: time.Minute},
+	} {
+		signing.KeyID, signing.Secret = "relay-b", "alloc-test-secret-0123456789abcdef"
+		cfg := relaytest.BaseConfig(up)
+		cfg.Signing = signing
+		b := relaytest.StartRelay(t, cfg, nil, "")
+		client := &fasthttp.HostClient{Addr: a.Addr}
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(a.URL + "/api/items?id=42")
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.Header.Set("x-mte-outbound-token", relaytest.Token)
+		req.Header.Set("x-mte-upstream", b.URL)
+		req.SetBody(body)
+		send := func() {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != 1024 {
+				t.Fatalf("%s: %v %d %q", signing.Scheme, err, resp.StatusCode(), resp.Body())
+			}
+		}
+		for i := 0; i < 200; i++ { // pair, fill pools
+			send()
+		}
+		if allocs := testing.AllocsPerRun(500, send); allocs > 0 {
+			t.Errorf("%s %s: %.2f allocations per request, want 0", signing.Scheme, signing.Algorithm, allocs)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}

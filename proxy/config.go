@@ -12,6 +12,7 @@ import (
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // Config is a relay's configuration. cmd/pqrelay fills it from environment
@@ -97,6 +98,12 @@ type Config struct {
 	// session it paired; the outbound relay pairs anew at 75% of it.
 	// Default 1 h, from 1 min to 24 h.
 	SessionLifetime time.Duration
+
+	// Signing is UPSTREAM_SIGNING and the SIGNING_* variables: how the
+	// inbound relay signs every request it sends to the upstream (after
+	// HEADERS are set and hop-by-hop headers dropped, so that what is
+	// signed is what is sent). Default: Scheme empty, no signing.
+	Signing upsign.Config
 }
 
 // Role is RELAY_ROLE: which of the two roles a relay serves. Splitting them
@@ -259,6 +266,19 @@ func (c Config) Validate() error {
 			return errors.New("HEADERS: " + quoteName(h.Name) + " describes the connection or the message's framing; relays set it themselves")
 		case hasPrefixFold(name, accessControlPrefix):
 			return errors.New("HEADERS: " + quoteName(h.Name) + " is a CORS header; set CORS_ORIGINS, CORS_CREDENTIALS and CORS_EXPOSE_HEADERS instead")
+		}
+	}
+	if c.Signing.Scheme != "" {
+		if !c.Role.inbound() {
+			return errors.New("UPSTREAM_SIGNING: relay A (RELAY_ROLE=outbound) sends nothing to an upstream; set it on relay B")
+		}
+		if _, err := upsign.New(c.Signing); err != nil {
+			return err
+		}
+		for _, h := range c.Headers {
+			if c.Signing.Replaces(h.Name) {
+				return errors.New("HEADERS: " + quoteName(h.Name) + " would be replaced by relay B's upstream signature (UPSTREAM_SIGNING)")
+			}
 		}
 	}
 	for _, p := range c.AllowedPeers {

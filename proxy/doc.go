@@ -2,8 +2,9 @@
 // roles of DESIGN.md §1, or one of them (RELAY_ROLE, role.go). As the
 // outbound relay it takes the app's plain request, seals it into a frame and
 // sends it to the inbound relay named by x-mte-upstream; as the inbound
-// relay it opens frames, rebuilds the request for UPSTREAM and seals the
-// answer back. outbound.go is relay A's path and inbound.go relay B's, each
+// relay it opens frames, rebuilds the request for UPSTREAM (signed last,
+// with package upsign, when UPSTREAM_SIGNING is set) and seals the answer
+// back. outbound.go is relay A's path and inbound.go relay B's, each
 // opening with a walk through its stages; cors.go answers browsers;
 // errors.go lists every error a relay can answer.
 //

@@ -13,7 +13,8 @@ package proxy
 //     MTE_FRAME_REJECTED: fail closed, tell the peer nothing.
 //  8. forward(): the envelope is rebuilt as a request to UPSTREAM (no
 //     Content-Length or Transfer-Encoding inside a frame, hop-by-hop and
-//     x-mte-* dropped, HEADERS set), sent with UPSTREAM_TIMEOUT.
+//     x-mte-* dropped, HEADERS set), signed last when UPSTREAM_SIGNING is
+//     set (package upsign), sent with UPSTREAM_TIMEOUT.
 //  9. sealResponse(): the upstream's status, headers and body, or a relay
 //     error (502, 504), sealed under the response key with the request's
 //     counter and this relay's responder id as nonce, bound to the
@@ -286,6 +287,18 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 		ureq.Header.AddBytesKV(strContentLength, strconv.AppendInt(length[:0], int64(len(r.Body)), 10))
 	}
 	ureq.SetBodyRaw(r.Body)
+	if s.signer != nil {
+		// The upstream client sends the path as it came (it sets the same
+		// flag before writing); the signer must read it the same way.
+		ureq.URI().DisablePathNormalizing = true
+		if err := s.signer.Sign(ureq, s.now()); err != nil {
+			// Only an asymmetric key can fail here; an unsigned request
+			// would be refused by the upstream anyway.
+			s.log.Warn("upstream request signing failed", "err", err)
+			s.sealResponse(sess, h, tag, nil, errUpstreamUnreachable, out)
+			return
+		}
+	}
 
 	sent := time.Now()
 	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)

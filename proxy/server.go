@@ -20,6 +20,7 @@ import (
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/session"
+	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
 )
 
@@ -43,6 +44,7 @@ type Server struct {
 	upstreamHost   []byte // the Host field of requests to the upstream
 	peers          peerSet
 	extraHeaders   [][2][]byte
+	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
 	cors           corsPolicy
 	frameLimit     int    // the largest frame a peer may send or answer
 	responder      uint32 // this process's random id in response nonces (codec.Header.Responder)
@@ -109,6 +111,11 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	for _, p := range cfg.AllowedPeers {
 		o, _ := parsePeerOrigin(p)
 		s.peers.allowed[o] = true
+	}
+	if cfg.Signing.Scheme != "" {
+		if s.signer, err = upsign.New(cfg.Signing); err != nil {
+			return nil, err
+		}
 	}
 	for _, h := range cfg.Headers {
 		s.extraHeaders = append(s.extraHeaders, [2][]byte{[]byte(h.Name), []byte(h.Value)})

@@ -144,6 +144,26 @@ var variables = []variable{
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.ReadTimeout })},
 	{"IDLE_TIMEOUT", durationText(proxy.DefaultIdleTimeout), "how long an idle keep-alive connection is kept (over 30s)",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.IdleTimeout })},
+	// Upstream request signing; proxy.Config.Validate checks these (package
+	// upsign names the variable in each error).
+	{"UPSTREAM_SIGNING", "unset: off", "cavage or rfc9421: the inbound relay signs every request it sends to UPSTREAM",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Scheme })},
+	{"SIGNING_ALGORITHM", "required with signing", "e.g. hmac-sha256, rsa-sha256 (cavage); hmac-sha256, ed25519, ecdsa-p256-sha256, rsa-pss-sha512 (rfc9421)",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Algorithm })},
+	{"SIGNING_KEY_ID", "required with signing", "the key id the upstream looks the key up by",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.KeyID })},
+	{"SIGNING_SECRET", "none", "the HMAC key, 16 bytes or more",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Secret })},
+	{"SIGNING_KEY_FILE", "none", "PEM private key for the asymmetric algorithms",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.KeyFile })},
+	{"SIGNING_HEADERS", "per scheme", "what the signature covers: header names or rfc9421 component identifiers",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Headers })},
+	{"SIGNING_HEADER", "Authorization", "cavage only: Authorization or Signature",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Header })},
+	{"SIGNING_SIGNATURE_ENCODING", "base64", "cavage only: base64 or tyk",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Encoding })},
+	{"SIGNING_MAX_AGE", "none", "rfc9421 only: expires = created + this duration",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.Signing.MaxAge })},
 	{"SHUTDOWN_DELAY", "0s", "after SIGTERM: how long GET /api/mte-ready answers 503 while the relay still accepts, before it drains",
 		func(st *settings, v string) error {
 			d, err := time.ParseDuration(v)
@@ -174,8 +194,22 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			}
 		}
 	}
+	if st.proxy.Signing.Scheme == "" {
+		for _, name := range signingVariables {
+			if getenv(name) != "" {
+				return st, errors.New(name + ": set, but UPSTREAM_SIGNING is not; set UPSTREAM_SIGNING=cavage or rfc9421 to sign upstream requests")
+			}
+		}
+	}
 	st.proxy.Debug = st.logLevel <= slog.LevelDebug
 	return st, st.proxy.Validate()
+}
+
+// signingVariables are the variables that only mean something with
+// UPSTREAM_SIGNING set.
+var signingVariables = []string{
+	"SIGNING_ALGORITHM", "SIGNING_KEY_ID", "SIGNING_SECRET", "SIGNING_KEY_FILE",
+	"SIGNING_HEADERS", "SIGNING_HEADER", "SIGNING_SIGNATURE_ENCODING", "SIGNING_MAX_AGE",
 }
 
 func splitList(v string) []string {
@@ -201,6 +235,10 @@ func portInto(field func(*settings) *int, zeroAllowed bool) func(*settings, stri
 		*field(st) = p
 		return nil
 	}
+}
+
+func stringInto(field func(*settings) *string) func(*settings, string) error {
+	return func(st *settings, v string) error { *field(st) = v; return nil }
 }
 
 func boolInto(field func(*settings) *bool) func(*settings, string) error {

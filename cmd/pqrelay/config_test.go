@@ -20,6 +20,11 @@ const (
 	goodToken  = "4b7e19c2a05fd386"
 )
 
+const (
+	goodSigningSecret = "signing-secret-0123456789abcdef-0123456789abcdef"
+	ed25519KeyFile    = "../../upsign/testdata/rfc9421-test-key-ed25519.pem"
+)
+
 func env(kv ...string) func(string) string {
 	m := map[string]string{
 		"UPSTREAM":         "http://127.0.0.1:9000",
@@ -111,6 +116,30 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"ACCESS_LOG", "on"}, "ACCESS_LOG"},
 		{[]string{"SHUTDOWN_DELAY", "1h"}, "SHUTDOWN_DELAY"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
+		{[]string{"UPSTREAM_SIGNING", "jws"}, "UPSTREAM_SIGNING"},
+		{[]string{"RELAY_ROLE", "outbound", "UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k",
+			"SIGNING_SECRET", goodSigningSecret}, "UPSTREAM_SIGNING"},
+		{[]string{"SIGNING_ALGORITHM", "hmac-sha256"}, "SIGNING_ALGORITHM"},
+		{[]string{"SIGNING_SECRET", goodSigningSecret}, "SIGNING_SECRET"},
+		{[]string{"UPSTREAM_SIGNING", "cavage"}, "SIGNING_ALGORITHM"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "ed25519"}, "SIGNING_ALGORITHM"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_SECRET", goodSigningSecret}, "SIGNING_KEY_ID"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", "short"}, "SIGNING_SECRET"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"SIGNING_KEY_FILE", ed25519KeyFile}, "SIGNING_KEY_FILE"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "rsa-pss-sha512", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile}, "SIGNING_KEY_FILE"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile,
+			"SIGNING_HEADERS", `"@method" "@status"`}, "SIGNING_HEADERS"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile,
+			"SIGNING_HEADER", "Signature"}, "SIGNING_HEADER"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "k", "SIGNING_KEY_FILE", ed25519KeyFile,
+			"SIGNING_MAX_AGE", "soon"}, "SIGNING_MAX_AGE"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"SIGNING_MAX_AGE", "1m"}, "SIGNING_MAX_AGE"},
+		{[]string{"UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"HEADERS", `{"Authorization":"Bearer x"}`}, "HEADERS"},
+		{[]string{"UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k", "SIGNING_SECRET", goodSigningSecret,
+			"HEADERS", `{"content-digest":"x"}`}, "HEADERS"},
 	}
 	for _, c := range cases {
 		_, err := loadSettings(env(c.kv...))
@@ -122,7 +151,7 @@ func TestLoadSettingsErrors(t *testing.T) {
 		if !strings.HasPrefix(msg, c.wantVar+": ") || strings.Contains(msg, "\n") {
 			t.Errorf("%v: error %q should be one line starting with %s", c.kv, msg, c.wantVar)
 		}
-		if strings.Contains(msg, "hunter2") || strings.Contains(msg, goodSecret) {
+		if strings.Contains(msg, "hunter2") || strings.Contains(msg, goodSecret) || strings.Contains(msg, goodSigningSecret) {
 			t.Errorf("%v: error %q echoes a secret", c.kv, msg)
 		}
 	}
@@ -173,6 +202,31 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 	st, err = loadSettings(env("REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "local-window"))
 	if err != nil || !st.redis.OutageLocalWindow {
 		t.Errorf("REDIS_OUTAGE=local-window: %v %+v", err, st.redis)
+	}
+}
+
+// TestLoadSettingsSigning: the signing variables reach proxy.Config as
+// given.
+func TestLoadSettingsSigning(t *testing.T) {
+	t.Parallel()
+	st, err := loadSettings(env("UPSTREAM_SIGNING", "rfc9421", "SIGNING_ALGORITHM", "ed25519", "SIGNING_KEY_ID", "relay-b",
+		"SIGNING_KEY_FILE", ed25519KeyFile, "SIGNING_HEADERS", `"@method" "@path" "date"`, "SIGNING_MAX_AGE", "90s",
+		"HEADERS", `{"Authorization":"Bearer x"}`)) // rfc9421 leaves Authorization alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.proxy.Signing
+	if c.Scheme != "rfc9421" || c.Algorithm != "ed25519" || c.KeyID != "relay-b" || c.KeyFile != ed25519KeyFile ||
+		c.Headers != `"@method" "@path" "date"` || c.MaxAge != 90*time.Second {
+		t.Errorf("rfc9421 values not applied: %+v", c)
+	}
+	st, err = loadSettings(env("UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha512", "SIGNING_KEY_ID", "relay-b",
+		"SIGNING_SECRET", goodSigningSecret, "SIGNING_HEADER", "Signature", "SIGNING_SIGNATURE_ENCODING", "tyk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.proxy.Signing; c.Scheme != "cavage" || c.Secret != goodSigningSecret || c.Header != "Signature" || c.Encoding != "tyk" {
+		t.Errorf("cavage values not applied: %+v", c)
 	}
 }
 
