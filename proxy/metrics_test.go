@@ -96,3 +96,28 @@ func TestMetricsRecordWhatHappened(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsCountRoleRefusals: a request a relay's RELAY_ROLE refuses is
+// counted under the role it asked for, with the refusal's code.
+func TestMetricsCountRoleRefusals(t *testing.T) {
+	t.Parallel()
+	recA, recB := newRecorder(), newRecorder()
+	p := relaytest.NewPair(t, relaytest.Options{
+		ConfigA: func(c *proxy.Config) { c.Role, c.Upstream, c.Metrics = proxy.RoleOutbound, "", recA },
+		ConfigB: func(c *proxy.Config) { c.Role, c.OutboundToken, c.Metrics = proxy.RoleInbound, "", recB },
+	})
+	app, _ := http.NewRequest("GET", p.B.URL+"/api/items", nil)
+	if r := do(t, app); relayCode(r) != "MTE_INBOUND_ONLY" {
+		t.Fatalf("app request to B: %d %s", r.status, r.body)
+	}
+	pairing, _ := http.NewRequest("POST", p.A.URL+"/api/mte-pair", nil)
+	if r := do(t, pairing); relayCode(r) != "MTE_OUTBOUND_ONLY" {
+		t.Fatalf("pairing with A: %d %s", r.status, r.body)
+	}
+	if v := metricValues(recB)[`pqrelay_requests_total{role="outbound",code="MTE_INBOUND_ONLY"}`]; v != "1" {
+		t.Errorf("B counted %q app requests refused by its role, want 1", v)
+	}
+	if v := metricValues(recA)[`pqrelay_requests_total{role="inbound",code="MTE_OUTBOUND_ONLY"}`]; v != "1" {
+		t.Errorf("A counted %q relay requests refused by its role, want 1", v)
+	}
+}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -13,15 +14,24 @@ func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 	case RoleOutbound:
 		if controlValue(&ctx.Request.Header, hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) {
 			writeError(ctx, errOutboundOnly)
+			s.countRefusal(metrics.Inbound, errOutboundOnly)
 			return true
 		}
 	case RoleInbound:
 		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) {
 			s.fail(ctx, errInboundOnly)
+			s.countRefusal(metrics.Outbound, errInboundOnly)
 			return true
 		}
 	}
 	return false
+}
+
+// countRefusal counts a request refused before either role's handler ran,
+// under the role it asked for.
+func (s *Server) countRefusal(role metrics.Role, e *relayError) {
+	s.metrics.RequestStarted()
+	s.metrics.RequestDone(role, e.outcome, 0)
 }
 
 // ownEndpoint reports a request that handle answers itself rather than
