@@ -76,9 +76,9 @@ func (c *container) proc(t *testing.T, file string) string {
 // TestImage builds the image twice (same inputs, same digest), checks its
 // configuration, then runs relay B and relay A as containers in front of an
 // upstream on the host and sends a request through them: the answer comes
-// back, both relays run as uid 65532 on a read-only root filesystem, the
-// metrics listener reports the build, and SIGTERM (podman stop) ends each
-// relay with exit status 0.
+// back, both relays run as uid 65532 on a read-only root filesystem and are
+// ready, relay B logs JSON with its version, the metrics listener reports
+// the build, and SIGTERM (podman stop) ends each relay with exit status 0.
 func TestImage(t *testing.T) {
 	t.Parallel()
 	tag := fmt.Sprintf("localhost/pqrelay:test-%d", os.Getpid())
@@ -116,7 +116,8 @@ func TestImage(t *testing.T) {
 	bPort, bMetrics, aPort := freePort(t), freePort(t), freePort(t)
 	bURL := fmt.Sprintf("http://127.0.0.1:%d", bPort)
 	aURL := fmt.Sprintf("http://127.0.0.1:%d", aPort)
-	b := runRelayContainer(t, tag, "UPSTREAM="+upstream.URL, fmt.Sprintf("PORT=%d", bPort), fmt.Sprintf("METRICS_PORT=%d", bMetrics))
+	b := runRelayContainer(t, tag, "UPSTREAM="+upstream.URL, fmt.Sprintf("PORT=%d", bPort), fmt.Sprintf("METRICS_PORT=%d", bMetrics),
+		"LOG_FORMAT=json")
 	a := runRelayContainer(t, tag, "UPSTREAM=http://127.0.0.1:9", fmt.Sprintf("PORT=%d", aPort), "METRICS_PORT=0", "ALLOWED_PEERS="+bURL)
 	waitHTTP(t, bURL+"/api/mte-echo", b.logs)
 	waitHTTP(t, aURL+"/api/mte-echo", a.logs)
@@ -141,6 +142,20 @@ func TestImage(t *testing.T) {
 		if opts := rootMountOptions(c.proc(t, "mountinfo")); !strings.HasPrefix(opts, "ro,") && opts != "ro" {
 			t.Errorf("relay %s: root filesystem mounted %q, want read-only", name, opts)
 		}
+	}
+
+	for name, url := range map[string]string{"A": aURL, "B": bURL} {
+		resp, err := http.Get(url + "/api/mte-ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("relay %s: readiness %d", name, resp.StatusCode)
+		}
+	}
+	if logs := b.logs(); !strings.Contains(logs, `"msg":"listening"`) || !strings.Contains(logs, `"version":"`+version+`"`) {
+		t.Errorf("relay B's JSON start-up log lacks the version:\n%s", logs)
 	}
 
 	metrics, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", bMetrics))
