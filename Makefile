@@ -20,7 +20,7 @@ VERSION   ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips fuzz-short fuzz demo bench clean image image-binary test-deploy
+.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips test-purego fuzz-short fuzz demo bench clean image image-binary test-deploy
 
 all: build
 
@@ -40,12 +40,13 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps lint test-race test-alloc test-fips fuzz-short test-deploy
+test: deps lint test-race test-alloc test-fips test-purego fuzz-short test-deploy
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags purego ./codec/
 
 # Every package with -race. The allocation tests are built without -race
 # (the race detector allocates), so they run on their own in test-alloc.
@@ -59,6 +60,11 @@ test-alloc:
 # module, the MLKEM768-P256 suite).
 test-fips:
 	GODEBUG=fips140=on $(GO) test -count=1 -run 'TestReferenceExample|TestFaithful|TestTamperAndReplay|TestRestartB$$' ./proxy/
+
+# The codec built without its assembly (the pure-Go twins a non-amd64
+# machine runs); TestSuiteWithoutAssembly covers amd64 with AVX2 disabled.
+test-purego:
+	$(GO) test -tags purego -count=1 ./codec/
 
 # A short run of every fuzz target, seeds from testdata/fuzz included.
 fuzz-short:
@@ -108,6 +114,7 @@ test-deploy: deps
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
+	cd benchmarks/scan && $(GO) test -run '^$$' -bench . -benchmem .
 	./benchmarks/loadgen/run.sh
 
 clean:

@@ -2,7 +2,12 @@
 
 package codec
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/pqrelay/pqrelay/internal/jsonshape"
+)
 
 // TestZeroAllocs: sealing and opening an MKE frame and building and parsing
 // its envelope allocate nothing in steady state (DESIGN.md §3). Built
@@ -48,4 +53,29 @@ func TestZeroAllocs(t *testing.T) {
 		Seal(testRequestEnv(frame, ModeMTE), k, testClientID, nil)
 	})
 	t.Logf("sealing an MTE frame: %v allocations (per-message key)", mte)
+}
+
+// TestScanAllocs: accepting a JSON or XML body allocates nothing, with each
+// stage-1 kernel.
+func TestScanAllocs(t *testing.T) {
+	body := jsonshape.Build("api", 64<<10)
+	xmlBody := []byte(`<?xml version="1.0"?><r a="1">` + strings.Repeat(`<item id="7">text &amp; more<b/></item>`, 500) + `</r>`)
+	jl := JSONLimits{MaxDepth: 10, MaxStringLength: 1000}
+	xl := XMLLimits{MaxDepth: 10, MaxChildren: 1000}
+	for _, k := range kernels(t) {
+		restore := k.off()
+		if r := ScanJSON(body, jl); r.Verdict != Accepted {
+			t.Fatalf("%s: %+v", k.name, r)
+		}
+		if n := testing.AllocsPerRun(20, func() { ScanJSON(body, jl) }); n != 0 {
+			t.Errorf("%s: ScanJSON allocates %v times", k.name, n)
+		}
+		restore()
+	}
+	if r := ScanXML(xmlBody, xl); r.Verdict != Accepted {
+		t.Fatalf("%+v", r)
+	}
+	if n := testing.AllocsPerRun(20, func() { ScanXML(xmlBody, xl) }); n != 0 {
+		t.Errorf("ScanXML allocates %v times", n)
+	}
 }

@@ -2,12 +2,16 @@ package codec
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/pqrelay/pqrelay/internal/fuzzseed"
+	"github.com/pqrelay/pqrelay/internal/jsonshape"
 )
 
 // Fuzz targets for every decoder of the package (DESIGN.md §4). Seed corpora
@@ -248,4 +252,143 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for i, s := range []string{"application/json", "a\tb", "v\r\n", "caf\xc3\xa9", "x-name"} {
 		write("FuzzValidHeaderValue", fmt.Sprintf("value-%d", i), []byte(s))
 	}
+	for i, s := range jsonSeeds() {
+		write("FuzzScanJSON", fmt.Sprintf("json-%d", i), s, uint8(0), uint8(0), uint8(0))
+		write("FuzzScanJSON", fmt.Sprintf("json-%d-limited", i), s, uint8(3), uint8(2), uint8(4))
+		write("FuzzFindPositions", fmt.Sprintf("json-%d", i), s)
+	}
+	for i, s := range xmlSeeds() {
+		write("FuzzScanXML", fmt.Sprintf("xml-%d", i), s, uint8(0), uint8(0), uint8(0))
+		write("FuzzScanXML", fmt.Sprintf("xml-%d-limited", i), s, uint8(2), uint8(2), uint8(3))
+	}
+}
+
+// jsonSeeds are the tricky inputs FuzzScanJSON starts from: escapes and
+// numbers at 32- and 64-byte block edges, surrogates, overlong and
+// truncated UTF-8, deep nesting.
+func jsonSeeds() [][]byte {
+	var seeds [][]byte
+	add := func(s string) { seeds = append(seeds, []byte(s)) }
+	for _, edge := range []int{29, 30, 31, 32, 61, 62, 63, 64, 65} {
+		pad := strings.Repeat(" ", edge)
+		add(`[` + pad + `"\"\\"]`)
+		add(`[` + pad + `"\\\\\\\"x"]`)
+		add(`["` + strings.Repeat("a", edge) + `\u00e9\ud83d\ude00"]`)
+		add(`[` + pad + `-12.5e+10, 0.0001]`)
+		add(`{"` + strings.Repeat("k", edge) + `":"v"}`)
+	}
+	add(`{"a":[1,2,{"b":null,"c":true,"d":false}],"e":"caf\u00e9 \ud800 日本"}`)
+	add("[\"\xc0\xaf\"]")
+	add("[\"\xed\xa0\x80\"]")
+	add("[\"\xf4\x90\x80\x80\"]")
+	add("[\"\xe6\x97\"]")
+	add(strings.Repeat("[", 40) + strings.Repeat("]", 40))
+	add(strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20))
+	add(string(jsonshape.Build("api", 300)))
+	return seeds
+}
+
+// FuzzScanJSON: the AVX2 kernel and its twin reach the same result (verdict,
+// offset, limit, reason and counts); with no limits the verdict is
+// encoding/json.Valid's, except that invalid UTF-8 inside strings, which
+// encoding/json lets through, is refused; an accepted body is within its
+// limits.
+func FuzzScanJSON(f *testing.F) {
+	for _, s := range jsonSeeds() {
+		f.Add(s, uint8(0), uint8(0), uint8(0))
+		f.Add(s, uint8(3), uint8(2), uint8(4))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, depth, members, length uint8) {
+		lim := JSONLimits{MaxDepth: int(depth), MaxArrayElements: int(members), MaxObjectEntries: int(members),
+			MaxNameLength: int(length), MaxStringLength: int(length) * 2}
+		for _, l := range []JSONLimits{{}, lim} {
+			got := ScanJSON(body, l)
+			if useAVX2 {
+				restore := disableAVX2()
+				twin := ScanJSON(body, l)
+				restore()
+				if got != twin {
+					t.Fatalf("ScanJSON(%q, %+v): avx2 %+v, generic %+v", body, l, got, twin)
+				}
+			}
+			if got.Verdict == Accepted {
+				if l.MaxDepth > 0 && got.Depth > l.MaxDepth || l.MaxArrayElements > 0 && got.ArrayElements > l.MaxArrayElements ||
+					l.MaxNameLength > 0 && got.NameLength > l.MaxNameLength || l.MaxStringLength > 0 && got.StringLength > l.MaxStringLength {
+					t.Fatalf("ScanJSON(%q, %+v) accepted with counts %+v", body, l, got)
+				}
+			}
+		}
+		got := ScanJSON(body, JSONLimits{})
+		if got.Verdict == DepthExceeded {
+			return // MaxNesting; encoding/json goes deeper
+		}
+		if want := json.Valid(body) && utf8.Valid(body); (got.Verdict == Accepted) != want {
+			t.Fatalf("ScanJSON(%q) = %+v; encoding/json.Valid and utf8.Valid say %v", body, got, want)
+		}
+	})
+}
+
+// FuzzFindPositions: the AVX2 kernel finds the same positions and carries
+// as its twin, and writes nothing past the room it was given.
+func FuzzFindPositions(f *testing.F) {
+	for _, s := range jsonSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !useAVX2 {
+			t.Skip("no AVX2")
+		}
+		checkFindPositions(t, b)
+	})
+}
+
+// xmlSeeds start FuzzScanXML from every construct the scanner knows.
+func xmlSeeds() [][]byte {
+	var seeds [][]byte
+	for _, s := range []string{
+		"<?xml version=\"1.0\"?>\n<!-- c --><a x='1' y=\"&lt;&#x41;\">t&amp;<b/><![CDATA[<&]]><?pi data?>caf\u00e9</a>",
+		"<a><b><c/></b><b></b ></a>",
+		`<!DOCTYPE lolz [<!ENTITY lol "lol">]><lolz>&lol;</lolz>`,
+		"<a>]]></a>",
+		"<a><!-- a -- b --></a>",
+		"<r>\xc0\xaf</r>",
+		"<\u00e9l\u00e9ment attr\u00b7='v'/>",
+	} {
+		seeds = append(seeds, []byte(s))
+	}
+	return seeds
+}
+
+// FuzzScanXML: no panic; an accepted body is within its limits and, when it
+// is ASCII without an XML declaration (whose encoding encoding/xml would
+// judge), is read to the end by encoding/xml's strict decoder.
+func FuzzScanXML(f *testing.F) {
+	for _, s := range xmlSeeds() {
+		f.Add(s, uint8(0), uint8(0), uint8(0))
+		f.Add(s, uint8(2), uint8(2), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, depth, members, length uint8) {
+		lim := XMLLimits{MaxDepth: int(depth), MaxChildren: int(members), MaxAttributes: int(members),
+			MaxNameLength: int(length), MaxTextLength: int(length), MaxAttributeLength: int(length)}
+		for _, l := range []XMLLimits{{}, lim} {
+			got := ScanXML(body, l)
+			if got.Verdict != Accepted {
+				if got.Offset < 0 || got.Offset > len(body) {
+					t.Fatalf("ScanXML(%q) = %+v: offset outside the body", body, got)
+				}
+				continue
+			}
+			if l.MaxDepth > 0 && got.Depth > l.MaxDepth || l.MaxChildren > 0 && got.Children > l.MaxChildren ||
+				l.MaxTextLength > 0 && got.StringLength > l.MaxTextLength || l.MaxNameLength > 0 && got.NameLength > l.MaxNameLength {
+				t.Fatalf("ScanXML(%q, %+v) accepted with counts %+v", body, l, got)
+			}
+			ascii := true
+			for _, c := range body {
+				ascii = ascii && c < utf8.RuneSelf
+			}
+			if ascii && !bytes.Contains(body, []byte("<?xml")) && !xmlWellFormed(body) {
+				t.Fatalf("ScanXML accepted %q, which encoding/xml refuses", body)
+			}
+		}
+	})
 }

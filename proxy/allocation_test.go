@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/jsonshape"
 	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/pqrelay/pqrelay/upsign"
@@ -72,6 +74,39 @@ func TestZeroAllocations(t *testing.T) {
 }
 
 var allocModes = []string{"MKE", "MTE"}
+
+// TestProtectionZeroAllocations: with JSON protection on both ways (the
+// inbound relay scanning requests, the outbound relay responses), a
+// request whose JSON bodies pass still allocates nothing.
+func TestProtectionZeroAllocations(t *testing.T) {
+	body := jsonshape.Build("api", 16<<10)
+	up := fastUpstreamAnswering(t, body)
+	cfg := relaytest.BaseConfig(up)
+	cfg.JSONLimits = codec.JSONLimits{MaxDepth: 8, MaxArrayElements: 1000, MaxObjectEntries: 20, MaxNameLength: 64, MaxStringLength: 256}
+	cfg.XMLLimits = codec.XMLLimits{MaxDepth: 8}
+	cfg.JSONResponses = true
+	b := relaytest.StartRelay(t, cfg, nil, "")
+	a := relaytest.StartRelay(t, cfg, nil, "")
+	client := &fasthttp.HostClient{Addr: a.Addr}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI(a.URL + "/api/items")
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json; charset=utf-8")
+	req.Header.Set("x-mte-outbound-token", relaytest.Token)
+	req.Header.Set("x-mte-upstream", b.URL)
+	req.SetBody(body)
+	send := func() {
+		if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != len(body) {
+			t.Fatalf("%v %d %.200q", err, resp.StatusCode(), resp.Body())
+		}
+	}
+	for range 200 { // pair, fill pools
+		send()
+	}
+	if allocs := testing.AllocsPerRun(300, send); allocs > 0 {
+		t.Errorf("%.2f allocations per request with JSON protection on, want 0", allocs)
+	}
+}
 
 // TestSignedZeroAllocations: with UPSTREAM_SIGNING and an HMAC algorithm,
 // a request through the pair still allocates nothing: relay B signs with

@@ -94,6 +94,24 @@ type Config struct {
 	// relay's own idle limit toward peers (peerIdle), so an outbound relay
 	// closes its idle connections before the inbound relay does.
 	IdleTimeout time.Duration
+	// JSONLimits are JSON_MAX_DEPTH, JSON_MAX_ARRAY_ELEMENTS,
+	// JSON_MAX_OBJECT_ENTRIES, JSON_MAX_NAME_LENGTH and
+	// JSON_MAX_STRING_LENGTH: the inbound relay refuses a request whose
+	// Content-Type is JSON and whose body breaks one of them or is not valid
+	// JSON. 0 means no limit; all 0 (the default) turns JSON protection off.
+	JSONLimits codec.JSONLimits
+	// XMLLimits are XML_MAX_DEPTH, XML_MAX_CHILDREN, XML_MAX_ATTRIBUTES,
+	// XML_MAX_NAME_LENGTH, XML_MAX_TEXT_LENGTH and XML_MAX_ATTRIBUTE_LENGTH,
+	// as JSONLimits for XML bodies; with any set, a DOCTYPE is refused too.
+	// Default: all 0, XML protection off.
+	XMLLimits codec.XMLLimits
+	// JSONResponses is JSON_RESPONSES: the outbound relay also checks the
+	// JSON responses it opens against JSONLimits and answers 502 for one
+	// that fails. Default false.
+	JSONResponses bool
+	// XMLResponses is XML_RESPONSES, JSONResponses for XML.
+	XMLResponses bool
+
 	// SessionLifetime is SESSION_LIFETIME, how long an inbound relay keeps a
 	// session it paired; the outbound relay pairs anew at 75% of it.
 	// Default 1 h, from 1 min to 24 h.
@@ -255,6 +273,9 @@ func (c Config) Validate() error {
 	case c.SessionLifetime < session.MinLifetime || c.SessionLifetime > session.MaxLifetime:
 		return errors.New("SESSION_LIFETIME: must be between 1m and 24h")
 	}
+	if err := validateLimits(c); err != nil {
+		return err
+	}
 	for _, h := range c.Headers {
 		name := []byte(h.Name)
 		switch {
@@ -317,6 +338,37 @@ func (c Config) validateCORS() error {
 	return nil
 }
 
+// validateLimits checks the message-protection settings.
+func validateLimits(c Config) error {
+	j, x := c.JSONLimits, c.XMLLimits
+	for _, l := range []struct {
+		name  string
+		value int
+	}{
+		{"JSON_MAX_DEPTH", j.MaxDepth}, {"JSON_MAX_ARRAY_ELEMENTS", j.MaxArrayElements},
+		{"JSON_MAX_OBJECT_ENTRIES", j.MaxObjectEntries}, {"JSON_MAX_NAME_LENGTH", j.MaxNameLength},
+		{"JSON_MAX_STRING_LENGTH", j.MaxStringLength}, {"XML_MAX_DEPTH", x.MaxDepth},
+		{"XML_MAX_CHILDREN", x.MaxChildren}, {"XML_MAX_ATTRIBUTES", x.MaxAttributes},
+		{"XML_MAX_NAME_LENGTH", x.MaxNameLength}, {"XML_MAX_TEXT_LENGTH", x.MaxTextLength},
+		{"XML_MAX_ATTRIBUTE_LENGTH", x.MaxAttributeLength},
+	} {
+		if l.value < 0 {
+			return errors.New(l.name + ": must be 0 (no limit) or a positive number")
+		}
+	}
+	switch {
+	case j.MaxDepth > codec.MaxNesting:
+		return errors.New("JSON_MAX_DEPTH: must be at most " + strconv.Itoa(codec.MaxNesting) + ", the deepest nesting the relay's scanner follows")
+	case x.MaxDepth > codec.MaxNesting:
+		return errors.New("XML_MAX_DEPTH: must be at most " + strconv.Itoa(codec.MaxNesting) + ", the deepest nesting the relay's scanner follows")
+	case c.JSONResponses && !j.Enabled():
+		return errors.New("JSON_RESPONSES: applies only with a JSON_MAX_* limit set")
+	case c.XMLResponses && !x.Enabled():
+		return errors.New("XML_RESPONSES: applies only with an XML_MAX_* limit set")
+	}
+	return nil
+}
+
 // Warnings lists settings that are allowed but probably wrong, one line each
 // naming the variable, for the log at start-up.
 func (c Config) Warnings() []string {
@@ -332,6 +384,15 @@ func (c Config) Warnings() []string {
 	}
 	if c.Role.outbound() && len(c.AllowedPeers) == 0 {
 		w = append(w, "ALLOWED_PEERS is empty: in the outbound role, token holders may name any x-mte-upstream origin")
+	}
+	// Message protection acts on requests at the inbound relay and on
+	// responses at the outbound relay: limits set where neither applies
+	// protect nothing, which an operator would not guess.
+	if c.Role == RoleInbound && (c.JSONResponses || c.XMLResponses) {
+		w = append(w, "JSON_RESPONSES/XML_RESPONSES act on the outbound relay, and RELAY_ROLE is inbound: set them on relay A")
+	}
+	if c.Role == RoleOutbound && (c.JSONLimits.Enabled() && !c.JSONResponses || c.XMLLimits.Enabled() && !c.XMLResponses) {
+		w = append(w, "JSON_MAX_*/XML_MAX_* check requests on the inbound relay, and RELAY_ROLE is outbound: set them on relay B (or set JSON_RESPONSES/XML_RESPONSES to check responses here)")
 	}
 	return w
 }

@@ -5,8 +5,9 @@
 // relay it opens frames, rebuilds the request for UPSTREAM (signed last,
 // with package upsign, when UPSTREAM_SIGNING is set) and seals the answer
 // back. outbound.go is relay A's path and inbound.go relay B's, each
-// opening with a walk through its stages; cors.go answers browsers;
-// errors.go lists every error a relay can answer.
+// opening with a walk through its stages; protect.go refuses JSON and XML
+// bodies that break the message-protection limits; cors.go answers
+// browsers; errors.go lists every error a relay can answer.
 //
 // It must never forward a frame that did not open, never let an x-mte-*
 // control header reach an upstream, never log a secret, and never answer an

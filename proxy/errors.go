@@ -96,6 +96,18 @@ var (
 		"the session store could not be reached; retry", "inbound, to the outbound relay")
 	errInternal = newError("MTE_INTERNAL", 500,
 		"the relay failed on this request; it is logged, please report it", "either relay, to its client")
+	errJSONThreat = newError("MTE_JSON_THREAT", 400,
+		"the JSON request body exceeds a JSON_MAX_* limit of the inbound relay; the message names the limit, its value and the byte offset", "inbound, sealed to the app")
+	errJSONInvalid = newError("MTE_JSON_INVALID", 400,
+		"the JSON request body is not valid JSON (RFC 8259, UTF-8); the message gives the byte offset", "inbound, sealed to the app")
+	errXMLThreat = newError("MTE_XML_THREAT", 400,
+		"the XML request body exceeds an XML_MAX_* limit of the inbound relay or has a DOCTYPE; the message names the limit, its value and the byte offset", "inbound, sealed to the app")
+	errXMLInvalid = newError("MTE_XML_INVALID", 400,
+		"the XML request body is not well-formed XML in UTF-8; the message gives the byte offset", "inbound, sealed to the app")
+	errResponseThreat = newError("MTE_RESPONSE_THREAT", 502,
+		"the upstream's JSON or XML response exceeds a limit of the outbound relay (JSON_RESPONSES, XML_RESPONSES) or has a DOCTYPE", "outbound, to the app")
+	errResponseInvalid = newError("MTE_RESPONSE_INVALID", 502,
+		"the upstream's JSON or XML response is malformed and the outbound relay checks responses (JSON_RESPONSES, XML_RESPONSES)", "outbound, to the app")
 	errCORSOrigin = newError("MTE_CORS_ORIGIN", 403,
 		"the Origin of this preflight request is not in CORS_ORIGINS", "outbound, to the browser")
 	errInboundOnly = newError("MTE_INBOUND_ONLY", 403,
@@ -114,7 +126,8 @@ var errorTable = []*relayError{
 	errPeerLostSession, errResponseTooLarge, errPeerBadResponse,
 	errUpstreamUnreachable, errUpstreamTimeout, errUpstreamBadResponse, errUpstreamTooLarge,
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
-	errPairRejected, errStoreUnavailable, errInternal, errCORSOrigin, errInboundOnly, errOutboundOnly,
+	errPairRejected, errStoreUnavailable, errInternal, errJSONThreat, errJSONInvalid, errXMLThreat,
+	errXMLInvalid, errResponseThreat, errResponseInvalid, errCORSOrigin, errInboundOnly, errOutboundOnly,
 }
 
 // ErrorCodes returns every relay error code in the table's order, the

@@ -36,6 +36,34 @@ func FuzzParsePeerOrigin(f *testing.F) {
 	})
 }
 
+// FuzzMediaKind: Content-Type comes from the app. mediaKind must agree with
+// a plain reading done with strings (lower-case, cut at ';', trim, split at
+// '/'), so that no spelling of a JSON or XML type slips past protection.
+func FuzzMediaKind(f *testing.F) {
+	for _, seed := range []string{
+		"application/json", "Application/JSON; charset=utf-8", " application/vnd.api+json ", "text/xml",
+		"application/soap+xml;action=x", "application/xml-dtd", "+json", "/json", "application/+json", "json",
+		"text/plain", "", "application/json\t;", "APPLICATION/XML",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		want := 0
+		media, _, _ := strings.Cut(v, ";")
+		typ, sub, ok := strings.Cut(strings.ToLower(strings.TrimSpace(media)), "/")
+		switch {
+		case !ok || typ == "":
+		case typ == "application" && sub == "json", len(sub) > len("+json") && strings.HasSuffix(sub, "+json"):
+			want = kindJSON
+		case (typ == "application" || typ == "text") && sub == "xml", len(sub) > len("+xml") && strings.HasSuffix(sub, "+xml"):
+			want = kindXML
+		}
+		if got := mediaKind([]byte(v)); got != want {
+			t.Fatalf("mediaKind(%q) = %d, want %d", v, got, want)
+		}
+	})
+}
+
 // FuzzValidTokenList: Access-Control-Request-Headers comes from the client
 // and is reflected when it passes. Whatever it holds, checking must not
 // panic, and an accepted value must be header names separated by commas and

@@ -14,11 +14,16 @@ import (
 // relays' own cost plus the client's.
 func fastUpstream(t testing.TB) string {
 	t.Helper()
+	return fastUpstreamAnswering(t, make([]byte, 1024))
+}
+
+// fastUpstreamAnswering is fastUpstream answering body.
+func fastUpstreamAnswering(t testing.TB, body []byte) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := make([]byte, 1024)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBody(body)

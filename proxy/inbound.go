@@ -11,7 +11,10 @@ package proxy
 //     the request key (bound to the client id); only then does the replay
 //     window (store.Accept) record its counter. Any failure is one
 //     MTE_FRAME_REJECTED: fail closed, tell the peer nothing.
-//  8. forward(): the envelope is rebuilt as a request to UPSTREAM (no
+//  8. Message protection (protect.go): with JSON_MAX_* or XML_MAX_* set,
+//     a JSON or XML body is scanned; a refused one is answered with a
+//     sealed MTE_JSON_* or MTE_XML_* error and never reaches the upstream.
+//     forward(): the envelope is rebuilt as a request to UPSTREAM (no
 //     Content-Length or Transfer-Encoding inside a frame, hop-by-hop and
 //     x-mte-* dropped, HEADERS set), signed last when UPSTREAM_SIGNING is
 //     set (package upsign), sent with UPSTREAM_TIMEOUT.
@@ -162,6 +165,14 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 		return s.refuse(metrics.RefusedEnvelope)
 	}
 	a.method, a.uri, a.bytesIn = r.Method, r.URI, len(r.Body)
+	if e := s.requestLimits.check(r.Headers, r.Body, requestJSONErrors, requestXMLErrors); e != nil {
+		if s.cfg.Debug {
+			s.log.Debug("request body refused", "code", e.code, "error", e.message)
+		}
+		a.sealed = e
+		s.sealResponse(sess, h, tag[:], nil, e, out)
+		return a
+	}
 	s.forward(sess, h, tag[:], &r, out, &a)
 	return a
 }

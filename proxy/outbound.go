@@ -19,7 +19,9 @@ package proxy
 //     x-mte-encode-headers false the app's headers travel in clear too.
 //  5. openResponse(): a 200 answer is a response frame that must carry the
 //     same counter, open under the response key and name this request's
-//     tag; its status, headers and body go to the app. MTE_SESSION_UNKNOWN
+//     tag; with JSON_RESPONSES or XML_RESPONSES its body is scanned
+//     (protect.go, 502 when refused); its status, headers and body go to
+//     the app. MTE_SESSION_UNKNOWN
 //     (the peer restarted or expired the session) with B's proof for this
 //     request means: forget the session, pair anew, seal again and resend,
 //     once.
@@ -372,6 +374,9 @@ func (s *Server) openResponse(ctx *fasthttp.RequestCtx, frame []byte, sess *outS
 	}
 	if len(r.Body) > s.cfg.MaxBodyBytes {
 		return errResponseTooLarge
+	}
+	if e := s.responseLimits.check(r.Headers, r.Body, responseJSONErrors, responseXMLErrors); e != nil {
+		return e
 	}
 	out := &ctx.Response
 	out.SetStatusCode(r.Status)

@@ -46,8 +46,10 @@ type Server struct {
 	extraHeaders   [][2][]byte
 	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
 	cors           corsPolicy
-	frameLimit     int    // the largest frame a peer may send or answer
-	responder      uint32 // this process's random id in response nonces (codec.Header.Responder)
+	frameLimit     int        // the largest frame a peer may send or answer
+	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
+	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
+	responder      uint32     // this process's random id in response nonces (codec.Header.Responder)
 	requestIDs     requestIDs
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
@@ -90,7 +92,14 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		now:            time.Now,
 		responder:      randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.
-		frameLimit: codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
+		frameLimit:    codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
+		requestLimits: protection{json: cfg.JSONLimits, xml: cfg.XMLLimits},
+	}
+	if cfg.JSONResponses {
+		s.responseLimits.json = cfg.JSONLimits
+	}
+	if cfg.XMLResponses {
+		s.responseLimits.xml = cfg.XMLLimits
 	}
 	s.requestIDs.init()
 	s.upstream = &fasthttp.HostClient{

@@ -144,6 +144,35 @@ var variables = []variable{
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.ReadTimeout })},
 	{"IDLE_TIMEOUT", durationText(proxy.DefaultIdleTimeout), "how long an idle keep-alive connection is kept (over 30s)",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.IdleTimeout })},
+	// Message protection: limits on JSON and XML request bodies, checked by
+	// the inbound relay (and on responses by the outbound relay with
+	// JSON_RESPONSES, XML_RESPONSES); 0 is no limit.
+	{"JSON_MAX_DEPTH", "0: none", "nesting of JSON arrays and objects (at most 1024)",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxDepth })},
+	{"JSON_MAX_ARRAY_ELEMENTS", "0: none", "elements of one JSON array",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxArrayElements })},
+	{"JSON_MAX_OBJECT_ENTRIES", "0: none", "entries of one JSON object",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxObjectEntries })},
+	{"JSON_MAX_NAME_LENGTH", "0: none", "a JSON entry's name, bytes after unescaping",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxNameLength })},
+	{"JSON_MAX_STRING_LENGTH", "0: none", "a JSON string value, bytes after unescaping",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxStringLength })},
+	{"XML_MAX_DEPTH", "0: none", "nesting of XML elements (at most 1024)",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxDepth })},
+	{"XML_MAX_CHILDREN", "0: none", "child nodes of one XML element",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxChildren })},
+	{"XML_MAX_ATTRIBUTES", "0: none", "attributes of one XML element",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxAttributes })},
+	{"XML_MAX_NAME_LENGTH", "0: none", "XML element and attribute names, bytes",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxNameLength })},
+	{"XML_MAX_TEXT_LENGTH", "0: none", "one XML text run or CDATA section, bytes",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxTextLength })},
+	{"XML_MAX_ATTRIBUTE_LENGTH", "0: none", "one XML attribute value, bytes",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxAttributeLength })},
+	{"JSON_RESPONSES", "false", "true: the outbound relay also checks JSON responses against the JSON limits",
+		boolInto(func(st *settings) *bool { return &st.proxy.JSONResponses })},
+	{"XML_RESPONSES", "false", "true: the outbound relay also checks XML responses against the XML limits",
+		boolInto(func(st *settings) *bool { return &st.proxy.XMLResponses })},
 	// Upstream request signing; proxy.Config.Validate checks these (package
 	// upsign names the variable in each error).
 	{"UPSTREAM_SIGNING", "unset: off", "cavage or rfc9421: the inbound relay signs every request it sends to UPSTREAM",
@@ -257,6 +286,18 @@ func intInto(field func(*settings) *int) func(*settings, string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return errors.New("must be a positive number of bytes, got " + strconv.Quote(v))
+		}
+		*field(st) = n
+		return nil
+	}
+}
+
+// limitInto parses a message-protection limit: 0 means none.
+func limitInto(field func(*settings) *int) func(*settings, string) error {
+	return func(st *settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("must be 0 (no limit) or a positive number, got " + strconv.Quote(v))
 		}
 		*field(st) = n
 		return nil

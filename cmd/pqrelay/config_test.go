@@ -115,6 +115,14 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"SHUTDOWN_DELAY", "-1s"}, "SHUTDOWN_DELAY"},
 		{[]string{"ACCESS_LOG", "on"}, "ACCESS_LOG"},
 		{[]string{"SHUTDOWN_DELAY", "1h"}, "SHUTDOWN_DELAY"},
+		{[]string{"JSON_MAX_DEPTH", "-1"}, "JSON_MAX_DEPTH"},
+		{[]string{"JSON_MAX_DEPTH", "1025"}, "JSON_MAX_DEPTH"},
+		{[]string{"JSON_MAX_STRING_LENGTH", "1MiB"}, "JSON_MAX_STRING_LENGTH"},
+		{[]string{"XML_MAX_DEPTH", "100000"}, "XML_MAX_DEPTH"},
+		{[]string{"XML_MAX_ATTRIBUTE_LENGTH", "x"}, "XML_MAX_ATTRIBUTE_LENGTH"},
+		{[]string{"JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
+		{[]string{"XML_MAX_CHILDREN", "10", "XML_RESPONSES", "yes"}, "XML_RESPONSES"},
+		{[]string{"XML_MAX_CHILDREN", "10", "JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
 		{[]string{"REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "serve"}, "REDIS_OUTAGE"},
 		{[]string{"UPSTREAM_SIGNING", "jws"}, "UPSTREAM_SIGNING"},
 		{[]string{"RELAY_ROLE", "outbound", "UPSTREAM_SIGNING", "cavage", "SIGNING_ALGORITHM", "hmac-sha256", "SIGNING_KEY_ID", "k",
@@ -199,6 +207,16 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 		st.redis == nil || st.redis.DB != 2 || st.redis.OutageLocalWindow {
 		t.Errorf("values not applied: %+v %+v", st, c)
 	}
+	st, err = loadSettings(env("JSON_MAX_DEPTH", "20", "JSON_MAX_ARRAY_ELEMENTS", "1000", "JSON_MAX_OBJECT_ENTRIES", "100",
+		"JSON_MAX_NAME_LENGTH", "64", "JSON_MAX_STRING_LENGTH", "0", "JSON_RESPONSES", "true",
+		"XML_MAX_DEPTH", "1", "XML_MAX_CHILDREN", "2", "XML_MAX_ATTRIBUTES", "3", "XML_MAX_NAME_LENGTH", "4",
+		"XML_MAX_TEXT_LENGTH", "5", "XML_MAX_ATTRIBUTE_LENGTH", "6"))
+	j, x := st.proxy.JSONLimits, st.proxy.XMLLimits
+	if err != nil || j.MaxDepth != 20 || j.MaxArrayElements != 1000 || j.MaxObjectEntries != 100 || j.MaxNameLength != 64 ||
+		j.MaxStringLength != 0 || !st.proxy.JSONResponses || st.proxy.XMLResponses || x.MaxDepth != 1 || x.MaxChildren != 2 ||
+		x.MaxAttributes != 3 || x.MaxNameLength != 4 || x.MaxTextLength != 5 || x.MaxAttributeLength != 6 {
+		t.Errorf("message protection: %v %+v %+v", err, j, x)
+	}
 	st, err = loadSettings(env("REDIS_URL", "redis://127.0.0.1:6379", "REDIS_OUTAGE", "local-window"))
 	if err != nil || !st.redis.OutageLocalWindow {
 		t.Errorf("REDIS_OUTAGE=local-window: %v %+v", err, st.redis)
@@ -262,7 +280,9 @@ func TestLoadSettingsRolesAndCORS(t *testing.T) {
 
 // TestWarnings: with the defaults, UPSTREAM_TIMEOUT is under PEER_TIMEOUT
 // and only the empty ALLOWED_PEERS is worth a line; an UPSTREAM_TIMEOUT
-// that is not shorter gets one line naming both, in the role that has both.
+// that is not shorter gets one line naming both, in the role that has both;
+// message-protection settings on a relay whose role never applies them get
+// a line saying where they belong.
 func TestWarnings(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -276,6 +296,10 @@ func TestWarnings(t *testing.T) {
 		{[]string{"PEER_TIMEOUT", "10s", "ALLOWED_PEERS", "https://relay-b.example"}, []string{"UPSTREAM_TIMEOUT (25s) is not shorter than PEER_TIMEOUT (10s)"}},
 		{[]string{"PEER_TIMEOUT", "10s", "RELAY_ROLE", "inbound"}, nil},
 		{[]string{"UPSTREAM_TIMEOUT", "1m", "RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20", "JSON_RESPONSES", "true"}, []string{"JSON_RESPONSES/XML_RESPONSES act on the outbound relay"}},
+		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20"}, []string{"set them on relay B"}},
+		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20", "XML_RESPONSES", "true"}, nil},
 	}
 	for _, c := range cases {
 		st, err := loadSettings(env(c.kv...))

@@ -1,0 +1,73 @@
+package codec
+
+import (
+	"encoding/xml"
+	"strings"
+	"testing"
+)
+
+func TestScanXML(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 100)
+	cases := []struct {
+		name    string
+		body    string
+		lim     XMLLimits
+		verdict Verdict
+		offset  int
+		limit   int
+	}{
+		{"document", "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c --><a x='1' y=\"&lt;&#x41;&#65;\">t&amp;<b/><![CDATA[<&]]><?pi data?>caf\u00e9</a>\n<!-- end -->",
+			XMLLimits{MaxDepth: 2, MaxChildren: 5, MaxAttributes: 2, MaxNameLength: 2, MaxTextLength: 6, MaxAttributeLength: 15}, Accepted, 0, 0},
+		{"blank text does not count as a child", "<a>\n  <b/>\n  <b/>\n</a>", XMLLimits{MaxChildren: 2}, Accepted, 0, 0},
+		{"end tag with space", "<a></a >", XMLLimits{}, Accepted, 0, 0},
+		{"empty", "", XMLLimits{}, Malformed, 0, 0},
+		{"text only", "hello", XMLLimits{}, Malformed, 0, 0},
+		{"two roots", "<a/><b/>", XMLLimits{}, Malformed, 4, 0},
+		{"mismatched end tag", "<a><b></a></b>", XMLLimits{}, Malformed, 8, 0},
+		{"prefix end tag", "<ab></a>", XMLLimits{}, Malformed, 6, 0},
+		{"unclosed", "<a><b>", XMLLimits{}, Malformed, 6, 0},
+		{"attribute without quotes", "<a x=1/>", XMLLimits{}, Malformed, 5, 0},
+		{"attributes without space", `<a x="1"y="2"/>`, XMLLimits{}, Malformed, 8, 0},
+		{"lt in attribute", `<a x="<"/>`, XMLLimits{}, Malformed, 6, 0},
+		{"undeclared entity", "<a>&foo;</a>", XMLLimits{}, Malformed, 3, 0},
+		{"bad char ref", "<a>&#0;</a>", XMLLimits{}, Malformed, 3, 0},
+		{"control", "<a>\x01</a>", XMLLimits{}, Malformed, 3, 0},
+		{"bad utf8", "<a>\xc0\xaf</a>", XMLLimits{}, Malformed, 3, 0},
+		{"double dash in comment", "<a><!-- a -- b --></a>", XMLLimits{}, Malformed, 10, 0},
+		{"cdata end in text", "<a>]]></a>", XMLLimits{}, Malformed, 3, 0},
+		{"late xml declaration", "<a><?xml version='1.0'?></a>", XMLLimits{}, Malformed, 3, 0},
+		{"doctype", `<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>`, XMLLimits{}, DoctypeRefused, 21, 0},
+		{"billion laughs", `<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><lolz>&lol2;</lolz>`, XMLLimits{MaxDepth: 10}, DoctypeRefused, 0, 0},
+		{"xxe", `<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>`, XMLLimits{MaxDepth: 10}, DoctypeRefused, 0, 0},
+		{"depth", "<a><b><c/></b></a>", XMLLimits{MaxDepth: 2}, DepthExceeded, 6, 2},
+		{"hard cap", strings.Repeat("<a>", MaxNesting+1), XMLLimits{MaxChildren: 5}, DepthExceeded, 3 * MaxNesting, MaxNesting},
+		{"children", "<a><b/>t<!--c--><?p?></a>", XMLLimits{MaxChildren: 3}, ChildrenExceeded, 16, 3},
+		{"attributes", `<a x="1" y="2" z="3"/>`, XMLLimits{MaxAttributes: 2}, AttributesExceeded, 15, 2},
+		{"element name", "<" + long + "/>", XMLLimits{MaxNameLength: 99}, NameLengthExceeded, 1, 99},
+		{"attribute name", "<a " + long + "='1'/>", XMLLimits{MaxNameLength: 99}, NameLengthExceeded, 3, 99},
+		{"text", "<a>" + long + "</a>", XMLLimits{MaxTextLength: 99}, TextLengthExceeded, 3, 99},
+		{"cdata", "<a><![CDATA[" + long + "]]></a>", XMLLimits{MaxTextLength: 99}, TextLengthExceeded, 3, 99},
+		{"attribute value", "<a x='" + long + "'/>", XMLLimits{MaxAttributeLength: 99}, AttributeLengthExceeded, 5, 99},
+	}
+	for _, c := range cases {
+		got := ScanXML([]byte(c.body), c.lim)
+		if got.Verdict != c.verdict || got.Verdict != Accepted && (got.Offset != c.offset || got.Limit != c.limit) {
+			t.Errorf("%s: ScanXML(%.80q) = %v at %d (limit %d, %q); want %v at %d (limit %d)",
+				c.name, c.body, got.Verdict, got.Offset, got.Limit, got.Reason, c.verdict, c.offset, c.limit)
+		}
+		if c.verdict == Accepted && !xmlWellFormed([]byte(c.body)) {
+			t.Errorf("%s: encoding/xml does not accept the case", c.name)
+		}
+	}
+}
+
+// xmlWellFormed: encoding/xml's strict decoder reads the whole document.
+func xmlWellFormed(b []byte) bool {
+	d := xml.NewDecoder(strings.NewReader(string(b)))
+	for {
+		if _, err := d.Token(); err != nil {
+			return err.Error() == "EOF"
+		}
+	}
+}
