@@ -16,15 +16,32 @@ import (
 )
 
 // TestZeroAllocations: in steady state a request through the pair (app
-// client → A → B → upstream and back) allocates nothing, with metrics
-// recorded on both relays (DESIGN.md §3).
+// client → A → B → upstream and back) allocates nothing, over a relay link
+// and over per-request HTTP alike, with metrics recorded on both relays.
 func TestZeroAllocations(t *testing.T) {
-	up := fastUpstream(t)
-	cfgA, cfgB := relaytest.BaseConfig(up), relaytest.BaseConfig(up)
-	recA, recB := newRecorder(), newRecorder()
-	cfgA.Metrics, cfgB.Metrics = recA, recB
-	b := relaytest.StartRelay(t, cfgB, nil, "")
-	a := relaytest.StartRelay(t, cfgA, nil, "")
+	for _, carriage := range []struct {
+		name  string
+		links bool
+	}{{"link", true}, {"HTTP", false}} {
+		t.Run(carriage.name, func(t *testing.T) {
+			up := fastUpstream(t)
+			cfgB := relaytest.BaseConfig(up)
+			recA, recB := newRecorder(), newRecorder()
+			cfgB.Metrics = recB
+			b := relaytest.StartRelay(t, cfgB, nil, "")
+			cfgA := relaytest.BaseConfig(up)
+			cfgA.NoPeerLinks = !carriage.links
+			cfgA.Metrics = recA
+			a := relaytest.StartRelay(t, cfgA, nil, "")
+			zeroAllocations(t, a, b, recA, recB)
+			if linked := b.Server.LinkConnections() > 0; linked != carriage.links {
+				t.Errorf("B serves %d links", b.Server.LinkConnections())
+			}
+		})
+	}
+}
+
+func zeroAllocations(t *testing.T, a, b *relaytest.Relay, recA, recB *metrics.Relay) {
 	client := &fasthttp.HostClient{Addr: a.Addr}
 	body := make([]byte, 1024)
 	for _, mode := range allocModes {
@@ -42,7 +59,7 @@ func TestZeroAllocations(t *testing.T) {
 				t.Fatalf("%s: %v %d %q", mode, err, resp.StatusCode(), resp.Body())
 			}
 		}
-		for i := 0; i < 200; i++ { // pair, fill pools
+		for i := 0; i < 200; i++ { // pair, open links, fill pools
 			send()
 		}
 		allocs := testing.AllocsPerRun(500, send)

@@ -94,6 +94,11 @@ type Config struct {
 	// relay's own idle limit toward peers (peerIdle), so an outbound relay
 	// closes its idle connections before the inbound relay does.
 	IdleTimeout time.Duration
+	// NoPeerLinks is PEER_LINKS=false: the outbound relay sends every
+	// request to its peers over per-request HTTP and never opens a relay
+	// link (docs/PROTOCOL.md §10). Default false: links where the peer
+	// takes them.
+	NoPeerLinks bool
 	// JSONLimits are JSON_MAX_DEPTH, JSON_MAX_ARRAY_ELEMENTS,
 	// JSON_MAX_OBJECT_ENTRIES, JSON_MAX_NAME_LENGTH and
 	// JSON_MAX_STRING_LENGTH: the inbound relay refuses a request whose

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/pqrelay/pqrelay/session"
@@ -430,10 +431,26 @@ func TestConcurrentClients(t *testing.T) {
 	}
 }
 
-// TestWireConfidentiality looks at every byte between A and B.
+// TestWireConfidentiality looks at every byte between A and B, over
+// per-request HTTP and over a relay link.
 func TestWireConfidentiality(t *testing.T) {
 	t.Parallel()
-	p := relaytest.NewPair(t, relaytest.Options{Tap: true})
+	for _, carriage := range []struct {
+		name  string
+		links bool
+	}{{"HTTP", false}, {"link", true}} {
+		t.Run(carriage.name, func(t *testing.T) {
+			t.Parallel()
+			p := relaytest.NewPair(t, relaytest.Options{Tap: true, ConfigA: func(c *proxy.Config) { c.NoPeerLinks = !carriage.links }})
+			if carriage.links {
+				untilLinked(t, p)
+			}
+			wireConfidentiality(t, p, carriage.links)
+		})
+	}
+}
+
+func wireConfidentiality(t *testing.T, p *relaytest.Pair, linked bool) {
 	const (
 		path   = "/patients/secret-path-7781"
 		query  = "diagnosis=secret-query-5521"
@@ -455,8 +472,11 @@ func TestWireConfidentiality(t *testing.T) {
 	}
 	for _, opts := range []map[string]string{{}, {"x-mte-encode-type": "MTE"}} {
 		wire := send(opts)
-		if !bytes.Contains(wire, []byte("x-mte-client-id")) && !bytes.Contains(wire, []byte("X-Mte-Client-Id")) {
-			t.Fatalf("%v: the tap saw no relay frame: %q", opts, wire)
+		if overHTTP := bytes.Contains(bytes.ToLower(wire), []byte("x-mte-client-id")); overHTTP == linked {
+			t.Fatalf("%v: over HTTP %v on a pair with links %v: %q", opts, overHTTP, linked, wire)
+		}
+		if len(wire) < codec.Overhead+len(path+query+header+body) {
+			t.Fatalf("%v: the tap saw %d bytes, too few for the frame", opts, len(wire))
 		}
 		for _, secret := range []string{"secret-path", "secret-query", "secret-header", "secret-body", "patients", "POST /patients"} {
 			if bytes.Contains(wire, []byte(secret)) {
@@ -464,21 +484,45 @@ func TestWireConfidentiality(t *testing.T) {
 			}
 		}
 	}
+	// What travels in clear for L7 balancers goes per request over HTTP,
+	// links or not.
 	wire := send(map[string]string{"x-mte-encode-url": "false"})
-	if !bytes.Contains(wire, []byte(path+"?"+query)) {
-		t.Error("x-mte-encode-url: false: path and query not in clear")
+	if !bytes.Contains(wire, []byte("POST "+path+"?"+query+" HTTP/1.1")) {
+		t.Error("x-mte-encode-url: false: path and query not in clear on an HTTP request line")
 	}
 	if bytes.Contains(wire, []byte("secret-header")) || bytes.Contains(wire, []byte("secret-body")) {
 		t.Error("x-mte-encode-url: false leaked headers or body")
 	}
 	wire = send(map[string]string{"x-mte-encode-headers": "false"})
-	if !bytes.Contains(wire, []byte(header)) {
-		t.Error("x-mte-encode-headers: false: header not in clear")
+	if !bytes.Contains(wire, []byte(header)) || !bytes.Contains(bytes.ToLower(wire), []byte("x-mte-client-id")) {
+		t.Error("x-mte-encode-headers: false: header not in clear on an HTTP request")
 	}
 	if bytes.Contains(wire, []byte("secret-body")) || bytes.Contains(wire, []byte("secret-path")) {
 		t.Error("x-mte-encode-headers: false leaked the body or path")
 	}
 }
+
+// untilLinked sends requests through p until one travels on a relay link
+// (the tap sees no HTTP relay frame for it), so that what follows does.
+func untilLinked(t *testing.T, p *relaytest.Pair) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		p.Tap.Reset()
+		if r := do(t, p.Request(t, "GET", "/warm-up", nil)); r.status != 200 {
+			t.Fatalf("warm-up: %d %s", r.status, r.body)
+		}
+		if !bytes.Contains(bytes.ToLower(p.Tap.Sent()), []byte("x-mte-client-id")) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no request went over a relay link in 5s")
+}
+
+// httpOnly makes an outbound relay send every request over per-request
+// HTTP, never a relay link.
+func httpOnly(c *proxy.Config) { c.NoPeerLinks = true }
 
 // capturedFrame is a relay request read back from the tap.
 type capturedFrame struct {
@@ -518,7 +562,9 @@ func (f capturedFrame) sendTo(t *testing.T, relayURL string, body []byte) result
 
 func TestTamperAndReplay(t *testing.T) {
 	t.Parallel()
-	p := relaytest.NewPair(t, relaytest.Options{Tap: true})
+	// Per-request HTTP, so that the frames can be read off the wire: B
+	// opens a frame the same way whichever way it came.
+	p := relaytest.NewPair(t, relaytest.Options{Tap: true, ConfigA: httpOnly})
 	for _, mode := range []string{"MKE", "MTE"} {
 		p.Tap.Reset()
 		req := p.Request(t, "POST", "/transfer?amount=100", strings.NewReader(`{"to":"alice"}`))

@@ -113,6 +113,12 @@ func (o options) flags() uint8 {
 	return f
 }
 
+// linkable reports whether a request may travel on a relay link. What
+// travels in clear is for L7 balancers that route each request, and a
+// link, one connection for many requests, would hide it from them: such
+// requests keep the per-request path.
+func (o options) linkable() bool { return !o.clearHeaders && !o.clearURL }
+
 // parseOptions reads the x-mte-encode-* headers; values are case-insensitive.
 func parseOptions(h *fasthttp.RequestHeader) (options, *relayError) {
 	o := options{mode: codec.ModeMKE}

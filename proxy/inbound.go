@@ -2,7 +2,8 @@ package proxy
 
 // The inbound relay's path, stage by stage (docs/PROTOCOL.md has the bytes).
 //
-// Inbound relay B, in inbound():
+// Inbound relay B, in inbound() for a frame over HTTP and serveLink() for
+// one on a relay link (acceptLink() opens a link, docs/PROTOCOL.md §10.1):
 //  6. x-mte-client-id names the session: a map hit in the store, compared
 //     in constant time with the stored id; on a miss the id's HMAC decides
 //     between MTE_CLIENT_ID_INVALID and MTE_SESSION_UNKNOWN (with a proof
@@ -21,7 +22,7 @@ package proxy
 //  9. sealResponse(): the upstream's status, headers and body, or a relay
 //     error (502, 504), sealed under the response key with the request's
 //     counter and this relay's responder id as nonce, bound to the
-//     request's tag, answered as 200.
+//     request's tag, answered as 200 (or on the link, by the request's id).
 
 import (
 	"bytes"
@@ -31,11 +32,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/metrics"
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -48,6 +51,12 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 	s.metrics.RequestStarted()
 	var a frameAnswer
 	e := s.answerFrame(ctx, idText, &a)
+	s.inboundDone(start, &a, e)
+}
+
+// inboundDone records one request the inbound relay answered, over HTTP or
+// a link, with e the relay error it answered, in clear or sealed.
+func (s *Server) inboundDone(start time.Time, a *frameAnswer, e *relayError) {
 	d := time.Since(start)
 	s.metrics.RequestDone(metrics.Inbound, e.outcomeOrOK(), d)
 	if s.cfg.AccessLog {
@@ -91,6 +100,9 @@ func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, idText []byte, a *frameAn
 	return a.sealed
 }
 
+// A refusal on a link carries the same proof as x-mte-relay-proof.
+var _ = [1]struct{}{}[session.ProofLen-link.ProofLen]
+
 // proofTextLen is the unpadded base64 length of a session.ProofLen proof.
 const proofTextLen = (session.ProofLen*8 + 5) / 6
 
@@ -121,7 +133,12 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 		a.err = errClientIDInvalid
 		return a
 	}
-	sess, e := s.lookup(&id)
+	return s.serveFrameOf(&id, frame, out)
+}
+
+// serveFrameOf is serveFrame for a client id already parsed.
+func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
+	sess, e := s.lookup(id)
 	if e != nil {
 		a.err = e
 		if e == errSessionUnknown && len(frame) >= codec.Overhead {
@@ -130,7 +147,7 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 			// none: there is nothing to bind it to, and A will not resend.
 			// Only this path allocates: the id and the proof escape to the
 			// HMAC, and a.proof must not, or every answer would.
-			unknown := id
+			unknown := *id
 			kept := s.store.Kept(storeCtx)
 			copy(a.proof[:], s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), kept))
 			a.hasProof = true
@@ -182,6 +199,102 @@ func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer
 func (s *Server) refuse(why metrics.Refusal) frameAnswer {
 	s.metrics.FrameRefused(why)
 	return frameAnswer{err: errFrameRejected}
+}
+
+// acceptLink is the inbound relay's side of a link upgrade
+// (docs/PROTOCOL.md §10.1): the request's link request frame must pass
+// every check a relay frame passes, its counter is recorded in the replay
+// window, and its envelope must be exactly LINK /api/mte-link; then the
+// connection becomes a link of that session. A refusal is answered as for
+// a relay frame, so A keeps to HTTP or pairs anew.
+func (s *Server) acceptLink(ctx *fasthttp.RequestCtx) {
+	id, err := session.ParseClientID(ctx.Request.Header.Peek(link.ClientIDHeader))
+	if err != nil {
+		writeError(ctx, errClientIDInvalid)
+		return
+	}
+	frame := ctx.Request.Body()
+	sess, e := s.lookup(&id)
+	if e != nil {
+		writeError(ctx, e)
+		if e == errSessionUnknown && len(frame) >= codec.Overhead {
+			unknown := id
+			proof := s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), s.store.Kept(storeCtx))
+			ctx.Response.Header.Set(hdrRelayProof, base64.RawURLEncoding.EncodeToString(proof))
+		}
+		return
+	}
+	h, err := codec.ParseHeader(frame)
+	if err != nil || h.Kind != codec.KindRequest || !s.fresh(h.Time) {
+		writeError(ctx, errFrameRejected)
+		return
+	}
+	env, err := codec.Open(frame, h, sess.Request, id[:], nil)
+	if err != nil {
+		writeError(ctx, errFrameRejected)
+		return
+	}
+	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
+		if errors.Is(err, session.ErrReplay) {
+			writeError(ctx, errFrameRejected)
+		} else {
+			writeError(ctx, errStoreUnavailable)
+		}
+		return
+	}
+	r, err := codec.ParseRequest(env, h.Mode)
+	if err != nil || !bytes.Equal(r.Method, strLinkMethod) || string(r.URI) != link.Path ||
+		len(r.Body) != 0 || r.Headers.Len() != 0 {
+		writeError(ctx, errFrameRejected)
+		return
+	}
+	ctx.Response.Header.Set(hdrRelay, Version)
+	s.links.Accept(ctx, func(ex *link.Exchange) { s.serveLink(&id, ex) })
+}
+
+// serveLink answers one request on a link of the session id names: the
+// same stages 6–9 as a frame over HTTP, with the answer or the relay error
+// sent back on the link. The link id must be the frame's counter
+// (docs/PROTOCOL.md §10.3).
+func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
+	answered := false
+	defer func() {
+		// As handle() does for HTTP: a request that makes the relay panic
+		// is a bug to fix, not the end of every request in flight.
+		if p := recover(); p != nil {
+			s.log.Error("a link request made the relay panic; refused", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !answered {
+				ex.Refuse(errInternal.code, nil)
+			}
+		}
+	}()
+	start := time.Now()
+	s.metrics.RequestStarted()
+	frame := ex.Request()
+	if h, err := codec.ParseHeader(frame); err != nil || h.Counter != ex.ID() {
+		a := s.refuse(metrics.RefusedMalformed)
+		ex.Refuse(errFrameRejected.code, nil)
+		s.inboundDone(start, &a, a.err)
+		return
+	}
+	out := bytebufferpool.ByteBuffer{B: ex.Buffer()}
+	a := s.serveFrameOf(id, frame, &out)
+	e := a.err
+	if e == nil {
+		e = a.sealed
+	}
+	// Recorded before the answer goes out: a's method, path and id point
+	// into the request frame, which the link may reuse after.
+	s.inboundDone(start, &a, e)
+	answered = true
+	switch {
+	case a.err == nil:
+		ex.Respond(out.B)
+	case a.hasProof:
+		ex.Refuse(a.err.code, a.proof[:])
+	default:
+		ex.Refuse(a.err.code, nil)
+	}
 }
 
 // storeCtx is the context of store calls. Not the fasthttp.RequestCtx: its

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"strconv"
@@ -53,5 +55,41 @@ func TestErrorTableDocumented(t *testing.T) {
 	}
 	for code := range rows {
 		t.Errorf("docs/PROTOCOL.md §8 lists %s, which proxy/errors.go does not define", code)
+	}
+}
+
+// TestPeerTableEvictsIdle: with ALLOWED_PEERS unset, a table filled with
+// origins named once (junk from a token holder, typos) no longer locks real
+// peers out: once those have gone unnamed for peerEvictIdle, a new peer
+// takes their place, and a peer still in use stays.
+func TestPeerTableEvictsIdle(t *testing.T) {
+	t.Parallel()
+	store := session.NewMemoryStore(0)
+	t.Cleanup(func() { store.Close() })
+	s, err := New(Config{Upstream: "http://127.0.0.1:9", ClientIDSecret: "peer-table-test-secret-8f3a91c07d2e4b65", OutboundToken: "peer-table-test-token-5521"},
+		store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UnixNano()
+	for i := range maxPeers {
+		if _, e := s.peers.lookup(s, fmt.Appendf(nil, "http://junk-%d.example", i), start); e != nil {
+			t.Fatalf("peer %d: %s", i, e.code)
+		}
+	}
+	inUse := []byte("http://junk-7.example")
+	later := start + int64(peerEvictIdle)
+	if _, e := s.peers.lookup(s, []byte("http://real.example"), later-int64(time.Second)); e != errUpstreamNotAllowed {
+		t.Fatalf("a full table of peers named %v ago took a new one: %v", peerEvictIdle-time.Second, e)
+	}
+	s.peers.lookup(s, inUse, later-int64(time.Second))
+	if _, e := s.peers.lookup(s, []byte("http://real.example"), later); e != nil {
+		t.Fatalf("a table of idle peers refused a real one: %s", e.code)
+	}
+	if n := len(s.peers.byOrig); n != 2 {
+		t.Errorf("%d peers after eviction, want 2 (the one in use and the new one)", n)
+	}
+	if s.peers.byValue[string(inUse)] == nil || len(s.peers.byValue) != 2 {
+		t.Errorf("values after eviction: %d, the one in use kept: %v", len(s.peers.byValue), s.peers.byValue[string(inUse)] != nil)
 	}
 }

@@ -14,8 +14,12 @@ package proxy
 //  3. sealRequest(): the next counter from the session's atomic counter,
 //     the frame header, then the envelope (method, URI, forwardable
 //     headers, body) appended in a pooled buffer and sealed in place.
-//  4. The frame is POSTed to the peer at /api/mte-relay (or at the app's
-//     own URI when x-mte-encode-url is false) with x-mte-client-id; with
+//  4. exchangeLink(): the frame goes on one of the session's relay links,
+//     its counter as the link id, and the answer comes back by that id
+//     (docs/PROTOCOL.md §10). Otherwise (no link open yet, the peer
+//     refuses links, or the app asked for clear copies) it is POSTed to
+//     the peer at /api/mte-relay (or at the app's own URI when
+//     x-mte-encode-url is false) with x-mte-client-id; with
 //     x-mte-encode-headers false the app's headers travel in clear too.
 //  5. openResponse(): a 200 answer is a response frame that must carry the
 //     same counter, open under the response key and name this request's
@@ -37,6 +41,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/metrics"
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
@@ -85,12 +90,13 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) *relayError {
 	// One deadline for the whole exchange, pairing included: the app hears
 	// back within PEER_TIMEOUT, however the time is spent.
-	deadline := start.Add(s.cfg.PeerTimeout)
+	now := start
+	deadline := now.Add(s.cfg.PeerTimeout)
 	h := &ctx.Request.Header
 	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
 		return e
 	}
-	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream))
+	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream), now.UnixNano())
 	if e != nil {
 		return e
 	}
@@ -228,6 +234,18 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 		return seal(nil) == nil // the clear copies, if any, are on req already
 	}
 
+	if sess.links != nil && app.opts.linkable() {
+		sent := time.Now()
+		e, again, outcome := s.exchangeLink(ctx, sess, buf.B, counter, app, tag, sealed, deadline)
+		switch outcome {
+		case linkAnswered:
+			s.metrics.PeerDone(time.Since(sent))
+			return e, again
+		case linkMayHaveRun:
+			reseal = nil // the same bytes go over HTTP, never a new seal
+		}
+	}
+
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetHostBytes(p.host)
 	if app.opts.clearURL {
@@ -302,24 +320,37 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
 }
 
-// peerRefusal maps a relay error from the peer. Only MTE_SESSION_UNKNOWN
-// allows a resend, because B raises it before anything reaches the upstream,
-// and only with B's proof for this very request, which also says how long
-// B has kept every session it was given. A request that may have run on a
-// session B lost since (an attacker can hold B's answer back until B
-// restarts, then replay the frame to draw the refusal) is resent only when
-// its method is idempotent; otherwise the app hears that its outcome is
-// unknown. docs/PROTOCOL.md §2.3 has the argument.
+// peerRefusal maps a relay error the peer answered over HTTP: the code
+// in x-mte-relay-error, the proof in x-mte-relay-proof (base64).
 //
 // tag comes by value: passed as a slice it would escape into the proof's
 // HMAC and put every request's tag on the heap, not just refused ones.
 func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [codec.TagLen]byte, method []byte, sealed time.Time) (*relayError, bool) {
 	code := resp.Header.Peek(hdrRelayError)
-	switch {
-	case len(code) == 0:
+	if len(code) == 0 {
 		return errPeerNotRelay, false
+	}
+	var proof [session.ProofLen]byte
+	text := resp.Header.Peek(hdrRelayProof)
+	if n, err := base64.RawURLEncoding.Decode(proof[:], text); err != nil || n != session.ProofLen || len(text) != proofTextLen {
+		return s.refused(code, nil, sess, tag, method, sealed)
+	}
+	return s.refused(code, proof[:], sess, tag, method, sealed)
+}
+
+// refused maps a relay error from the peer, over HTTP or a link. Only
+// MTE_SESSION_UNKNOWN allows a resend, because B raises it before anything
+// reaches the upstream, and only with B's proof for this very request,
+// which also says how long B has kept every session it was given. A
+// request that may have run on a session B lost since (an attacker can
+// hold B's answer back until B restarts, then replay the frame to draw the
+// refusal) is resent only when its method is idempotent; otherwise the app
+// hears that its outcome is unknown. docs/PROTOCOL.md §2.3 has the
+// argument.
+func (s *Server) refused(code, proof []byte, sess *outSession, tag [codec.TagLen]byte, method []byte, sealed time.Time) (*relayError, bool) {
+	switch {
 	case string(code) == errSessionUnknown.code:
-		kept, ok := s.openProof(resp.Header.Peek(hdrRelayProof), sess, tag[:])
+		kept, ok := s.secrets.OpenUnknownSessionProof(&sess.ClientID, tag[:], proof)
 		if !ok {
 			s.log.Warn("an unknown-session answer without a valid proof: not resending (tampering, or relays with different secrets)")
 			break
@@ -336,17 +367,6 @@ func (s *Server) peerRefusal(resp *fasthttp.Response, sess *outSession, tag [cod
 	return &refused, false
 }
 
-func (s *Server) openProof(text []byte, sess *outSession, tag []byte) (time.Duration, bool) {
-	var proof [session.ProofLen]byte
-	if len(text) != proofTextLen {
-		return 0, false
-	}
-	if n, err := base64.RawURLEncoding.Decode(proof[:], text); err != nil || n != session.ProofLen {
-		return 0, false
-	}
-	return s.secrets.OpenUnknownSessionProof(&sess.ClientID, tag, proof[:])
-}
-
 // lostBefore reports whether B's refusal proves that the request sealed at
 // sealed never ran: B has kept every session it was given for kept, longer
 // than the request has been under way (so B lost this session before the
@@ -356,6 +376,114 @@ func (s *Server) openProof(text []byte, sess *outSession, tag []byte) (time.Dura
 func (o *outSession) lostBefore(kept time.Duration, sealed, now time.Time, peerTimeout time.Duration) bool {
 	underWay := time.Since(sealed)
 	return kept > underWay && o.Expires.After(now.Add(peerTimeout+session.MaxClockSkew))
+}
+
+// linkOutcome is what became of a request offered to the links.
+type linkOutcome uint8
+
+const (
+	// linkAnswered: the peer answered on a link, or the wait timed out.
+	linkAnswered linkOutcome = iota
+	// linkNotSent: no link took the request; HTTP carries it as if links
+	// did not exist.
+	linkNotSent
+	// linkMayHaveRun: a link carried the frame and ended before the
+	// answer, so it may have reached the peer. HTTP resends the same
+	// bytes, which the peer's replay window runs at most once; sealing it
+	// anew would not be safe.
+	linkMayHaveRun
+)
+
+// exchangeLink sends the sealed request frame over one of the session's
+// links (stage 4, docs/PROTOCOL.md §10), its counter as the link id, and
+// writes the opened answer to ctx. A link that ends before the answer
+// costs one resend on another link; e and again mean what exchange's do
+// when the outcome is linkAnswered.
+func (s *Server) exchangeLink(ctx *fasthttp.RequestCtx, sess *outSession, frame []byte, counter uint64, app *appRequest, tag [codec.TagLen]byte, sealed time.Time, deadline time.Time) (e *relayError, again bool, outcome linkOutcome) {
+	a, err := sess.links.RoundTrip(counter, frame, deadline)
+	carried := false
+	if err == link.ErrClosed {
+		carried = true
+		a, err = sess.links.RoundTrip(counter, frame, deadline)
+	}
+	switch err {
+	case nil:
+	case link.ErrTimeout:
+		return errPeerTimeout, false, linkAnswered
+	case link.ErrTooLarge:
+		// The peer answered within its own MAX_BODY_BYTES, which is larger
+		// than this relay's: the request may have run.
+		return errResponseTooLarge, false, linkAnswered
+	default: // ErrNoLink, or ErrClosed again
+		if carried || err == link.ErrClosed {
+			return nil, false, linkMayHaveRun
+		}
+		return nil, false, linkNotSent
+	}
+	defer a.Release()
+	if code, proof, ok := a.Refusal(); ok {
+		e, again = s.refused(code, proof, sess, tag, app.req.Header.Method(), sealed)
+		return e, again, linkAnswered
+	}
+	return s.openResponse(ctx, a.Response(), sess, counter, app.opts, tag[:]), false, linkAnswered
+}
+
+// sealLinkRequest seals the link request frame that opens a link for sess
+// (docs/PROTOCOL.md §10.1): a request frame under the session's next
+// counter whose envelope is LINK /api/mte-link, nothing else.
+func (s *Server) sealLinkRequest(sess *outSession) ([]byte, error) {
+	counter, ok := sess.NextCounter()
+	if !ok {
+		return nil, errSessionSpent
+	}
+	frame := codec.AppendHeader(nil, codec.Header{
+		Kind: codec.KindRequest, Mode: codec.ModeMKE, Counter: counter, Time: s.now().UnixMilli(),
+	})
+	env := codec.BeginRequest(frame, strLinkMethod, []byte(link.Path))
+	frame = env.Finish(nil, codec.ModeMKE)
+	return codec.Seal(frame, sess.Request, sess.ClientID[:], nil), nil
+}
+
+var (
+	strLinkMethod   = []byte("LINK")
+	errSessionSpent = errors.New("proxy: the session's counters are spent")
+)
+
+// newLinks makes the set of links to p for sess: dialled in the background
+// when requests come, each opened with a link request frame of sess.
+func (s *Server) newLinks(p *peer, sess *outSession) *link.Pool {
+	d := &link.Dialer{
+		Addr:    p.client.Addr,
+		Host:    string(p.host),
+		TLS:     p.dialer.tls,
+		Timeout: min(s.cfg.PeerTimeout, link.DefaultDialTimeout),
+		Config: link.ClientConfig{
+			MaxMessage:  s.frameLimit,
+			IdleTimeout: peerIdle,
+			// A write that cannot finish within PEER_TIMEOUT fails every
+			// request on the link anyway; ending the link then sends the
+			// next ones elsewhere.
+			WriteTimeout: min(s.cfg.PeerTimeout, link.DefaultWriteTimeout),
+			StallTimeout: s.cfg.PeerTimeout + peerIdle,
+		},
+	}
+	return link.NewPool(func() (*link.Conn, error) {
+		frame, err := s.sealLinkRequest(sess)
+		if err != nil {
+			return nil, err
+		}
+		c, err := d.Dial(sess.idText, frame)
+		switch {
+		case err == nil:
+			// From now on HTTP is the fallback: its idle keep-alive
+			// connections would only be closed by B, and a request that
+			// falls back onto one B closed cannot be sealed anew.
+			p.client.CloseIdleConnections()
+		case !errors.Is(err, link.ErrRefused):
+			p.logFailure(s.log, errPeerUnreachable, err)
+		}
+		return c, err
+	}, link.PoolConfig{})
 }
 
 // openResponse opens a response frame and writes it to the app (stage 5).
@@ -441,7 +569,11 @@ func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fastht
 		return nil, errPairRefused
 	}
 	s.log.Info("paired", "peer", p.origin, "suite", sess.Suite.String(), "expires", sess.Expires.UTC().Format(time.RFC3339))
-	return &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}, nil
+	o := &outSession{Session: sess, idText: sess.ClientID.AppendText(nil)}
+	if !s.cfg.NoPeerLinks {
+		o.links = s.newLinks(p, o)
+	}
+	return o, nil
 }
 
 // sendToPeer sends req to p before deadline, resending it after any failure

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/fasthttp"
 
@@ -17,9 +18,12 @@ import (
 // peer is an inbound relay this relay sends to: its connection pool and the
 // one live session every request to it shares (no pair pool, no lock-step).
 type peer struct {
-	origin    string
-	host      []byte
-	tls       bool
+	origin string
+	host   []byte
+	tls    bool
+	// dialer holds the peer's one TLS configuration, used by its HTTP
+	// client and its links alike.
+	dialer    dialer
 	client    *fasthttp.HostClient
 	current   atomic.Pointer[outSession]
 	rekeying  atomic.Bool
@@ -29,12 +33,43 @@ type peer struct {
 	// lastFailureLog is when a failure to reach this peer was last logged
 	// (Unix ns): one line per peerLogEvery, however many requests fail.
 	lastFailureLog atomic.Int64
+	// lastUsed is when an app last named this peer (Unix ns, to within
+	// usedResolution), for evicting idle peers from a full table.
+	lastUsed atomic.Int64
+}
+
+// touch records a use at now. The shared word is written at most once per
+// usedResolution, so that requests on many cores do not all write it.
+func (p *peer) touch(now int64) {
+	if now-p.lastUsed.Load() >= int64(usedResolution) {
+		p.lastUsed.Store(now)
+	}
+}
+
+const usedResolution = time.Second
+
+// close ends what the peer holds open: its session's links and its idle
+// HTTP connections. Requests still under way finish.
+func (p *peer) close() {
+	p.current.Load().retire()
+	p.client.CloseIdleConnections()
 }
 
 // outSession is a session as the outbound relay uses it.
 type outSession struct {
 	*session.Session
 	idText []byte // x-mte-client-id value, encoded once
+	// links are the session's relay links to the peer (docs/PROTOCOL.md
+	// §10); nil with PEER_LINKS=false. They close when the session is
+	// replaced or forgotten.
+	links *link.Pool
+}
+
+// retire closes the session's links once their requests are answered.
+func (o *outSession) retire() {
+	if o != nil && o.links != nil {
+		o.links.Close()
+	}
 }
 
 // pairing is one pairing attempt; done closes when sess or err is set.
@@ -45,14 +80,16 @@ type pairing struct {
 }
 
 func newPeer(origin string, host string, tls bool, cfg *Config, frameLimit int) *peer {
+	d := newDialer(host, tls)
 	return &peer{
 		origin: origin,
 		host:   []byte(host),
 		tls:    tls,
+		dialer: d,
 		client: &fasthttp.HostClient{
 			Addr:                     addrWithPort(host, tls),
 			IsTLS:                    tls,
-			DialTimeout:              newDialer(host, tls).dial,
+			DialTimeout:              d.dial,
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
 			MaxConns:                 maxConnsPerHost,
@@ -123,7 +160,11 @@ func (p *peer) rekey(s *Server, stale *outSession) {
 const rekeyRetryPause = 5 * time.Second
 
 // forget drops stale if it is still current, so the next request pairs.
-func (p *peer) forget(stale *outSession) { p.current.CompareAndSwap(stale, nil) }
+func (p *peer) forget(stale *outSession) {
+	if p.current.CompareAndSwap(stale, nil) {
+		stale.retire()
+	}
+}
 
 // pair replaces stale with a new session. Concurrent callers share one
 // pairing: the first runs it before its deadline, the others wait for its
@@ -155,7 +196,7 @@ func (p *peer) pair(s *Server, stale *outSession, deadline time.Time) (*outSessi
 	pg.sess, pg.err = s.pairWith(p, deadline)
 	p.mu.Lock()
 	if pg.sess != nil {
-		p.current.Store(pg.sess)
+		p.current.Swap(pg.sess).retire()
 	}
 	p.inflight = nil
 	p.mu.Unlock()
@@ -188,9 +229,16 @@ type peerSet struct {
 // a token holder cannot grow the map without end.
 const maxPeers = 1024
 
-// lookup returns the peer for an x-mte-upstream value. The common case, a
-// value seen before, is one map read without allocation.
-func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
+// peerEvictIdle is how long a peer must have gone unnamed before a full
+// table drops it for a new one: long enough that a peer in use is never
+// dropped, short enough that origins named once (mistakes, probes, junk
+// from a token holder) do not lock real peers out for good.
+const peerEvictIdle = 2 * peerIdle
+
+// lookup returns the peer for an x-mte-upstream value at time now (Unix
+// ns). The common case, a value seen before, is one map read without
+// allocation.
+func (ps *peerSet) lookup(s *Server, value []byte, now int64) (*peer, *relayError) {
 	if len(value) == 0 {
 		return nil, errUpstreamMissing
 	}
@@ -198,6 +246,7 @@ func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
 	p := ps.byValue[string(value)]
 	ps.mu.RUnlock()
 	if p != nil {
+		p.touch(now)
 		return p, nil
 	}
 	origin, err := parsePeerOrigin(string(value))
@@ -210,7 +259,7 @@ func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if p = ps.byOrig[origin]; p == nil {
-		if len(ps.byOrig) >= maxPeers {
+		if len(ps.byOrig) >= maxPeers && ps.evictIdle(now) == 0 {
 			return nil, errUpstreamNotAllowed
 		}
 		scheme, host, _ := strings.Cut(origin, "://")
@@ -220,5 +269,38 @@ func (ps *peerSet) lookup(s *Server, value []byte) (*peer, *relayError) {
 	if len(ps.byValue) < 4*maxPeers {
 		ps.byValue[string(value)] = p
 	}
+	p.touch(now)
 	return p, nil
+}
+
+// closeAll closes what every peer holds open.
+func (ps *peerSet) closeAll() {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	for _, p := range ps.byOrig {
+		p.close()
+	}
+}
+
+// evictIdle drops, with ps.mu held, every peer unnamed for peerEvictIdle,
+// closes what they hold open, and reports how many went. A request still
+// using one finishes with it; the next one for that origin starts afresh.
+func (ps *peerSet) evictIdle(now int64) int {
+	n := 0
+	for origin, p := range ps.byOrig {
+		if now-p.lastUsed.Load() < int64(peerEvictIdle) {
+			continue
+		}
+		delete(ps.byOrig, origin)
+		p.close()
+		n++
+	}
+	if n > 0 {
+		for value, p := range ps.byValue {
+			if ps.byOrig[p.origin] != p {
+				delete(ps.byValue, value)
+			}
+		}
+	}
+	return n
 }

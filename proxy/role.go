@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/pqrelay/pqrelay/internal/metrics"
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/valyala/fasthttp"
 )
 
@@ -12,7 +13,8 @@ import (
 func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 	switch s.cfg.Role {
 	case RoleOutbound:
-		if controlValue(&ctx.Request.Header, hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) {
+		if controlValue(&ctx.Request.Header, hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) ||
+			link.IsUpgrade(&ctx.Request.Header) {
 			writeError(ctx, errOutboundOnly)
 			s.countRefusal(metrics.Inbound, errOutboundOnly)
 			return true
@@ -41,6 +43,8 @@ func (s *Server) ownEndpoint(ctx *fasthttp.RequestCtx) bool {
 	switch {
 	case bytes.Equal(path, pathPair):
 		return ctx.IsPost()
+	case link.IsUpgrade(&ctx.Request.Header):
+		return true
 	case bytes.Equal(path, pathRelay):
 		return ctx.IsHead() || ctx.IsGet()
 	case bytes.Equal(path, pathEcho), bytes.HasPrefix(path, pathEchoMsg), bytes.Equal(path, pathErrors),

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/relaytest"
@@ -28,6 +29,16 @@ func TestRelayRoles(t *testing.T) {
 			t.Fatalf("through the split pair, x-mte-encode-url %s: %d %s", encodeURL, r.status, r.body)
 		}
 	}
+	// An inbound-only B takes A's relay links.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.B.Server.LinkConnections() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the inbound-only relay took no link")
+		}
+		if r := do(t, p.Request(t, "GET", "/warm-up", nil)); r.status != 200 {
+			t.Fatalf("warm-up: %d %s", r.status, r.body)
+		}
+	}
 	relayed := p.Upstream.Calls()
 
 	send := func(method, url string, header map[string]string, body string) result {
@@ -42,6 +53,7 @@ func TestRelayRoles(t *testing.T) {
 	}
 	app := map[string]string{"x-mte-outbound-token": relaytest.Token, "x-mte-upstream": p.B.URL}
 	clientID := map[string]string{"x-mte-client-id": strings.Repeat("A", 54)}
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "pqrelay-link/1", "x-mte-link": strings.Repeat("A", 54)}
 	cases := []struct {
 		name, method, url string
 		header            map[string]string
@@ -58,6 +70,7 @@ func TestRelayRoles(t *testing.T) {
 		{"pairing with A", "POST", p.A.URL + "/api/mte-pair", nil, 403, "MTE_OUTBOUND_ONLY"},
 		{"frame to A", "POST", p.A.URL + "/api/mte-relay", clientID, 403, "MTE_OUTBOUND_ONLY"},
 		{"frame to A on an app path", "POST", p.A.URL + "/api/items", clientID, 403, "MTE_OUTBOUND_ONLY"},
+		{"link upgrade to A", "POST", p.A.URL + "/api/mte-link", upgrade, 403, "MTE_OUTBOUND_ONLY"},
 		{"A still answers probes", "GET", p.A.URL + "/api/mte-echo", nil, 200, ""},
 		{"A still answers readiness", "GET", p.A.URL + "/api/mte-ready", nil, 200, ""},
 	}

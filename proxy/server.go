@@ -19,6 +19,7 @@ import (
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/metrics"
+	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
@@ -53,6 +54,7 @@ type Server struct {
 	requestIDs     requestIDs
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
+	links          link.Server // the inbound side of relay links
 	now            func() time.Time
 
 	mu        sync.Mutex
@@ -116,6 +118,8 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		MaxResponseBodySize:      cfg.MaxBodyBytes,
 		RetryIfErr:               retryUpstream,
 	}
+	s.links.MaxMessage = s.frameLimit
+	s.links.IdleTimeout = cfg.IdleTimeout
 	s.peers = peerSet{byValue: map[string]*peer{}, byOrig: map[string]*peer{}, allowed: map[string]bool{}}
 	for _, p := range cfg.AllowedPeers {
 		o, _ := parsePeerOrigin(p)
@@ -205,11 +209,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	if err := s.server.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+	// Links are not fasthttp's any more once upgraded: each gets a goaway,
+	// and ends once the outbound relay has taken its answers.
+	links := make(chan error, 1)
+	go func() { links <- s.links.Shutdown(ctx) }()
+	err := s.server.ShutdownWithContext(ctx)
+	// The app's requests are done: this relay's own links to its peers
+	// have nothing more to carry.
+	s.peers.closeAll()
+	if lerr := <-links; err == nil {
+		err = lerr
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return err // fasthttp closing what we closed first is no failure
 	}
 	return nil
 }
+
+// LinkConnections is how many relay links this relay serves as the
+// inbound relay.
+func (s *Server) LinkConnections() int { return s.links.Connections() }
 
 // Relay endpoints (docs/PROTOCOL.md §2).
 var (
@@ -252,6 +271,10 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 	if id := controlValue(&ctx.Request.Header, hdrClientID); id != nil {
 		s.inbound(ctx, id)
+		return
+	}
+	if link.IsUpgrade(&ctx.Request.Header) {
+		s.acceptLink(ctx)
 		return
 	}
 	path := ctx.Path()
@@ -299,6 +322,10 @@ func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		if s.cfg.Role.inbound() {
 			limit = pairBodyLimit
 		}
+	case link.IsUpgrade(h):
+		if s.cfg.Role.inbound() && s.issuedClientID(h.Peek(link.ClientIDHeader)) {
+			limit = linkBodyLimit
+		}
 	case s.cfg.Role.outbound() && s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
 		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
 		// is read and answered 413 by outbound(), which a client that is
@@ -314,6 +341,8 @@ const (
 	noBody = 1
 	// pairBodyLimit is above the largest PairRequest (docs/PROTOCOL.md §3.2).
 	pairBodyLimit = 4 << 10
+	// linkBodyLimit is above a link request frame (docs/PROTOCOL.md §10.1).
+	linkBodyLimit = 1 << 10
 )
 
 // issuedClientID reports whether text is a client id of a session this relay
@@ -413,6 +442,10 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 			return errClientIDInvalid
 		}
 	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+	case link.IsUpgrade(h):
+		if !s.issuedClientID(h.Peek(link.ClientIDHeader)) {
+			return errClientIDInvalid
+		}
 	default:
 		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
 			return e

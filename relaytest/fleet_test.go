@@ -19,10 +19,14 @@ import (
 )
 
 // The fleet of docs/REDIS.md end to end: one outbound relay, two inbound
-// replicas sharing a real Redis behind a per-request round-robin balancer.
-// Frames replayed to the other replica are refused; a replica stopped under
-// load and Redis restarted under load cost at most the requests in flight;
-// no request ever reaches the upstream twice.
+// replicas sharing a real Redis behind a round-robin balancer. Frames
+// replayed to the other replica are refused; a replica stopped under load
+// and Redis restarted under load cost at most the requests in flight; no
+// request ever reaches the upstream twice.
+//
+// Behind a per-request HTTP balancer, which refuses upgrades, every request
+// goes over HTTP; behind a TCP balancer, A's relay links spread over the
+// replicas (docs/PROTOCOL.md §10) and carry the requests.
 func TestFleet(t *testing.T) {
 	for _, mode := range []struct {
 		name              string
@@ -31,14 +35,16 @@ func TestFleet(t *testing.T) {
 		{"RefuseSharedDuringOutage", false},
 		{"OutageLocalWindow", true},
 	} {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			testFleet(t, mode.outageLocalWindow)
-		})
+		for _, lb := range []string{"HTTP", "TCP"} {
+			t.Run(mode.name+"/"+lb, func(t *testing.T) {
+				t.Parallel()
+				testFleet(t, mode.outageLocalWindow, lb == "TCP")
+			})
+		}
 	}
 }
 
-func testFleet(t *testing.T, outageLocalWindow bool) {
+func testFleet(t *testing.T, outageLocalWindow, tcp bool) {
 	srv := redistest.Start(t)
 	up := relaytest.StartUpstream(t)
 	secrets, err := session.NewSecrets(relaytest.Secret)
@@ -75,7 +81,12 @@ func testFleet(t *testing.T, outageLocalWindow bool) {
 	for _, st := range stores {
 		healthy(st)
 	}
-	lb := startBalancer(t, b1.Addr, b2.Addr)
+	var lb *balancer
+	if tcp {
+		lb = startTCPBalancer(t, b1.Addr, b2.Addr)
+	} else {
+		lb = startBalancer(t, b1.Addr, b2.Addr)
+	}
 	a := relaytest.StartRelay(t, relaytest.BaseConfig(up.URL), nil, "")
 	client := &http.Client{Timeout: 10 * time.Second}
 
@@ -143,22 +154,35 @@ func testFleet(t *testing.T, outageLocalWindow bool) {
 		t.Fatalf("balancer hits %d/%d: a replica served nothing", lb.hits[0].Load(), lb.hits[1].Load())
 	}
 
-	// A frame accepted by one replica is refused by the other, and by
-	// itself, before it reaches the upstream.
-	rec := lb.lastRelayed()
-	calls := up.Calls()
-	for k, backend := range lb.backends {
-		resp, err := rec.replay(backend)
-		if err != nil {
-			t.Fatal(err)
+	if tcp {
+		// The links spread over both replicas, and requests go on them.
+		deadline := time.Now().Add(5 * time.Second)
+		for b1.Server.LinkConnections() == 0 || b2.Server.LinkConnections() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("links at the replicas: %d and %d", b1.Server.LinkConnections(), b2.Server.LinkConnections())
+			}
+			if err := send(); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if resp.StatusCode == 200 || resp.Header.Get("x-mte-relay-error") == "" {
-			t.Fatalf("replay to replica %d (the original went to %d): status %d, relay error %q",
-				k, rec.backend, resp.StatusCode, resp.Header.Get("x-mte-relay-error"))
+	} else {
+		// A frame accepted by one replica is refused by the other, and by
+		// itself, before it reaches the upstream.
+		rec := lb.lastRelayed()
+		calls := up.Calls()
+		for k, backend := range lb.backends {
+			resp, err := rec.replay(backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode == 200 || resp.Header.Get("x-mte-relay-error") == "" {
+				t.Fatalf("replay to replica %d (the original went to %d): status %d, relay error %q",
+					k, rec.backend, resp.StatusCode, resp.Header.Get("x-mte-relay-error"))
+			}
 		}
-	}
-	if up.Calls() != calls {
-		t.Fatal("a replayed frame reached the upstream")
+		if up.Calls() != calls {
+			t.Fatal("a replayed frame reached the upstream")
+		}
 	}
 
 	// Replica 1 stops under load (SIGTERM: in-flight requests finish): the
@@ -287,6 +311,68 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "no backend", http.StatusBadGateway)
+}
+
+// startTCPBalancer is a round-robin TCP balancer: each connection goes to
+// the next backend that accepts it, bytes are copied both ways, and hits
+// count connections.
+func startTCPBalancer(t *testing.T, backends ...string) *balancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{URL: "http://" + ln.Addr().String(), backends: backends, hits: make([]atomic.Int64, len(backends))}
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	track := func(cs ...net.Conn) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if conns == nil {
+			return false
+		}
+		for _, c := range cs {
+			conns[c] = true
+		}
+		return true
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				start := b.next.Add(1)
+				for i := range len(b.backends) {
+					k := int((start + uint64(i)) % uint64(len(b.backends)))
+					up, err := net.Dial("tcp", b.backends[k])
+					if err != nil {
+						continue // down: try the next one
+					}
+					defer up.Close()
+					if !track(c, up) {
+						return
+					}
+					b.hits[k].Add(1)
+					go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+					io.Copy(c, up)
+					return
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		conns = nil
+		mu.Unlock()
+	})
+	return b
 }
 
 func (b *balancer) lastRelayed() *recorded {

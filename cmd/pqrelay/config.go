@@ -104,6 +104,15 @@ var variables = []variable{
 		}},
 	{"ACCESS_LOG", "false", "true: one log line per request (role, method, path without query, status, code, duration, sizes, request id)",
 		boolInto(func(st *settings) *bool { return &st.proxy.AccessLog })},
+	{"PEER_LINKS", "true", "false: the outbound relay sends each request to its peer over HTTP, without relay links",
+		func(st *settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false, got " + strconv.Quote(v))
+			}
+			st.proxy.NoPeerLinks = !b
+			return nil
+		}},
 	{"HEADERS", "none", `JSON object of headers set on every upstream request and app response, e.g. {"X-Env":"prod"}`,
 		func(st *settings, v string) error {
 			var m map[string]string

@@ -54,11 +54,13 @@ func run(st settings, log *slog.Logger) error {
 	}
 	defer store.Close()
 	var rec *metrics.Relay
+	var srv *proxy.Server
 	if st.metricsPort != 0 {
-		rec = newMetrics(store)
+		// Scrapes start after srv is set: the metrics listener opens below.
+		rec = newMetrics(store, func() int { return srv.LinkConnections() })
 		st.proxy.Metrics = rec
 	}
-	srv, err := proxy.New(st.proxy, store, log)
+	srv, err = proxy.New(st.proxy, store, log)
 	if err != nil {
 		return err
 	}
@@ -112,10 +114,10 @@ func newLogger(w io.Writer, st settings) *slog.Logger {
 }
 
 // newMetrics is the relay's set of series, every relay error code among
-// the outcomes.
-func newMetrics(store session.Store) *metrics.Relay {
+// the outcomes; links reports the relay links served.
+func newMetrics(store session.Store, links func() int) *metrics.Relay {
 	v, c := buildVersion()
-	opts := metrics.Options{Version: v, Commit: c, Codes: proxy.ErrorCodes()}
+	opts := metrics.Options{Version: v, Commit: c, Codes: proxy.ErrorCodes(), LinkConnections: links}
 	if hr, ok := store.(interface{ Health() error }); ok {
 		opts.StoreDegraded = func() bool { return hr.Health() != nil }
 	}

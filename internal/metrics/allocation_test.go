@@ -24,7 +24,6 @@ func TestRecordingZeroAlloc(t *testing.T) {
 			c.rec.Rekey(ResultOK)
 			c.rec.FrameRefused(RefusedReplay)
 			c.rec.StoreCommandError()
-			c.rec.LinkConnections(1)
 		})
 		if allocs != 0 {
 			t.Errorf("%s: %.1f allocations per round", c.name, allocs)

@@ -86,8 +86,12 @@ func (r *Relay) AppendText(dst []byte) []byte {
 	dst = sampleInt(dst, nameStoreDegraded, degraded)
 	dst = header(dst, nameStoreErrors, "counter", "Session store commands that failed.")
 	dst = sample(dst, nameStoreErrors, r.storeErrs.n.Load())
-	dst = header(dst, nameLinkConns, "gauge", "Open relay-to-relay connections.")
-	dst = sampleInt(dst, nameLinkConns, r.linkConns.n.Load())
+	dst = header(dst, nameLinkConns, "gauge", "Relay links this relay serves as the inbound relay.")
+	links := int64(0)
+	if r.opts.LinkConnections != nil {
+		links = int64(r.opts.LinkConnections())
+	}
+	dst = sampleInt(dst, nameLinkConns, links)
 	dst = header(dst, nameBuildInfo, "gauge", "Always 1; the labels say which build is running.")
 	dst = sampleInt(dst, nameBuildInfo, 1, "version", r.opts.Version, "commit", r.opts.Commit, "goversion", r.goVersion)
 	return dst

@@ -28,8 +28,6 @@ type Recorder interface {
 	FrameRefused(r Refusal)
 	// StoreCommandError records a session store command that failed.
 	StoreCommandError()
-	// LinkConnections moves the number of open relay-to-relay connections.
-	LinkConnections(delta int)
 }
 
 // Role is the role a relay played for a request.
@@ -86,6 +84,9 @@ type Options struct {
 	// StoreDegraded, if set, is asked at each scrape whether the session
 	// store is degraded (Redis unreachable).
 	StoreDegraded func() bool
+	// LinkConnections, if set, is asked at each scrape how many relay
+	// links the relay serves.
+	LinkConnections func() int
 }
 
 // Outcome returns the Outcome of a relay error code, false if it is not
@@ -112,7 +113,6 @@ type Relay struct {
 	rekeys     [numResults]counter
 	refusals   [numRefusals]counter
 	storeErrs  counter
-	linkConns  gauge
 	outcomeLbl []string // "ok", then Codes
 }
 
@@ -144,7 +144,6 @@ func (r *Relay) Pairing(role Role, res Result) { r.pairings[role][res].inc() }
 func (r *Relay) Rekey(res Result)              { r.rekeys[res].inc() }
 func (r *Relay) FrameRefused(why Refusal)      { r.refusals[why].inc() }
 func (r *Relay) StoreCommandError()            { r.storeErrs.inc() }
-func (r *Relay) LinkConnections(delta int)     { r.linkConns.n.Add(int64(delta)) }
 
 // Nop records nothing: the relay's Recorder when METRICS_PORT is 0.
 var Nop Recorder = nop{}
@@ -159,4 +158,3 @@ func (nop) Pairing(Role, Result)                     {}
 func (nop) Rekey(Result)                             {}
 func (nop) FrameRefused(Refusal)                     {}
 func (nop) StoreCommandError()                       {}
-func (nop) LinkConnections(int)                      {}

@@ -46,6 +46,7 @@ func TestRecordedValues(t *testing.T) {
 	degraded := true
 	opts := testOpts
 	opts.StoreDegraded = func() bool { return degraded }
+	opts.LinkConnections = func() int { return 2 }
 	r := New(opts)
 	timeout, _ := opts.Outcome("MTE_PEER_TIMEOUT")
 	r.RequestStarted()
@@ -61,8 +62,6 @@ func TestRecordedValues(t *testing.T) {
 	r.FrameRefused(RefusedReplay)
 	r.FrameRefused(RefusedReplay)
 	r.StoreCommandError()
-	r.LinkConnections(3)
-	r.LinkConnections(-1)
 	got := samples(t, r.AppendText(nil))
 
 	for _, c := range []struct{ series, want string }{
