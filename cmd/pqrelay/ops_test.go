@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,5 +214,51 @@ func TestSIGTERMTurnsReadinessOff(t *testing.T) {
 		r.done <- nil // for the cleanup
 	case <-time.After(15 * time.Second):
 		t.Fatal("still running 15 s after SIGTERM")
+	}
+}
+
+// TestMetricsOfAPairOfBinaries: relay B's /metrics, after a request from
+// relay A, counts it as an inbound request and shows the relay link A
+// opened, the gauge main wires to the server.
+func TestMetricsOfAPairOfBinaries(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer upstream.Close()
+	metricsPort := freePort(t)
+	b := startRelay(t, upstream.URL, fmt.Sprintf("METRICS_PORT=%d", metricsPort))
+	a := startRelay(t, upstream.URL)
+	req, _ := http.NewRequest("GET", a.url+"/items", nil)
+	req.Header.Set("x-mte-outbound-token", goodToken)
+	req.Header.Set("x-mte-upstream", b.url)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("through the pair: %d %q\nA: %s\nB: %s", resp.StatusCode, body, a.logs, b.logs)
+	}
+	var exposition string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(m.Body)
+		m.Body.Close()
+		exposition = string(text)
+		// A opens its link in the background, after the first request.
+		if !strings.Contains(exposition, "\npqrelay_link_connections 0\n") || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range []string{`pqrelay_requests_total{role="inbound",code="ok"} 1`, `pqrelay_pairings_total{role="inbound",result="ok"} 1`} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("B's metrics lack %s", want)
+		}
+	}
+	if strings.Contains(exposition, "\npqrelay_link_connections 0\n") {
+		t.Errorf("B's metrics show no relay link:\n%s", exposition)
 	}
 }
