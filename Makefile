@@ -116,6 +116,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
 	cd benchmarks/scan && $(GO) test -run '^$$' -bench . -benchmem .
 	./benchmarks/loadgen/run.sh
+	./benchmarks/loadgen/users.sh
 
 clean:
-	rm -rf bin build demo-report.html demo-results.json
+	rm -rf bin build demo-report.html demo-users.json demo-cost.json demo-report.png

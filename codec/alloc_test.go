@@ -10,7 +10,7 @@ import (
 )
 
 // TestZeroAllocs: sealing and opening an MKE frame and building and parsing
-// its envelope allocate nothing in steady state (DESIGN.md §3). Built
+// its envelope allocate nothing in steady state (docs/ARCHITECTURE.md §4.1). Built
 // without -race, which makes sync.Pool drop items on purpose. MTE builds an
 // AES-GCM per message key with crypto/aes and crypto/cipher, which allocate;
 // it is measured, not asserted.

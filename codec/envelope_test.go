@@ -212,7 +212,7 @@ func rawRequest(method, uri string, hs []field, body string) []byte {
 }
 
 // TestRequestRefused: everything that could split or smuggle the rebuilt
-// request is refused by the decoder (DESIGN.md §4).
+// request is refused by the decoder (docs/ARCHITECTURE.md §4.5).
 func TestRequestRefused(t *testing.T) {
 	t.Parallel()
 	ok := []field{{"a", "b"}}

@@ -39,7 +39,7 @@ const (
 	KindResponse = 2
 )
 
-// Encode types (DESIGN.md §1, docs/PROTOCOL.md §5).
+// Encode types (docs/ARCHITECTURE.md §5, docs/PROTOCOL.md §5.3).
 const (
 	// ModeMKE seals every message of a session with the session's
 	// direction key.
@@ -211,7 +211,7 @@ const (
 // frameScratch holds the nonce and additional data of one Seal or Open.
 // Passed to the AEAD through the cipher.AEAD interface, arrays on the stack
 // escape to the heap: two allocations per frame on a hot path that must
-// allocate nothing (DESIGN.md §3). They come from a pool instead.
+// allocate nothing (docs/ARCHITECTURE.md §4.1). They come from a pool instead.
 type frameScratch struct {
 	nonce [12]byte
 	ad    [HeaderLen + ClientIDLen + BindLen]byte

@@ -191,7 +191,7 @@ func TestSealInPlace(t *testing.T) {
 	}
 }
 
-// TestFlipEveryByte is DESIGN.md §2.1 and §2.8: changing any one bit of a
+// TestFlipEveryByte is docs/PROTOCOL.md §1.2, properties 1 and 8: changing any one bit of a
 // sealed frame, header included, makes it fail with ErrFrame, and what was
 // decrypted is cleared so that no unauthenticated plaintext escapes.
 func TestFlipEveryByte(t *testing.T) {
@@ -284,7 +284,7 @@ func TestOpenShortFrame(t *testing.T) {
 	}
 }
 
-// TestResponseBinding is DESIGN.md §2.5: a response opens only for the
+// TestResponseBinding is docs/PROTOCOL.md §1.2, property 5: a response opens only for the
 // request it answers — the same counter and that request's tag.
 func TestResponseBinding(t *testing.T) {
 	t.Parallel()
@@ -351,7 +351,7 @@ func gcmRef(t testing.TB, key []byte) cipher.AEAD {
 	return aead
 }
 
-// TestMTEPerMessageKeys checks DESIGN.md §2 MTE: each message has its own
+// TestMTEPerMessageKeys checks MTE (docs/ARCHITECTURE.md §5): each message has its own
 // key, so the key of one message opens that message and no other. The frame
 // is opened with plain AES-GCM under keys computed from the spec, so the test
 // also pins the nonce and additional-data layout of §4.

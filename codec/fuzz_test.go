@@ -14,7 +14,7 @@ import (
 	"github.com/pqrelay/pqrelay/internal/jsonshape"
 )
 
-// Fuzz targets for every decoder of the package (DESIGN.md §4). Seed corpora
+// Fuzz targets for every decoder of the package (docs/ARCHITECTURE.md §4.2). Seed corpora
 // live in testdata/fuzz/<Target>/ and hold real frames and envelopes made by
 // this package; regenerate them with
 //

@@ -31,7 +31,7 @@ func TestRoundTripAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Minute))
+	w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Minute), 0, nil)
 	defer w.closeConn()
 	step := func() {
 		sent := time.Now()
@@ -50,5 +50,41 @@ func TestRoundTripAllocs(t *testing.T) {
 	}
 	if w.ok.Load() == 0 {
 		t.Fatal("no request was recorded")
+	}
+}
+
+// TestUsersRoundTripAllocs: in users mode a worker lends its read buffer
+// back to the pool while it thinks and takes one again for the next
+// request; that cycle allocates nothing either.
+func TestUsersRoundTripAllocs(t *testing.T) {
+	up := startUpstream(t, 1024, 0)
+	cfg := Config{
+		URL: up.URL(), Body: Body(1024), Connections: 1, Duration: time.Minute,
+		Think: time.Second, ExpectSize: 1024,
+	}
+	p, err := cfg.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Minute), 0, nil)
+	defer w.finish()
+	cycle := func() {
+		sent := time.Now()
+		if done := w.step(sent, sent); w.br == nil || done.Before(sent) {
+			t.Fatal("step ran without a read buffer")
+		}
+		w.releaseReader()
+		if w.br != nil {
+			t.Fatal("a thinking user kept its read buffer")
+		}
+		_ = w.thinkTime()
+	}
+	cycle()
+	if n := testing.AllocsPerRun(2000, cycle); n != 0 {
+		t.Fatalf("%v allocations per request, want 0", n)
+	}
+	if w.ok.Load() == 0 || w.failed.Load() != 0 {
+		t.Fatalf("ok %d, failed %d", w.ok.Load(), w.failed.Load())
 	}
 }

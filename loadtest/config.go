@@ -50,8 +50,8 @@ type Config struct {
 	Body []byte
 
 	// Connections is the number of concurrent workers, each holding one
-	// keep-alive connection and ~150 KiB of histogram (twice that in open
-	// loop). Required, at least 1.
+	// keep-alive connection (in users mode, one user). Required, at
+	// least 1.
 	Connections int
 
 	// Duration is the length of the measured phase. Required.
@@ -74,6 +74,24 @@ type Config struct {
 	// loop, each connection sends its next request when the last answer
 	// arrives.
 	Rate float64
+
+	// Think selects users mode: every connection is a user who sends a
+	// request, reads the whole answer, waits Think (± ThinkJitter, drawn
+	// uniformly) and sends again, as people using an app do. Latency
+	// counts from the send. Zero value: no think time (closed or open
+	// loop). Think and Rate exclude each other.
+	Think, ThinkJitter time.Duration
+
+	// Ramp spreads the users' (connections') first requests evenly over
+	// this long, so that N users do not arrive in one burst; it comes
+	// before the warm-up and is not measured. Zero value: all start at
+	// once (open loop staggers its connections over one interval anyway).
+	Ramp time.Duration
+
+	// CPUPIDs are processes (the target's, on this machine) whose CPU
+	// time during the measured phase Run reads from /proc and reports in
+	// Result.CPU; zero value: none. Linux only.
+	CPUPIDs []int
 
 	// ExpectSize is the response body length a response needs to count as
 	// a success; zero value: any length.
@@ -139,6 +157,8 @@ type plan struct {
 	timeout    time.Duration
 	slack      time.Duration // deadline update granularity, Timeout/64
 	interval   time.Duration // open loop: per-connection send interval
+	think      time.Duration // users mode: pause after each answer
+	jitter     time.Duration // users mode: think ± jitter
 	perWorker  int64
 	expectSize int
 	verify     bool
@@ -190,6 +210,14 @@ func (c *Config) plan() (*plan, error) {
 		return nil, badConfig(strconv.FormatFloat(c.Rate, 'g', -1, 64), "rate must be 0 (closed loop) up to 1e8 req/s")
 	case c.ExpectSize < 0:
 		return nil, badConfig(strconv.Itoa(c.ExpectSize), "expected size must not be negative (0 = any)")
+	case c.Think < 0 || c.ThinkJitter < 0:
+		return nil, badConfig((c.Think + c.ThinkJitter).String(), "think time and its jitter must not be negative")
+	case c.ThinkJitter > c.Think:
+		return nil, badConfig(c.ThinkJitter.String(), "think jitter must not exceed the think time")
+	case c.Think > 0 && c.Rate > 0:
+		return nil, badConfig(c.Think.String(), "think time (users mode) and rate (open loop) exclude each other")
+	case c.Ramp < 0:
+		return nil, badConfig(c.Ramp.String(), "ramp must not be negative")
 	case c.MaxRequests < 0:
 		return nil, badConfig(strconv.FormatInt(c.MaxRequests, 10), "max requests must not be negative")
 	}
@@ -200,9 +228,15 @@ func (c *Config) plan() (*plan, error) {
 			p.interval = 1
 		}
 	}
+	p.think, p.jitter = c.Think, c.ThinkJitter
+	for _, pid := range c.CPUPIDs {
+		if pid <= 0 {
+			return nil, badConfig(strconv.Itoa(pid), "a process id is a positive number")
+		}
+	}
 	total := c.MaxRequests
 	if total == 0 {
-		secs := int64((c.Warmup + c.Duration + time.Second - 1) / time.Second)
+		secs := int64((c.Ramp + c.Warmup + c.Duration + time.Second - 1) / time.Second)
 		total = secs * defaultRequestsPerSecond
 	}
 	p.perWorker = (total + int64(c.Connections) - 1) / int64(c.Connections)

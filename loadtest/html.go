@@ -80,7 +80,7 @@ td.bad { color: #b00020; font-weight: 600; }
 
 	b.WriteString("<h2>Results per tier</h2>\n")
 	for _, t := range r.Tiers {
-		writeTierTable(&b, t, r.Meta.Rate)
+		writeTierTable(&b, t, r.Meta)
 	}
 	b.WriteString("</body>\n</html>\n")
 	_, err := io.WriteString(w, b.String())
@@ -130,7 +130,7 @@ func writeSummary(b *strings.Builder, r Report) {
 		if !ok {
 			continue
 		}
-		items = append(items, "<li>At <b>"+html.EscapeString(tierTitle(t, r.Meta.Rate))+"</b>, "+LabelRelay+" served <b>"+
+		items = append(items, "<li>At <b>"+html.EscapeString(tierTitle(t, r.Meta))+"</b>, "+LabelRelay+" served <b>"+
 			formatPct(c.RPSPct)+"</b> of the control API's requests per second; latency against the control API: median <b>"+
 			formatDeltaMS(c.P50)+"</b>, p99 "+formatDeltaMS(c.P99)+".</li>")
 	}
@@ -148,6 +148,7 @@ type plot struct {
 	left, top, width, height float64
 	n                        int // number of tiers
 	yMax, yStep              float64
+	xTitle                   string
 }
 
 func (p plot) x(i int) float64 {
@@ -216,8 +217,8 @@ func (p plot) axes(b *strings.Builder, tiers []Tier, yTitle string) {
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="13" fill="%s">%s</text>`+"\n",
 			x, bottom+21, colorAxis, FormatCount(int64(t.Connections)))
 	}
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="14" fill="%s">Concurrent connections</text>`+"\n",
-		p.left+p.width/2, bottom+44, colorText)
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="14" fill="%s">%s</text>`+"\n",
+		p.left+p.width/2, bottom+44, colorText, html.EscapeString(p.xTitle))
 	if yTitle == "" {
 		return
 	}
@@ -335,7 +336,7 @@ func writeThroughputChart(b *strings.Builder, r Report) {
 	control := sidePoints(r.Tiers, pickControl, rps)
 	relay := sidePoints(r.Tiers, pickRelay, rps)
 	top, step := niceScale(maxPoint(control, relay))
-	p := plot{left: 110, top: 60, width: svgWidth - 150, height: svgHeight - 60 - 70, n: len(r.Tiers), yMax: top, yStep: step}
+	p := plot{left: 110, top: 60, width: svgWidth - 150, height: svgHeight - 60 - 70, n: len(r.Tiers), yMax: top, yStep: step, xTitle: r.Meta.xTitle()}
 
 	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="throughput" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="Requests per second against concurrent connections" font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif">`+"\n",
 		svgWidth, svgHeight, svgWidth, svgHeight)
@@ -389,7 +390,7 @@ func writeLatencyChart(b *strings.Builder, r Report) {
 	panelW := (svgWidth - 110 - 30 - gap) / 2.0
 	for si, s := range sides {
 		left := 110 + float64(si)*(panelW+gap)
-		p := plot{left: left, top: 84, width: panelW, height: svgHeight - 84 - 70, n: len(r.Tiers), yMax: top, yStep: step}
+		p := plot{left: left, top: 84, width: panelW, height: svgHeight - 84 - 70, n: len(r.Tiers), yMax: top, yStep: step, xTitle: r.Meta.xTitle()}
 		fmt.Fprintf(b, `<g class="panel" data-series="%s">`+"\n", s.name)
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="15" font-weight="600" fill="%s">%s</text>`+"\n",
 			left+panelW/2, p.top-8, colorText, html.EscapeString(s.label))
@@ -407,8 +408,8 @@ func writeLatencyChart(b *strings.Builder, r Report) {
 	b.WriteString("</svg>\n")
 }
 
-func writeTierTable(b *strings.Builder, t Tier, rate float64) {
-	b.WriteString("<h3>" + html.EscapeString(tierTitle(t, rate)) + "</h3>\n")
+func writeTierTable(b *strings.Builder, t Tier, m Meta) {
+	b.WriteString("<h3>" + html.EscapeString(tierTitle(t, m)) + "</h3>\n")
 	b.WriteString("<table>\n<thead><tr><th></th><th># Requests</th><th>Req/second</th><th>Median (ms)</th><th>p90</th><th>p99</th>" +
 		"<th>p99.9</th><th>Max</th><th>Errors</th><th>Timeouts</th><th>Non-2xx</th><th>Bad body</th></tr></thead>\n<tbody>\n")
 	for _, s := range t.sides() {

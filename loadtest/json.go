@@ -22,15 +22,35 @@ type jsonReport struct {
 }
 
 type jsonConfig struct {
-	ControlURL      string  `json:"control_url,omitempty"`
-	RelayURL        string  `json:"relay_url,omitempty"`
-	Method          string  `json:"method,omitempty"`
-	SizeBytes       int     `json:"size_bytes"`
-	ExpectSizeBytes int     `json:"expect_size_bytes"`
-	WarmupS         float64 `json:"warmup_s"`
-	DurationS       float64 `json:"duration_s"`
-	TimeoutS        float64 `json:"timeout_s"`
-	Rate            float64 `json:"rate"`
+	ControlURL      string   `json:"control_url,omitempty"`
+	RelayURL        string   `json:"relay_url,omitempty"`
+	Method          string   `json:"method,omitempty"`
+	SizeBytes       int      `json:"size_bytes"`
+	ExpectSizeBytes int      `json:"expect_size_bytes"`
+	WarmupS         float64  `json:"warmup_s"`
+	DurationS       float64  `json:"duration_s"`
+	TimeoutS        float64  `json:"timeout_s"`
+	Rate            float64  `json:"rate"`
+	ThinkS          float64  `json:"think_s,omitempty"`
+	ThinkJitterS    float64  `json:"think_jitter_s,omitempty"`
+	RampS           float64  `json:"ramp_s,omitempty"`
+	Environment     *jsonEnv `json:"environment,omitempty"`
+}
+
+type jsonEnv struct {
+	CPUModel  string `json:"cpu_model"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	Commit    string `json:"commit"`
+	LoadAvg   string `json:"loadavg,omitempty"`
+}
+
+type jsonCPU struct {
+	TargetS  float64 `json:"target_s"`
+	LoaderS  float64 `json:"loader_s"`
+	MachineS float64 `json:"machine_s"`
+	WallS    float64 `json:"wall_s"`
+	CPUs     int     `json:"cpus"`
 }
 
 type jsonTier struct {
@@ -41,19 +61,21 @@ type jsonTier struct {
 }
 
 type jsonSide struct {
-	Requests  int64   `json:"requests"`
-	RPS       float64 `json:"rps"`
-	Errors    int64   `json:"errors"`
-	Timeouts  int64   `json:"timeouts"`
-	Non2xx    int64   `json:"non_2xx"`
-	BadBody   int64   `json:"bad_body"`
-	MinMS     float64 `json:"min_ms"`
-	P50MS     float64 `json:"p50_ms"`
-	P90MS     float64 `json:"p90_ms"`
-	P99MS     float64 `json:"p99_ms"`
-	P999MS    float64 `json:"p999_ms"`
-	MaxMS     float64 `json:"max_ms"`
-	DurationS float64 `json:"duration_s"`
+	Requests  int64    `json:"requests"`
+	RPS       float64  `json:"rps"`
+	Errors    int64    `json:"errors"`
+	Timeouts  int64    `json:"timeouts"`
+	Non2xx    int64    `json:"non_2xx"`
+	BadBody   int64    `json:"bad_body"`
+	MinMS     float64  `json:"min_ms"`
+	P50MS     float64  `json:"p50_ms"`
+	P90MS     float64  `json:"p90_ms"`
+	P99MS     float64  `json:"p99_ms"`
+	P999MS    float64  `json:"p999_ms"`
+	MaxMS     float64  `json:"max_ms"`
+	DurationS float64  `json:"duration_s"`
+	Scheduled int64    `json:"scheduled,omitempty"`
+	CPU       *jsonCPU `json:"cpu,omitempty"`
 }
 
 type jsonComparison struct {
@@ -79,8 +101,14 @@ func WriteJSON(w io.Writer, r Report) error {
 			DurationS:       r.Meta.Duration.Seconds(),
 			TimeoutS:        r.Meta.Timeout.Seconds(),
 			Rate:            r.Meta.Rate,
+			ThinkS:          r.Meta.Think.Seconds(),
+			ThinkJitterS:    r.Meta.ThinkJitter.Seconds(),
+			RampS:           r.Meta.Ramp.Seconds(),
 		},
 		Tiers: make([]jsonTier, 0, len(r.Tiers)),
+	}
+	if e := r.Meta.Env; e != (Environment{}) {
+		doc.Config.Environment = &jsonEnv{CPUModel: e.CPUModel, CPUs: e.CPUs, GoVersion: e.GoVersion, Commit: e.Commit, LoadAvg: e.LoadAvg}
 	}
 	if !r.Meta.Generated.IsZero() {
 		doc.Generated = r.Meta.Generated.UTC().Format(time.RFC3339)
@@ -114,16 +142,22 @@ func ReadJSON(rd io.Reader) (Report, error) {
 		return Report{}, &inputError{kind: ErrBadReport, input: strconv.Itoa(doc.Version), why: "unknown schema version"}
 	}
 	r := Report{Meta: Meta{
-		ControlURL: doc.Config.ControlURL,
-		RelayURL:   doc.Config.RelayURL,
-		Method:     doc.Config.Method,
-		Size:       doc.Config.SizeBytes,
-		ExpectSize: doc.Config.ExpectSizeBytes,
-		Warmup:     seconds(doc.Config.WarmupS),
-		Duration:   seconds(doc.Config.DurationS),
-		Timeout:    seconds(doc.Config.TimeoutS),
-		Rate:       doc.Config.Rate,
+		ControlURL:  doc.Config.ControlURL,
+		RelayURL:    doc.Config.RelayURL,
+		Method:      doc.Config.Method,
+		Size:        doc.Config.SizeBytes,
+		ExpectSize:  doc.Config.ExpectSizeBytes,
+		Warmup:      seconds(doc.Config.WarmupS),
+		Duration:    seconds(doc.Config.DurationS),
+		Timeout:     seconds(doc.Config.TimeoutS),
+		Rate:        doc.Config.Rate,
+		Think:       seconds(doc.Config.ThinkS),
+		ThinkJitter: seconds(doc.Config.ThinkJitterS),
+		Ramp:        seconds(doc.Config.RampS),
 	}}
+	if e := doc.Config.Environment; e != nil {
+		r.Meta.Env = Environment{CPUModel: e.CPUModel, CPUs: e.CPUs, GoVersion: e.GoVersion, Commit: e.Commit, LoadAvg: e.LoadAvg}
+	}
 	if doc.Generated != "" {
 		t, err := time.Parse(time.RFC3339, doc.Generated)
 		if err != nil {
@@ -145,6 +179,10 @@ func toJSONSide(r *Result) *jsonSide {
 	if r == nil {
 		return nil
 	}
+	var cpu *jsonCPU
+	if c := r.CPU; c.Measured {
+		cpu = &jsonCPU{TargetS: c.Target.Seconds(), LoaderS: c.Loader.Seconds(), MachineS: c.Machine.Seconds(), WallS: c.Wall.Seconds(), CPUs: c.CPUs}
+	}
 	return &jsonSide{
 		Requests:  r.Requests,
 		RPS:       r.RPS(),
@@ -159,6 +197,8 @@ func toJSONSide(r *Result) *jsonSide {
 		P999MS:    ms(r.Latency.P999),
 		MaxMS:     ms(r.Latency.Max),
 		DurationS: r.Duration.Seconds(),
+		Scheduled: r.Scheduled,
+		CPU:       cpu,
 	}
 }
 
@@ -177,9 +217,15 @@ func fromJSONSide(s *jsonSide, conns int, rate float64) *Result {
 		P999: millis(s.P999MS),
 		Max:  millis(s.MaxMS),
 	}
+	var cpu CPUUsage
+	if c := s.CPU; c != nil {
+		cpu = CPUUsage{Measured: true, Target: seconds(c.TargetS), Loader: seconds(c.LoaderS), Machine: seconds(c.MachineS), Wall: seconds(c.WallS), CPUs: c.CPUs}
+	}
 	return &Result{
 		Connections: conns,
 		Rate:        rate,
+		CPU:         cpu,
+		Scheduled:   s.Scheduled,
 		Requests:    s.Requests,
 		Errors:      s.Errors,
 		Timeouts:    s.Timeouts,

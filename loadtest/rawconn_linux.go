@@ -38,9 +38,8 @@ const rawPath = true
 // which on a small machine often preempts the loader inside the call; to
 // the scheduler that looks like a blocking system call, so its monitor
 // thread (sysmon) hands the P to another thread, which must be woken, and
-// keeps polling at its shortest period. Dropping the announcement cut
-// sysmon's sleeps from ~3,300 to ~40 a second and the loader's CPU per
-// request by 5–11 % relative to wrk's (benchmarks/loadgen).
+// keeps polling at its shortest period. Dropping the announcement keeps
+// sysmon quiet (benchmarks/loadgen has what perf measured).
 //
 // The callback writes while RawConn.Read holds only the fd's read lock.
 // That is safe because the worker is its connection's only writer: the

@@ -34,7 +34,7 @@ func testWorker(t *testing.T, cfg Config) (*worker, chan struct{}) {
 	}
 	stop := make(chan struct{})
 	now := time.Now()
-	w := newWorker(context.Background(), p, stop, now, now.Add(cfg.Duration))
+	w := newWorker(context.Background(), p, stop, now, now.Add(cfg.Duration), 0, nil)
 	t.Cleanup(w.closeConn)
 	if err := w.connect(); err != nil {
 		t.Fatal(err)

@@ -36,7 +36,15 @@ type Meta struct {
 	Duration   time.Duration
 	Timeout    time.Duration
 	Rate       float64 // 0 = closed loop
+	// Users mode (Think > 0): each connection is a user who thinks
+	// Think ± ThinkJitter between requests; users arrive over Ramp.
+	Think, ThinkJitter, Ramp time.Duration
+	// Env describes the machine the run was measured on.
+	Env Environment
 }
+
+// Users reports whether the run was in users mode.
+func (m Meta) Users() bool { return m.Think > 0 }
 
 // Tier is one connection count measured against the control API and
 // through the relay. Either side is nil when it was not measured.
@@ -87,7 +95,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 			b.WriteByte('\n')
 		}
 		b.WriteString("### ")
-		b.WriteString(tierTitle(t, r.Meta.Rate))
+		b.WriteString(tierTitle(t, r.Meta))
 		b.WriteString("\n\n")
 		b.WriteString("| | # Requests | Req/second | Median (ms) | p90 | p99 |\n")
 		b.WriteString("|---|---|---|---|---|---|\n")
@@ -110,9 +118,66 @@ func WriteMarkdown(w io.Writer, r Report) error {
 			b.WriteString(s.label + " " + failureSummary(s.res))
 		}
 		b.WriteString(".\n")
+		for _, s := range t.sides() {
+			if s.res.ShortfallPct() > ShortfallWarnPct {
+				b.WriteString("\n**" + s.label + " fell short of the requested rate**: " + shortfallText(s.res) + ".\n")
+			}
+			if hint := badBodyHint(s.res, r.Meta.ExpectSize); hint != "" {
+				b.WriteString("\n**" + s.label + "**: " + hint + "\n")
+			}
+		}
+		if line := cpuLine(t); line != "" {
+			b.WriteString("\nCPU per request: " + line + ".\n")
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// shortfallText says how far an open-loop side fell short of its schedule:
+// "9,214 of 9,500 scheduled requests (97.0%)".
+func shortfallText(r *Result) string {
+	return FormatCount(r.Requests) + " of " + FormatCount(r.Scheduled) + " scheduled requests (" +
+		formatPct(float64(r.Requests)/float64(r.Scheduled)*100) + ")"
+}
+
+// badBodyHint explains a side where every response was 2xx but failed the
+// body check, which is what a real API with varying bodies produces when
+// the expected size defaults to the request size.
+func badBodyHint(r *Result, expectSize int) string {
+	if r.Requests > 0 || r.BadBody == 0 || r.Errors+r.Timeouts+r.Non2xx > 0 {
+		return ""
+	}
+	s := "every response failed the body check"
+	if expectSize > 0 {
+		s += " (expected exactly " + FormatCount(int64(expectSize)) + " bytes)"
+	}
+	return s + ". If the API's bodies vary, pass --expect-size any (and no --verify)."
+}
+
+// cpuLine renders the measured CPU per request of a tier's sides:
+// "Control API 9.8 µs (target), loader 6.1 µs; pqrelay 61.2 µs (target),
+// loader 6.3 µs". Empty when nothing was measured.
+func cpuLine(t Tier) string {
+	var parts []string
+	for _, s := range t.sides() {
+		c := s.res.CPU
+		if !c.Measured || s.res.Requests == 0 {
+			continue
+		}
+		p := s.label + ": "
+		if c.Target > 0 {
+			p += "target " + FormatMicros(s.res.PerRequest(c.Target)) + ", "
+		}
+		p += "loader " + FormatMicros(s.res.PerRequest(c.Loader))
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// FormatMicros writes d in microseconds with one decimal: "61.2 µs".
+func FormatMicros(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Microsecond), 'f', 1, 64) + " µs"
 }
 
 type side struct {
@@ -131,15 +196,32 @@ func (t Tier) sides() []side {
 	return s
 }
 
-func tierTitle(t Tier, rate float64) string {
+// tierTitle names a tier: "300 connections", "300 connections, open
+// loop at 9,500 req/s", or in users mode "1,000 users, 1s think time".
+func tierTitle(t Tier, m Meta) string {
+	if m.Users() {
+		s := FormatCount(int64(t.Connections)) + " users"
+		if t.Connections == 1 {
+			s = "1 user"
+		}
+		return s + ", " + m.Think.String() + " think time"
+	}
 	s := FormatCount(int64(t.Connections)) + " connections"
 	if t.Connections == 1 {
 		s = "1 connection"
 	}
-	if rate > 0 {
-		s += ", open loop at " + FormatCount(int64(math.Round(rate))) + " req/s"
+	if m.Rate > 0 {
+		s += ", open loop at " + FormatCount(int64(math.Round(m.Rate))) + " req/s"
 	}
 	return s
+}
+
+// xTitle is the charts' x axis: what a tier counts.
+func (m Meta) xTitle() string {
+	if m.Users() {
+		return "Users"
+	}
+	return "Concurrent connections"
 }
 
 func failureSummary(r *Result) string {

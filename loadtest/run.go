@@ -10,11 +10,11 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Run loads cfg.URL with cfg.Connections connections for cfg.Warmup (not
-// counted) then cfg.Duration (counted), and returns what it measured. It
-// returns by itself when the window ends; cancelling ctx stops it early
-// with the partial Result and ctx.Err(). A Config error is returned before
-// any connection is opened and wraps ErrBadConfig.
+// Run loads cfg.URL with cfg.Connections connections for cfg.Ramp and
+// cfg.Warmup (not counted) then cfg.Duration (counted), and returns what
+// it measured. It returns by itself when the window ends; cancelling ctx
+// stops it early with the partial Result and ctx.Err(). A Config error is
+// returned before any connection is opened and wraps ErrBadConfig.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	p, err := cfg.plan()
 	if err != nil {
@@ -25,14 +25,30 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	start := time.Now()
-	measureStart := start.Add(cfg.Warmup)
+	measureStart := start.Add(cfg.Ramp + cfg.Warmup)
 	end := measureStart.Add(cfg.Duration)
 	stop := make(chan struct{})
 
-	workers := make([]*worker, cfg.Connections)
-	for i := range workers {
-		workers[i] = newWorker(ctx, p, stop, measureStart, end)
+	shards := make([]*histShard, min(cfg.Connections, maxHistShards))
+	for i := range shards {
+		shards[i] = newHistShard(p.interval > 0)
 	}
+	workers := make([]*worker, cfg.Connections)
+	firsts := make([]time.Time, cfg.Connections)
+	for i := range workers {
+		workers[i] = newWorker(ctx, p, stop, measureStart, end, i, shards[i%len(shards)])
+		// Users arrive evenly over the ramp; open-loop connections are
+		// staggered evenly over one interval so the total rate is smooth
+		// rather than N requests in a burst.
+		spread := cfg.Ramp
+		if p.interval > 0 {
+			spread = max(spread, p.interval)
+		}
+		firsts[i] = start.Add(spread * time.Duration(i) / time.Duration(cfg.Connections))
+	}
+
+	cpu := make(chan CPUUsage, 1)
+	go measureCPU(cfg.CPUPIDs, measureStart, end, stop, cpu)
 
 	// On cancel: close stop (workers check it between requests and while
 	// waiting) and pull every blocking read's deadline into the past.
@@ -45,13 +61,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var wg sync.WaitGroup
 	for i, w := range workers {
 		wg.Add(1)
-		if p.interval > 0 {
-			// Stagger the connections evenly over one interval so the
-			// total rate is smooth rather than N requests in a burst.
-			first := start.Add(p.interval * time.Duration(i) / time.Duration(len(workers)))
+		first := firsts[i]
+		switch {
+		case p.interval > 0:
 			go func() { defer wg.Done(); w.runOpen(first) }()
-		} else {
-			go func() { defer wg.Done(); w.runClosed() }()
+		case p.think > 0:
+			go func() { defer wg.Done(); w.runUsers(first) }()
+		default:
+			go func() { defer wg.Done(); w.runClosed(first) }()
 		}
 	}
 
@@ -69,20 +86,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	<-progressDone
 
-	res := Result{Connections: cfg.Connections, Rate: cfg.Rate, Duration: cfg.Duration}
+	res := Result{Connections: cfg.Connections, Rate: cfg.Rate, Duration: cfg.Duration, CPU: <-cpu}
 	if stopped {
 		res.Duration = max(finished.Sub(measureStart), 0)
 	}
-	hs := make([]*hdrhistogram.Histogram, 0, len(workers))
-	svc := make([]*hdrhistogram.Histogram, 0, len(workers))
-	for _, w := range workers {
+	for i, w := range workers {
 		res.Requests += w.ok.Load()
 		res.Errors += w.errors
 		res.Timeouts += w.timeouts
 		res.Non2xx += w.non2xx
 		res.BadBody += w.badBody
-		hs = append(hs, w.hist)
-		svc = append(svc, w.service)
+		if p.interval > 0 && !stopped {
+			res.Scheduled += scheduled(firsts[i], p.interval, measureStart, end, p.perWorker)
+		}
+	}
+	hs := make([]*hdrhistogram.Histogram, 0, len(shards))
+	svc := make([]*hdrhistogram.Histogram, 0, len(shards))
+	for _, sh := range shards {
+		hs = append(hs, sh.hist)
+		svc = append(svc, sh.service)
 	}
 	res.Latency = percentiles(mergeHistograms(hs))
 	res.Service = res.Latency
@@ -93,6 +115,44 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// scheduled counts the send times first + k·interval, k < limit, that fall
+// in [from, to): the requests one open-loop connection owes the window.
+func scheduled(first time.Time, interval time.Duration, from, to time.Time, limit int64) int64 {
+	// index of the first due time at or after t
+	idx := func(t time.Time) int64 {
+		d := t.Sub(first)
+		if d <= 0 {
+			return 0
+		}
+		return int64((d + interval - 1) / interval)
+	}
+	lo, hi := min(idx(from), limit), min(idx(to), limit)
+	return hi - lo
+}
+
+// measureCPU reads the CPU clocks when the measured phase starts and when
+// it ends (or the workers stop, if sooner), and sends what was spent
+// between; an unmeasured CPUUsage if the run stops before the phase.
+func measureCPU(pids []int, from, to time.Time, stop <-chan struct{}, out chan<- CPUUsage) {
+	wait := func(t time.Time) bool {
+		timer := time.NewTimer(time.Until(t))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	if !wait(from) {
+		out <- CPUUsage{}
+		return
+	}
+	before := sampleCPU(pids)
+	wait(to)
+	out <- before.usage(sampleCPU(pids))
 }
 
 // reportProgress calls cfg.Progress every interval until stop closes.

@@ -29,7 +29,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				b.Fatal(err)
 			}
 			now := time.Now()
-			w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Hour))
+			w := newWorker(context.Background(), p, make(chan struct{}), now, now.Add(time.Hour), 0, nil)
 			defer w.closeConn()
 			if err := w.connect(); err != nil {
 				b.Fatal(err)

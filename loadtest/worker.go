@@ -9,9 +9,15 @@ package loadtest
 //	own histogram (measured phase only) → repeat until the window ends,
 //	the run is cancelled, or the per-worker request bound is reached.
 //
+// In users mode a worker is one user: after each answer it thinks (waits)
+// and goes again, and while it thinks its read buffer goes back to a pool,
+// so memory follows the requests in flight rather than the users.
+//
 // Nothing on that path allocates in steady state (see alloc_test.go): the
 // request bytes are shared and read-only, the bufio.Reader and Response
-// are the worker's own, and histograms are per worker so no lock is taken.
+// are the worker's own while a request is in flight, and latencies are
+// buffered per worker and enter a histogram shared by a few workers, under
+// its lock, a burst at a time.
 //
 // On Linux, a plain-TCP request is written from inside the first read of
 // its response, which spares the read that would find nothing yet
@@ -23,8 +29,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,8 +66,15 @@ const (
 	connectBackoff = 10 * time.Millisecond
 
 	// pendingLen is how many latencies a worker buffers before it
-	// records them (see worker.pending).
-	pendingLen = 256
+	// records them (see worker.pending); a user, who sends about once a
+	// second, buffers usersPendingLen.
+	pendingLen      = 256
+	usersPendingLen = 16
+
+	// maxHistShards bounds the histograms of a run: each is ~150 KiB
+	// (twice that in open loop), so one per connection would put 10,000
+	// users at 1.5-3 GiB. With at most this many, workers share them.
+	maxHistShards = 64
 
 	// histogram range in microseconds: 1 µs to 100 s, 3 significant
 	// digits (0.1 % error). Larger values are clamped to the top.
@@ -71,6 +86,26 @@ const (
 func newHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histLowest, histHighest, histDigits)
 }
+
+// histShard is a histogram pair shared by the workers i ≡ k mod shards.
+// A worker takes its lock once per burst of pending latencies, so with
+// 64 shards it is nearly never contended.
+type histShard struct {
+	mu      sync.Mutex
+	hist    *hdrhistogram.Histogram // latency, from the intended send time
+	service *hdrhistogram.Histogram // open loop: from the actual send time
+}
+
+func newHistShard(openLoop bool) *histShard {
+	h := &histShard{hist: newHistogram()}
+	if openLoop {
+		h.service = newHistogram()
+	}
+	return h
+}
+
+// readerPool holds the read buffers of users who are thinking.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 type worker struct {
 	p    *plan
@@ -97,17 +132,18 @@ type worker struct {
 	// Window of the measured phase.
 	measureStart, end time.Time
 
-	hist    *hdrhistogram.Histogram // latency, from the intended send time
-	service *hdrhistogram.Histogram // open loop: from the actual send time
+	shard *histShard
 
 	// Latencies wait here and enter the histograms in bursts. A histogram
-	// is ~150 KiB; touching it once per request, between the kernel's
-	// network stack and 100 other workers doing the same, missed the
-	// caches and TLB nearly every time (1 µs+ per record in a VM, 4% of
-	// the loader's CPU). A burst of nearby values shares the misses.
-	pending    [pendingLen]int64
-	pendingSvc [pendingLen]int64
-	npending   int
+	// is ~150 KiB; touched once per request, between the kernel's network
+	// stack and other workers doing the same, it misses the caches and TLB;
+	// a burst of nearby values shares the misses (benchmarks/loadgen).
+	pending    []int64
+	pendingSvc []int64 // open loop only
+
+	// Users mode: the think timer and the jitter's random source.
+	timer *time.Timer
+	rng   *rand.Rand
 
 	// ok and failed are read by the progress goroutine while the worker
 	// runs; the breakdown below is read only after it returns.
@@ -115,18 +151,31 @@ type worker struct {
 	errors, timeouts, non2xx, badBody int64
 }
 
-func newWorker(ctx context.Context, p *plan, stop <-chan struct{}, measureStart, end time.Time) *worker {
+// newWorker makes worker number id; shard nil gives it a histogram pair of
+// its own.
+func newWorker(ctx context.Context, p *plan, stop <-chan struct{}, measureStart, end time.Time, id int, shard *histShard) *worker {
+	if shard == nil {
+		shard = newHistShard(p.interval > 0)
+	}
 	w := &worker{
 		p:            p,
 		stop:         stop,
 		runCtx:       ctx,
 		measureStart: measureStart,
 		end:          end,
-		hist:         newHistogram(),
+		shard:        shard,
 	}
 	w.resp.SkipBody = true
+	n := pendingLen
+	if p.think > 0 {
+		n = usersPendingLen
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+		w.rng = rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
+	}
+	w.pending = make([]int64, 0, n)
 	if p.interval > 0 {
-		w.service = newHistogram()
+		w.pendingSvc = make([]int64, 0, n)
 	}
 	return w
 }
@@ -143,8 +192,11 @@ func (w *worker) stopped() bool {
 // runClosed sends each request as soon as the previous answer is in. The
 // completion time of one request is the send time of the next, which
 // saves a clock read per request.
-func (w *worker) runClosed() {
+func (w *worker) runClosed(first time.Time) {
 	defer w.finish()
+	if d := time.Until(first); d > 0 {
+		w.pause(d) // the ramp
+	}
 	now := time.Now()
 	for i := int64(0); i < w.p.perWorker && now.Before(w.end) && !w.stopped(); i++ {
 		now = w.step(now, now)
@@ -179,11 +231,81 @@ func (w *worker) runOpen(first time.Time) {
 	}
 }
 
+// runUsers is users mode: the worker is one user who starts at first,
+// and after each answer thinks for think ± jitter before sending again.
+// Latency counts from the send: a user does not send while waiting.
+func (w *worker) runUsers(first time.Time) {
+	defer w.finish()
+	if !w.sleepUntil(first) {
+		return
+	}
+	now := time.Now()
+	for i := int64(0); i < w.p.perWorker && now.Before(w.end) && !w.stopped(); i++ {
+		done := w.step(now, now)
+		w.releaseReader()
+		if !w.sleepUntil(done.Add(w.thinkTime())) {
+			return
+		}
+		now = time.Now()
+	}
+}
+
+// thinkTime draws one pause, uniform in [think-jitter, think+jitter].
+func (w *worker) thinkTime() time.Duration {
+	if w.p.jitter <= 0 {
+		return w.p.think
+	}
+	return w.p.think - w.p.jitter + time.Duration(w.rng.Int64N(int64(2*w.p.jitter)+1))
+}
+
+// sleepUntil waits for t on the worker's timer; false if the run stopped
+// or t is past the end of the window.
+func (w *worker) sleepUntil(t time.Time) bool {
+	if !t.Before(w.end) {
+		return false
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		return !w.stopped()
+	}
+	w.timer.Reset(d)
+	select {
+	case <-w.timer.C:
+		return true
+	case <-w.stop:
+		w.timer.Stop()
+		return false
+	}
+}
+
+// releaseReader hands a thinking user's read buffer back to the pool; the
+// next request takes one again (step). A buffer still holding bytes (a
+// server that sent more than one answer) stays with its connection.
+func (w *worker) releaseReader() {
+	if w.br != nil && w.br.Buffered() == 0 {
+		w.br.Reset(nil)
+		readerPool.Put(w.br)
+		w.br = nil
+	}
+}
+
+// takeReader gives the worker a read buffer if it has none.
+func (w *worker) takeReader() {
+	if w.br == nil {
+		w.br = readerPool.Get().(*bufio.Reader)
+		w.br.Reset(&w.rd)
+	}
+}
+
 // finish ends a worker's run: its connection closes and its pending
 // latencies are recorded.
 func (w *worker) finish() {
 	w.closeConn()
 	w.flush()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.releaseReader()
 }
 
 // step performs one request due at intended and sent at sent, records it,
@@ -199,6 +321,7 @@ func (w *worker) step(intended, sent time.Time) time.Time {
 		}
 		sent = now // the connect is not part of the request's service time
 	}
+	w.takeReader()
 	oc := w.roundTrip(sent)
 	done := time.Now()
 	w.record(oc, intended, sent, done)
@@ -356,11 +479,10 @@ func (w *worker) connect() error {
 	shared := conn // the watcher's copy: w.conn itself changes under it
 	w.cur.Store(&shared)
 	w.rd.reset(conn)
-	if w.br == nil {
-		w.br = bufio.NewReaderSize(&w.rd, readBufferSize)
-	} else {
-		w.br.Reset(&w.rd)
+	if w.br != nil {
+		w.br.Reset(&w.rd) // drops what the old connection left
 	}
+	w.takeReader()
 	// A run cancelled while this connect was under way would otherwise
 	// miss the watcher's deadline nudge.
 	if w.stopped() {
@@ -406,18 +528,22 @@ func (w *worker) pause(d time.Duration) {
 	}
 }
 
-// record counts one outcome. Outcomes that completed during warm-up are
-// dropped, so the measured phase starts on warm connections.
+// record counts one outcome. A request belongs to the phase it was due
+// in: one due during the ramp or warm-up is dropped even if it completes
+// in the measured phase, so a backlog from the warm-up never counts as
+// measured work and an open-loop side never exceeds what was scheduled.
 func (w *worker) record(oc outcome, intended, sent, done time.Time) {
-	if oc == outcomeDiscard || done.Before(w.measureStart) {
+	if oc == outcomeDiscard || intended.Before(w.measureStart) {
 		return
 	}
 	switch oc {
 	case outcomeOK:
 		w.ok.Add(1)
-		w.pending[w.npending] = micros(done.Sub(intended))
-		w.pendingSvc[w.npending] = micros(done.Sub(sent))
-		if w.npending++; w.npending == pendingLen {
+		w.pending = append(w.pending, micros(done.Sub(intended)))
+		if w.pendingSvc != nil {
+			w.pendingSvc = append(w.pendingSvc, micros(done.Sub(sent)))
+		}
+		if len(w.pending) == cap(w.pending) {
 			w.flush()
 		}
 		return
@@ -436,15 +562,23 @@ func (w *worker) record(oc outcome, intended, sent, done time.Time) {
 // flush records the pending latencies. The worker calls it when the
 // buffer is full and when it stops.
 func (w *worker) flush() {
-	for _, us := range w.pending[:w.npending] {
-		_ = w.hist.RecordValue(us)
+	if len(w.pending) == 0 {
+		return
 	}
-	if w.service != nil {
-		for _, us := range w.pendingSvc[:w.npending] {
-			_ = w.service.RecordValue(us)
+	w.shard.mu.Lock()
+	for _, us := range w.pending {
+		_ = w.shard.hist.RecordValue(us)
+	}
+	if w.shard.service != nil {
+		for _, us := range w.pendingSvc {
+			_ = w.shard.service.RecordValue(us)
 		}
 	}
-	w.npending = 0
+	w.shard.mu.Unlock()
+	w.pending = w.pending[:0]
+	if w.pendingSvc != nil {
+		w.pendingSvc = w.pendingSvc[:0]
+	}
 }
 
 // micros converts d to whole microseconds clamped to the histogram's

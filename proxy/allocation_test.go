@@ -16,8 +16,9 @@ import (
 )
 
 // TestZeroAllocations: in steady state a request through the pair (app
-// client → A → B → upstream and back) allocates nothing, over a relay link
-// and over per-request HTTP alike, with metrics recorded on both relays.
+// client → A → B → upstream and back) allocates nothing (docs/ARCHITECTURE.md
+// §4.1), over a relay link and over per-request HTTP alike, with metrics
+// recorded on both relays.
 func TestZeroAllocations(t *testing.T) {
 	for _, carriage := range []struct {
 		name  string

@@ -1,5 +1,5 @@
 // Package proxy is the relay itself: one fasthttp server that plays both
-// roles of DESIGN.md §1, or one of them (RELAY_ROLE, role.go). As the
+// roles of docs/ARCHITECTURE.md §1, or one of them (RELAY_ROLE, role.go). As the
 // outbound relay it takes the app's plain request, seals it into a frame and
 // sends it to the inbound relay named by x-mte-upstream; as the inbound
 // relay it opens frames, rebuilds the request for UPSTREAM (signed last,

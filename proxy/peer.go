@@ -130,7 +130,7 @@ func trimBrackets(h string) string {
 
 // session returns the live session, pairing first if there is none. A
 // session near the end of its life is still used while a new one is paired
-// in the background (make-before-break, DESIGN.md §2.6).
+// in the background (make-before-break, docs/PROTOCOL.md §6.2).
 func (p *peer) session(s *Server, deadline time.Time) (*outSession, *relayError) {
 	cur := p.current.Load()
 	now := s.now()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# render-report.sh REPORT.html OUT.png
+# render-report.sh REPORT.html OUT.png   (WIDTH=1200 HEIGHT=1600 by default)
 #
 # Renders a pqrelay-loadtest HTML report to a PNG with headless Chromium,
 # so a person (or a review) can look at what users will see. The report is
@@ -36,7 +36,7 @@ esac
 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync \
 	--hide-scrollbars --user-data-dir="$profile" \
-	--screenshot="$abs_out" --window-size=1200,1600 \
+	--screenshot="$abs_out" --window-size="${WIDTH:-1200},${HEIGHT:-1600}" \
 	"file://$abs_report" >/dev/null 2>&1
 
 if [ ! -s "$abs_out" ]; then

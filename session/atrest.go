@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Sessions at rest (DESIGN.md §2.7, docs/PROTOCOL.md §7). A shared store
+// Sessions at rest (docs/PROTOCOL.md §7). A shared store
 // keeps a session as AES-256-GCM(atRestKey, random nonce, state, ad = label ||
 // id); a dump of the store alone reveals no key material, and a blob moved
 // to another id does not open.

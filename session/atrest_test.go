@@ -40,7 +40,7 @@ func TestSealSessionRoundTrip(t *testing.T) {
 	}
 }
 
-// TestSealSessionHidesKeys is DESIGN.md §2.7: the blob a store holds
+// TestSealSessionHidesKeys is docs/PROTOCOL.md §1.2, property 7: the blob a store holds
 // contains none of the session keys, nor the psk-derived keys, and two
 // seals of one session share nothing but their length.
 func TestSealSessionHidesKeys(t *testing.T) {

@@ -59,7 +59,7 @@ func TestClientIDLayout(t *testing.T) {
 	}
 }
 
-// TestClientIDForgery is DESIGN.md §2.3: a client id verifies only if a
+// TestClientIDForgery is docs/PROTOCOL.md §1.2, property 3: a client id verifies only if a
 // relay holding the same CLIENT_ID_SECRET issued it, unchanged.
 func TestClientIDForgery(t *testing.T) {
 	t.Parallel()

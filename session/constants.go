@@ -6,7 +6,7 @@ import "time"
 // the protocol; tuning knobs live in proxy.Config.
 const (
 	// RejectAfterMessages: a session never seals more than 2^32 messages
-	// under one key (DESIGN.md §2.6); AES-GCM with deterministic nonces is
+	// under one key (docs/PROTOCOL.md §6.2); AES-GCM with deterministic nonces is
 	// safe far beyond that, the margin is deliberate.
 	RejectAfterMessages = 1 << 32
 	// RekeyAfterMessages: the outbound relay pairs anew in the background

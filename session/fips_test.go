@@ -13,7 +13,7 @@ import (
 	"github.com/pqrelay/pqrelay/codec"
 )
 
-// FIPS mode (DESIGN.md §2.9). GODEBUG=fips140 is read once at start-up, so
+// FIPS mode (docs/PROTOCOL.md §1.2, property 9). GODEBUG=fips140 is read once at start-up, so
 // TestFIPS re-executes this test binary with fips140=on and runs only
 // TestFIPSChild there. The parent hands the child an X25519 PairRequest and
 // sealed session, made outside FIPS mode, through files.

@@ -15,7 +15,7 @@ import (
 	"github.com/pqrelay/pqrelay/internal/fuzzseed"
 )
 
-// Fuzz targets for every decoder of the package (DESIGN.md §4). Seed corpora
+// Fuzz targets for every decoder of the package (docs/ARCHITECTURE.md §4.2). Seed corpora
 // in testdata/fuzz/<Target>/ hold real messages; regenerate them with
 //
 //	PQRELAY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds ./session

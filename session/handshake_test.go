@@ -57,7 +57,7 @@ func suiteAvailable(s Suite) bool {
 	return false
 }
 
-// TestPairRoundTrip is DESIGN.md §2.2 and §2.3: two relays with the same
+// TestPairRoundTrip is docs/PROTOCOL.md §1.2, properties 2 and 3: two relays with the same
 // CLIENT_ID_SECRET pair over either hybrid KEM and end with the same keys,
 // and a request and its response cross in both modes.
 func TestPairRoundTrip(t *testing.T) {
@@ -167,7 +167,7 @@ func TestPairingsDiffer(t *testing.T) {
 	}
 }
 
-// TestWrongSecret is DESIGN.md §2.3: relays with different
+// TestWrongSecret is docs/PROTOCOL.md §1.2, property 3: relays with different
 // CLIENT_ID_SECRETs cannot pair, in either direction.
 func TestWrongSecret(t *testing.T) {
 	t.Parallel()
@@ -215,7 +215,7 @@ func TestResponseForAnotherRequest(t *testing.T) {
 	}
 }
 
-// TestFlipEveryByte is DESIGN.md §2.3 and §2.8: any single-bit change to a
+// TestFlipEveryByte is docs/PROTOCOL.md §1.2, properties 3 and 8: any single-bit change to a
 // PairRequest or a PairResponse is refused with ErrPair.
 func TestFlipEveryByte(t *testing.T) {
 	t.Parallel()
@@ -363,7 +363,7 @@ func TestUnknownSuite(t *testing.T) {
 	}
 }
 
-// TestRequestTimestamp is DESIGN.md §2.4 for pairing: a PairRequest is
+// TestRequestTimestamp is docs/PROTOCOL.md §6.1 for pairing: a PairRequest is
 // accepted only within MaxClockSkew of the inbound relay's clock, edges
 // included.
 func TestRequestTimestamp(t *testing.T) {
@@ -406,7 +406,7 @@ func TestRequestTimestamp(t *testing.T) {
 
 // TestResponseLifetime: the outbound relay refuses a session whose expiry,
 // read on its own clock, is outside [MinLifetime, MaxLifetime] widened by
-// MaxClockSkew (DESIGN.md §2.6).
+// MaxClockSkew (docs/PROTOCOL.md §6.2).
 func TestResponseLifetime(t *testing.T) {
 	t.Parallel()
 	s := mustSecrets(t, katSecret)

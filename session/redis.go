@@ -46,7 +46,8 @@ type RedisStore struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	local *localSessions
+	local   *localSessions
+	created time.Time // with its monotonic reading, for Kept during outages
 	// gen moves whenever invalidations may have been lost (rueidis reports a
 	// closed connection, or Redis a flush, as a nil invalidation).
 	gen atomic.Uint64
@@ -120,6 +121,7 @@ func NewRedisStore(cfg RedisConfig, secrets *Secrets, log *slog.Logger) (*RedisS
 		log:     log.With("redis", cfg.String()),
 		now:     time.Now,
 		local:   newLocalSessions(),
+		created: time.Now(),
 		pending: make(map[ID]*Session),
 		wake:    make(chan struct{}, 1),
 		check:   make(chan struct{}, 1),
@@ -416,15 +418,23 @@ func (r *RedisStore) Serving() bool {
 
 // Kept is how long Redis has held this fleet's data, on Redis's own clock:
 // the age of an epoch key that replicas set when it is missing, so a Redis
-// that restarted empty or was flushed starts a new epoch. It is 0 while
-// Redis is unreachable: for a session this replica refused for that reason
-// nothing can be vouched for, since another replica may have run the
-// request. Sessions lost otherwise (a failover to a Redis replica that
-// missed writes, eviction under memory pressure) are not seen here;
-// docs/REDIS.md says how to configure Redis so that they cannot be.
+// that restarted empty or was flushed starts a new epoch. Sessions lost
+// otherwise (a failover to a Redis replica that missed writes, eviction
+// under memory pressure) are not seen here; docs/REDIS.md says how to
+// configure Redis so that they cannot be.
+//
+// While Redis is unreachable a replica can vouch only for what it holds
+// itself. With the default outage policy that is nothing (0): another
+// replica may have run a request on a session this one does not have. With
+// RedisConfig.OutageLocalWindow it is this store's own age, the same
+// trade-off that setting makes for replays: a request another replica ran
+// during the outage may run again here.
 func (r *RedisStore) Kept(ctx context.Context) time.Duration {
 	c := r.client.Load()
 	if c == nil || r.down.Load() {
+		if r.cfg.OutageLocalWindow {
+			return time.Since(r.created)
+		}
 		return 0
 	}
 	us, err := r.epochAge(ctx, c)
@@ -849,11 +859,10 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// successful SET NX per write-back). Auto-pipelining keeps one
 		// connection far from full.
 		PipelineMultiplex: -1,
-		// Every request sends one command; flushed one by one, the write
-		// syscalls were half the client's CPU. Waiting 20 µs after a flush
-		// (only while other commands are in flight) lets one flush carry
-		// many: 3.0 → 1.8 µs of client CPU per Accept, and less for Redis
-		// too (BenchmarkRedisStoreAccept).
+		// Every request sends one command; a short wait after a flush (only
+		// while other commands are in flight) lets one write carry many of
+		// them instead of a syscall each (benchmarks/redis/RESULTS.md,
+		// BenchmarkRedisStoreAccept).
 		MaxFlushDelay: max(c.maxFlushDelay, 0),
 		// Sealed sessions are 214 bytes; this holds tens of thousands.
 		CacheSizeEachConn: 16 << 20,

@@ -6,7 +6,7 @@ import (
 	"errors"
 )
 
-// MinSecretLen is the shortest CLIENT_ID_SECRET accepted (DESIGN.md §1).
+// MinSecretLen is the shortest CLIENT_ID_SECRET accepted (docs/ARCHITECTURE.md §6).
 const MinSecretLen = 32
 
 // ErrShortSecret is returned for a CLIENT_ID_SECRET under MinSecretLen bytes.

@@ -30,7 +30,7 @@ func TestNewSecrets(t *testing.T) {
 }
 
 // TestSecretsRedacted: printing Secrets with a string verb never shows key
-// material (DESIGN.md §4: secrets never appear in logs).
+// material (docs/ARCHITECTURE.md §4.4: secrets never appear in logs).
 func TestSecretsRedacted(t *testing.T) {
 	t.Parallel()
 	s := mustSecrets(t, katSecret)

@@ -23,7 +23,7 @@ func testSession(t testing.TB, id ID, created, expires time.Time) *Session {
 	return sessionFromKeys(SuiteMLKEM768P256, s.NewClientID(id, created), keys, created, expires)
 }
 
-// TestNextCounter is DESIGN.md §2.6: counters start at 1 and the session
+// TestNextCounter is docs/PROTOCOL.md §6.2: counters start at 1 and the session
 // refuses to seal once RejectAfterMessages is reached.
 func TestNextCounter(t *testing.T) {
 	t.Parallel()
@@ -77,7 +77,7 @@ func TestNextCounterConcurrent(t *testing.T) {
 	}
 }
 
-// TestAccept is DESIGN.md §2.4 at the session: each counter once, never 0,
+// TestAccept is docs/PROTOCOL.md §6.1 at the session: each counter once, never 0,
 // never at or past RejectAfterMessages, within the window.
 func TestAccept(t *testing.T) {
 	t.Parallel()

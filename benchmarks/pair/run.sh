@@ -2,7 +2,7 @@
 # benchmarks/pair/run.sh — the pqrelay pair against what most teams deploy
 # instead, a pair of nginx (or HAProxy) reverse proxies joined by mutual
 # TLS, and against the bare control API, side by side in one run
-# (DESIGN.md §5).
+# (docs/ARCHITECTURE.md §7).
 #
 #   loader ──HTTP──▶ relay A ══ sealed frames, HTTP ══▶ relay B ──HTTP──▶ upstream
 #   loader ──HTTP──▶ nginx A ══ HTTPS, client cert  ══▶ nginx B ──HTTP──▶ upstream

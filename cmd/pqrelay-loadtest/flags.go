@@ -141,8 +141,8 @@ func (l *headerList) Set(s string) error {
 }
 
 // maxConnections guards against a typo like "-c 1000000": every
-// connection holds ~150 KiB of histogram (twice that in open loop), so
-// 10,000 connections already take 1.5-3 GiB.
+// connection is a socket here and at the target, and a goroutine with its
+// buffers here (benchmarks/loadgen measures 10,000 users).
 const maxConnections = 10_000
 
 // connList is "-c 100,200,250,300": connection counts, one tier each.

@@ -14,8 +14,9 @@ const usage = `pqrelay-loadtest measures a control API and the same API through 
 Usage:
   pqrelay-loadtest run --control URL [--relay URL] [flags]
   pqrelay-loadtest upstream [--addr 127.0.0.1] [--port 9000] [--size 1KiB] [--delay 0]
+  pqrelay-loadtest report --users FILE --cost FILE [--html FILE]
 
-Run "pqrelay-loadtest run -h" or "pqrelay-loadtest upstream -h" for the flags.
+Run "pqrelay-loadtest COMMAND -h" for the flags.
 `
 
 // Exit codes.
@@ -43,10 +44,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "upstream":
 		return cmdUpstream(ctx, args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "pqrelay-loadtest: unknown command %q (want run or upstream)\n", args[0])
+	fmt.Fprintf(stderr, "pqrelay-loadtest: unknown command %q (want run, upstream or report)\n", args[0])
 	return exitUsage
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,12 @@ func TestBadFlagsExit2WithOneLine(t *testing.T) {
 		{"HEAD with verify", []string{"run", "--control", "http://127.0.0.1:1", "--method", "HEAD", "--verify", "auto"}, "--verify auto"},
 		{"query twice", []string{"run", "--control", "http://127.0.0.1:1?a=1", "--path", "/p?b=2"}, "both have a query"},
 		{"path is a URL", []string{"run", "--control", "http://127.0.0.1:1", "--path", "//evil.example/p"}, "--path"},
+		{"negative think", []string{"run", "--control", "http://127.0.0.1:1", "--think", "-1s"}, "--think"},
+		{"jitter beyond think", []string{"run", "--control", "http://127.0.0.1:1", "--think", "1s", "--think-jitter", "2s"}, "--think-jitter"},
+		{"think and rate", []string{"run", "--control", "http://127.0.0.1:1", "--think", "1s", "--rate", "100"}, "exclude each other"},
+		{"negative ramp", []string{"run", "--control", "http://127.0.0.1:1", "--ramp", "-1s"}, "--ramp"},
+		{"bad pid", []string{"run", "--control", "http://127.0.0.1:1", "--control-pid", "x"}, "process id"},
+		{"relay pid without relay", []string{"run", "--control", "http://127.0.0.1:1", "--relay-pid", "1"}, "--relay-pid needs --relay"},
 		{"upstream bad port", []string{"upstream", "--port", "70000"}, "--port"},
 		{"upstream bad size", []string{"upstream", "--size", "lots"}, "size"},
 		{"upstream negative delay", []string{"upstream", "--delay", "-1ms"}, "--delay"},
@@ -209,7 +216,7 @@ func TestRunCommandEndToEnd(t *testing.T) {
 	code := realMain(context.Background(), []string{
 		"run", "--control", up.URL(), "--relay", up.URL(),
 		"--relay-header", "x-mte-upstream: http://127.0.0.1:1", "--relay-header", "x-mte-outbound-token: secret-token-value",
-		"-c", "2,3", "-d", "300ms", "--warmup", "100ms", "--size", "1KiB", "--verify", "auto",
+		"-c", "2,3", "-d", "600ms", "--warmup", "100ms", "--size", "1KiB", "--verify", "auto",
 		"--json", jsonFile, "--html", htmlFile,
 	}, &out, &errb)
 	if code != exitOK {
@@ -268,15 +275,33 @@ func TestRunCommandInterrupted(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, 64)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	var out, errb bytes.Buffer
-	code := realMain(ctx, []string{"run", "--control", up.URL(), "-c", "1,2", "-d", "200ms", "--warmup", "0s", "--expect-size", "any", "--quiet"}, &out, &errb)
+	defer cancel()
+	// Cancel once the first tier is done and the second has started, as
+	// the progress on stderr says: a fixed delay would race a busy machine.
+	errb := &cancelOn{cancel: cancel, text: "[2 conns] Control API starting"}
+	var out bytes.Buffer
+	code := realMain(ctx, []string{"run", "--control", up.URL(), "-c", "1,2", "-d", "200ms", "--warmup", "0s", "--expect-size", "any"}, &out, errb)
 	if code != exitInterrupted {
 		t.Fatalf("exit %d, want %d; stderr %q", code, exitInterrupted, errb.String())
 	}
 	if !strings.Contains(out.String(), "### 1 connection\n") || strings.Contains(out.String(), "### 2 connections") {
 		t.Fatalf("want the finished tier only:\n%s", out.String())
 	}
+}
+
+// cancelOn is a stderr that calls cancel once text has been written.
+type cancelOn struct {
+	syncbuf.Buffer
+	cancel context.CancelFunc
+	text   string
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	n, err := c.Buffer.Write(p)
+	if strings.Contains(c.Buffer.String(), c.text) {
+		c.cancel()
+	}
+	return n, err
 }
 
 func TestProgressOutput(t *testing.T) {
@@ -396,7 +421,7 @@ func TestRunCommandBodyFollowsMethod(t *testing.T) {
 		t.Run(tt.method+"/"+tt.size, func(t *testing.T) {
 			t.Parallel()
 			url, first := captureServer(t)
-			args := []string{"run", "--control", url, "--method", tt.method, "-c", "1", "-d", "200ms",
+			args := []string{"run", "--control", url, "--method", tt.method, "-c", "1", "-d", "500ms",
 				"--warmup", "0s", "--quiet", "--expect-size", "any"}
 			if tt.size != "" {
 				args = append(args, "--size", tt.size)
@@ -424,7 +449,7 @@ func TestRunCommandHEAD(t *testing.T) {
 	jsonFile := filepath.Join(t.TempDir(), "r.json")
 	var out, errb bytes.Buffer
 	code := realMain(context.Background(), []string{"run", "--control", up.URL(), "--method", "HEAD",
-		"-c", "2", "-d", "300ms", "--warmup", "0s", "--quiet", "--json", jsonFile}, &out, &errb)
+		"-c", "2", "-d", "500ms", "--warmup", "0s", "--quiet", "--json", jsonFile}, &out, &errb)
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr %q", code, errb.String())
 	}
@@ -483,4 +508,57 @@ func TestRunCommandOutputFiles(t *testing.T) {
 			t.Fatalf("a failed run left %s: %v", created, err)
 		}
 	})
+}
+
+// TestRunCommandWarnings: what the table would leave for the reader to
+// notice is also said on stderr, naming the tier and the flag to use.
+func TestRunCommandWarnings(t *testing.T) {
+	t.Parallel()
+	slow, err := loadtest.StartUpstream("127.0.0.1:0", 1024, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"shortfall", []string{"--rate", "500", "--expect-size", "any"}, []string{"[1 conns] Control API fell short of --rate by", "scheduled requests"}},
+		{"every body bad", []string{"--size", "700"}, []string{"every response failed the body check (expected 700 bytes)", "--expect-size any"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errb bytes.Buffer
+			args := append([]string{"run", "--control", slow.URL(), "-c", "1", "-d", "500ms", "--warmup", "0s", "--quiet"}, tt.args...)
+			realMain(context.Background(), args, &out, &errb)
+			for _, w := range tt.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+		})
+	}
+}
+
+// TestRunCommandUsersMode: --think makes users, the table says so, and
+// --control-pid adds the target's CPU per request.
+func TestRunCommandUsersMode(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, 1024)
+	var out, errb bytes.Buffer
+	code := realMain(context.Background(), []string{"run", "--control", up.URL(), "-c", "5", "-d", "600ms", "--warmup", "0s",
+		"--think", "100ms", "--think-jitter", "10ms", "--ramp", "100ms", "--control-pid", strconv.Itoa(os.Getpid()), "--quiet"}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, w := range []string{"### 5 users, 100ms think time", "CPU per request: Control API: target ", "loader "} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("stdout lacks %q:\n%s", w, out.String())
+		}
+	}
+	if !strings.Contains(errb.String(), "peak RSS") {
+		t.Errorf("stderr lacks the loader's peak RSS: %s", errb.String())
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pqrelay/pqrelay/loadtest"
@@ -40,11 +41,23 @@ Load:
   --warmup DUR            uncounted warm-up before each measurement (default 2s)
   --rate R                open loop: R requests/s in total, latency from the
                           intended send time (default 0: closed loop)
+  --think DUR             users mode: each connection is a user who sends,
+                          reads the whole answer, waits DUR and sends again
+                          (default 0: closed loop, no wait)
+  --think-jitter DUR      users mode: think DUR ± this, uniformly (default 0)
+  --ramp DUR              start the users (connections) evenly over DUR,
+                          before the warm-up; not measured (default 0)
   --method M              request method, case-sensitive (default POST)
   --size SIZE             request body: 512, 1KiB, 10KiB, 1MiB (binary) or
                           KB/MB (1000-based); 0 sends no body (default 1KiB
                           for POST, PUT and PATCH, 0 for other methods)
   --timeout DUR           per request (default 5s)
+
+CPU (Linux, read from /proc for the measured phase of each side):
+  --control-pid LIST      process ids of the control API, e.g. 4242
+  --relay-pid LIST        process ids behind the relay URL, e.g. both relays
+                          The tables then show each side's CPU per request,
+                          and the loader's own.
 
 Checks (a response counts only if 2xx and these hold):
   --expect-size SIZE|any  response body length (default: --size, which is what
@@ -61,6 +74,8 @@ Output:
                           (default 0: all, or GOMAXPROCS from the
                           environment); lower it to leave CPUs to a target
                           on the same machine
+  --commit REV            the pqrelay commit to name in the reports (default:
+                          the loader's own, from its build information)
   --quiet                 no progress on stderr
   --cpuprofile FILE       write a Go CPU profile of the loader itself, to check
                           that it is not the bottleneck
@@ -80,6 +95,9 @@ type runFlags struct {
 	pathSet                      bool
 	cpuProfile                   string
 	procs                        int
+	think, thinkJitter, ramp     time.Duration
+	controlPIDs, relayPIDs       pidList
+	commit                       string
 }
 
 func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, bool) {
@@ -106,6 +124,12 @@ func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, boo
 	fs.BoolVar(&f.quiet, "quiet", false, "")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "")
 	fs.IntVar(&f.procs, "procs", 0, "")
+	fs.DurationVar(&f.think, "think", 0, "")
+	fs.DurationVar(&f.thinkJitter, "think-jitter", 0, "")
+	fs.DurationVar(&f.ramp, "ramp", 0, "")
+	fs.Var(&f.controlPIDs, "control-pid", "")
+	fs.Var(&f.relayPIDs, "relay-pid", "")
+	fs.StringVar(&f.commit, "commit", "", "")
 	if code, ok := parseFlags(fs, args, runHelp, stdout, stderr); !ok {
 		return nil, code, false
 	}
@@ -130,6 +154,16 @@ func parseRunFlags(args []string, stdout, stderr io.Writer) (*runFlags, int, boo
 		return bad("--timeout must be positive")
 	case f.rate < 0 || f.rate > 1e8 || f.rate != f.rate:
 		return bad("--rate must be from 0 (closed loop) to 1e8 req/s")
+	case f.think < 0 || f.thinkJitter < 0 || f.ramp < 0:
+		return bad("--think, --think-jitter and --ramp must not be negative")
+	case f.thinkJitter > f.think:
+		return bad("--think-jitter must not exceed --think")
+	case f.think > 0 && f.rate > 0:
+		return bad("--think (users) and --rate (open loop) exclude each other; give one")
+	case len(f.controlPIDs) > 0 && f.control == "":
+		return bad("--control-pid needs --control")
+	case len(f.relayPIDs) > 0 && f.relay == "":
+		return bad("--relay-pid needs --relay")
 	case f.path == "" || f.path[0] != '/':
 		return bad("--path must start with /")
 	case len(f.relayHeaders) > 0 && f.relay == "":
@@ -199,14 +233,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		body = loadtest.Body(f.size.n)
 	}
 	base := loadtest.Config{
-		Method:     f.method,
-		Body:       body,
-		Duration:   f.duration,
-		Warmup:     f.warmup,
-		Timeout:    f.timeout,
-		Rate:       f.rate,
-		ExpectSize: f.expect.n,
-		Verify:     f.verify.set,
+		Method:      f.method,
+		Body:        body,
+		Duration:    f.duration,
+		Warmup:      f.warmup,
+		Timeout:     f.timeout,
+		Rate:        f.rate,
+		Think:       f.think,
+		ThinkJitter: f.thinkJitter,
+		Ramp:        f.ramp,
+		ExpectSize:  f.expect.n,
+		Verify:      f.verify.set,
 	}
 	if f.verify.auto {
 		base.VerifyChecksum = loadtest.Checksum(loadtest.Body(f.expect.n))
@@ -216,17 +253,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	relayHeaders := append(append([]loadtest.Header(nil), f.headers...), f.relayHeaders...)
 
 	report := loadtest.Report{Meta: loadtest.Meta{
-		Generated:  time.Now(),
-		ControlURL: controlURL,
-		RelayURL:   relayURL,
-		Method:     f.method,
-		Size:       f.size.n,
-		ExpectSize: f.expect.n,
-		Warmup:     f.warmup,
-		Duration:   f.duration,
-		Timeout:    f.timeout,
-		Rate:       f.rate,
+		Generated:   time.Now(),
+		ControlURL:  controlURL,
+		RelayURL:    relayURL,
+		Method:      f.method,
+		Size:        f.size.n,
+		ExpectSize:  f.expect.n,
+		Warmup:      f.warmup,
+		Duration:    f.duration,
+		Timeout:     f.timeout,
+		Rate:        f.rate,
+		Think:       f.think,
+		ThinkJitter: f.thinkJitter,
+		Ramp:        f.ramp,
+		Env:         loadtest.ReadEnvironment(),
 	}}
+	if f.commit != "" {
+		report.Meta.Env.Commit = f.commit
+	}
 
 	// Open the output files now: a path that cannot be written should
 	// fail before the run, not after minutes of load.
@@ -266,10 +310,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	prog := newProgress(stderr, isTerminal(os.Stderr), f.quiet)
-	config := func(u string, headers []loadtest.Header, conns int) loadtest.Config {
+	config := func(u string, headers []loadtest.Header, pids []int, conns int) loadtest.Config {
 		cfg := base
 		cfg.URL = u
 		cfg.Headers = headers
+		cfg.CPUPIDs = pids
 		cfg.Connections = conns
 		cfg.Progress = prog.update
 		cfg.ProgressInterval = prog.interval()
@@ -280,34 +325,40 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, side := range []struct {
 		u       string
 		headers []loadtest.Header
-	}{{controlURL, f.headers}, {relayURL, relayHeaders}} {
+		pids    []int
+	}{{controlURL, f.headers, f.controlPIDs}, {relayURL, relayHeaders, f.relayPIDs}} {
 		if side.u == "" {
 			continue
 		}
-		cfg := config(side.u, side.headers, f.conns[0])
+		cfg := config(side.u, side.headers, side.pids, f.conns[0])
 		if err := cfg.Validate(); err != nil {
 			return usageError(stderr, "run", err.Error())
 		}
 	}
-	measure := func(label, u string, headers []loadtest.Header, conns int) (*loadtest.Result, error) {
+	unit := "conns"
+	if f.think > 0 {
+		unit = "users"
+	}
+	measure := func(label, u string, headers []loadtest.Header, pids []int, conns int) (*loadtest.Result, error) {
 		if u == "" {
 			return nil, nil
 		}
-		cfg := config(u, headers, conns)
-		prog.start("[" + strconv.Itoa(conns) + " conns] " + label)
+		cfg := config(u, headers, pids, conns)
+		prog.start("[" + strconv.Itoa(conns) + " " + unit + "] " + label)
 		res, err := loadtest.Run(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		prog.done(res)
+		warn(stderr, label, conns, unit, &res, f.expect.n)
 		return &res, nil
 	}
 
 	interrupted := false
 	for _, n := range f.conns {
 		tier := loadtest.Tier{Connections: n}
-		if tier.Control, err = measure(loadtest.LabelControl, controlURL, f.headers, n); err == nil {
-			tier.Relay, err = measure(loadtest.LabelRelay, relayURL, relayHeaders, n)
+		if tier.Control, err = measure(loadtest.LabelControl, controlURL, f.headers, f.controlPIDs, n); err == nil {
+			tier.Relay, err = measure(loadtest.LabelRelay, relayURL, relayHeaders, f.relayPIDs, n)
 		}
 		if errors.Is(err, context.Canceled) {
 			prog.abort()
@@ -333,11 +384,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if rss := loadtest.PeakRSS(); rss > 0 {
+		fmt.Fprintf(stderr, "pqrelay-loadtest run: the loader's peak RSS was %s MiB\n", loadtest.FormatCount(rss>>20))
+	}
 	if interrupted {
 		fmt.Fprintln(stderr, "pqrelay-loadtest run: interrupted; tables show the tiers that finished")
 		return exitInterrupted
 	}
 	code = exitOK
+	one, many := "connection", "connections"
+	if f.think > 0 {
+		one, many = "user", "users"
+	}
 	for _, t := range report.Tiers {
 		for _, s := range []struct {
 			label string
@@ -345,7 +403,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}{{loadtest.LabelControl, t.Control}, {loadtest.LabelRelay, t.Relay}} {
 			if s.r != nil && s.r.Requests == 0 {
 				fmt.Fprintf(stderr, "pqrelay-loadtest run: no successful response from %s with %s %s (%s errors, %s timeouts, %s non-2xx, %s bad body)\n",
-					s.label, loadtest.FormatCount(int64(t.Connections)), plural(t.Connections, "connection", "connections"),
+					s.label, loadtest.FormatCount(int64(t.Connections)), plural(t.Connections, one, many),
 					loadtest.FormatCount(s.r.Errors), loadtest.FormatCount(s.r.Timeouts),
 					loadtest.FormatCount(s.r.Non2xx), loadtest.FormatCount(s.r.BadBody))
 				code = exitFailed
@@ -353,6 +411,48 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// warn says on stderr what a side's table would otherwise leave for the
+// reader to notice: an open-loop side that did not keep up with --rate,
+// and a side whose every response failed the body-size check.
+func warn(stderr io.Writer, label string, n int, unit string, r *loadtest.Result, expectSize int) {
+	where := "[" + strconv.Itoa(n) + " " + unit + "] " + label
+	if pct := r.ShortfallPct(); pct > loadtest.ShortfallWarnPct {
+		fmt.Fprintf(stderr, "pqrelay-loadtest run: %s fell short of --rate by %.1f%%: %s of %s scheduled requests were answered in time\n",
+			where, pct, loadtest.FormatCount(r.Requests), loadtest.FormatCount(r.Scheduled))
+	}
+	if r.Requests == 0 && r.BadBody > 0 && r.Errors+r.Timeouts+r.Non2xx == 0 {
+		fmt.Fprintf(stderr, "pqrelay-loadtest run: %s: every response failed the body check (expected %s bytes); if the API's bodies vary, pass --expect-size any\n",
+			where, loadtest.FormatCount(int64(expectSize)))
+	}
+}
+
+// pidList is "--relay-pid 4242,4243".
+type pidList []int
+
+func (l *pidList) String() string {
+	parts := make([]string, len(*l))
+	for i, n := range *l {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *pidList) Set(s string) error {
+	var out pidList
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a process id", f)
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(n)); err != nil {
+			return fmt.Errorf("no process %d (CPU is read from /proc, Linux only)", n)
+		}
+		out = append(out, n)
+	}
+	*l = append(*l, out...)
+	return nil
 }
 
 // output is a --json or --html file. It is opened at the start of a run,
