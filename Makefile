@@ -14,25 +14,34 @@ FUZZTIME  ?= 100000x
 FUZZTIME_NET ?= 10000x
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES  := $(shell $(GO) list ./...)
+# The image and what -version prints; make image IMAGE=registry/pqrelay:1.0.
+IMAGE     ?= localhost/pqrelay:dev
+VERSION   ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips test-purego fuzz-short fuzz demo bench clean
+.PHONY: all build test deps demo-deps lint test-race test-alloc test-fips test-purego fuzz-short fuzz demo bench clean image image-binary test-deploy
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-# deps installs the Debian packages tests need; a no-op once they are there.
-# curl and openssl are the TLS interoperability test's clients.
+# deps installs the Debian packages tests need; a no-op once they are there:
+# a real redis-server, promtool (package prometheus) to lint the metrics,
+# buildah, podman and runc for the image, kubectl for kustomize, curl and
+# openssl as the TLS interoperability test's clients.
+DEB_DEPS := redis-server:redis-server promtool:prometheus buildah:buildah podman:podman runc:runc kubectl:kubernetes-client curl:curl openssl:openssl
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server (tests run against a real one)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
-	@command -v curl >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
-		echo "installing curl and openssl (the TLS interoperability test uses them)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl openssl >/dev/null; }
+	@missing=; for dep in $(DEB_DEPS); do \
+		command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (tests use the real tools)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
-test: deps lint test-race test-alloc test-fips test-purego fuzz-short
+test: deps lint test-race test-alloc test-fips test-purego fuzz-short test-deploy
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -84,6 +93,27 @@ demo-deps:
 		echo "installing curl (the demo waits for its servers with it)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl >/dev/null; }
 
+# The binary of the image: static (no libc in the image), without build
+# paths, with version and commit for -version and pqrelay_build_info.
+image-binary:
+	@mkdir -p build/image
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath \
+		-ldflags '-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)' \
+		-o build/image/pqrelay ./cmd/pqrelay
+	cp $(CA_BUNDLE) build/image/ca-certificates.crt
+
+# --timestamp 0: no build time in the image, so the same binary and CA
+# bundle give the same digest (checked by the deploy tests).
+image: image-binary
+	buildah bud --quiet --timestamp 0 --build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) \
+		-f Dockerfile -t $(IMAGE) build/image
+
+# deploy/ is its own Go module (k8s.io/api stays out of the relay's go.mod):
+# the image built and run as a pair of containers, the Kubernetes manifests
+# rendered and decoded strictly.
+test-deploy: deps
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./session/ ./loadtest/
 	cd benchmarks/scan && $(GO) test -run '^$$' -bench . -benchmem .
@@ -91,4 +121,4 @@ bench:
 	./benchmarks/loadgen/users.sh
 
 clean:
-	rm -rf bin demo-report.html demo-users.json demo-cost.json demo-report.png
+	rm -rf bin build demo-report.html demo-users.json demo-cost.json demo-report.png

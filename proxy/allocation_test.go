@@ -3,11 +3,13 @@
 package proxy_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/jsonshape"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
@@ -15,7 +17,8 @@ import (
 
 // TestZeroAllocations: in steady state a request through the pair (app
 // client → A → B → upstream and back) allocates nothing (docs/ARCHITECTURE.md
-// §4.1), over a relay link and over per-request HTTP alike.
+// §4.1), over a relay link and over per-request HTTP alike, with metrics
+// recorded on both relays.
 func TestZeroAllocations(t *testing.T) {
 	for _, carriage := range []struct {
 		name  string
@@ -23,11 +26,15 @@ func TestZeroAllocations(t *testing.T) {
 	}{{"link", true}, {"HTTP", false}} {
 		t.Run(carriage.name, func(t *testing.T) {
 			up := fastUpstream(t)
-			b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+			cfgB := relaytest.BaseConfig(up)
+			recA, recB := newRecorder(), newRecorder()
+			cfgB.Metrics = recB
+			b := relaytest.StartRelay(t, cfgB, nil, "")
 			cfgA := relaytest.BaseConfig(up)
 			cfgA.NoPeerLinks = !carriage.links
+			cfgA.Metrics = recA
 			a := relaytest.StartRelay(t, cfgA, nil, "")
-			zeroAllocations(t, a, b)
+			zeroAllocations(t, a, b, recA, recB)
 			if linked := b.Server.LinkConnections() > 0; linked != carriage.links {
 				t.Errorf("B serves %d links", b.Server.LinkConnections())
 			}
@@ -35,7 +42,7 @@ func TestZeroAllocations(t *testing.T) {
 	}
 }
 
-func zeroAllocations(t *testing.T, a, b *relaytest.Relay) {
+func zeroAllocations(t *testing.T, a, b *relaytest.Relay, recA, recB *metrics.Relay) {
 	client := &fasthttp.HostClient{Addr: a.Addr}
 	body := make([]byte, 1024)
 	for _, mode := range allocModes {
@@ -67,6 +74,19 @@ func zeroAllocations(t *testing.T, a, b *relaytest.Relay) {
 		}
 		if allocs > limit {
 			t.Errorf("%s: %.2f allocations per request, want at most %v", mode, allocs, limit)
+		}
+	}
+	// The requests were recorded, not skipped: 200 + 500 runs (and
+	// AllocsPerRun's warm-up) per mode.
+	for _, c := range []struct {
+		rec    *metrics.Relay
+		series string
+	}{
+		{recA, `pqrelay_requests_total{role="outbound",code="ok"}`},
+		{recB, `pqrelay_requests_total{role="inbound",code="ok"}`},
+	} {
+		if n, _ := strconv.Atoi(metricValues(c.rec)[c.series]); n < 2*700 {
+			t.Errorf("%s = %d, want at least %d", c.series, n, 2*700)
 		}
 	}
 }

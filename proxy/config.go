@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/pqrelay/pqrelay/upsign"
@@ -32,6 +33,16 @@ type Config struct {
 	// x-mte-outbound-token: at least MinTokenLen visible ASCII characters.
 	// Required unless Role is RoleInbound.
 	OutboundToken string
+
+	// Metrics is where the relay records requests, round trips, pairings
+	// and refusals; cmd/pqrelay passes a *metrics.Relay when METRICS_PORT is
+	// set. Default metrics.Nop.
+	Metrics metrics.Recorder
+
+	// AccessLog is ACCESS_LOG: one log line per relayed request, in either
+	// role (role, method, path without query, status, relay code,
+	// duration, body sizes, request id). Default false.
+	AccessLog bool
 
 	// Debug is DEBUG: log every request at debug level. Secrets are never
 	// logged. Default false.
@@ -214,6 +225,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.Nop
 	}
 	if c.SessionLifetime == 0 {
 		c.SessionLifetime = session.DefaultLifetime

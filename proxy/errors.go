@@ -3,6 +3,7 @@ package proxy
 import (
 	"strconv"
 
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/valyala/fasthttp"
 )
@@ -19,6 +20,8 @@ type relayError struct {
 	// peerCode is, on a copy of errPeerRefused, the code the inbound relay
 	// answered; it goes to the app in x-mte-peer-error.
 	peerCode []byte
+	// outcome is the error's label value in pqrelay_requests_total.
+	outcome metrics.Outcome
 }
 
 // The error table. Messages say what to fix and nothing about keys, frames
@@ -159,6 +162,35 @@ var errorTable = []*relayError{
 	errPairRejected, errStoreUnavailable, errInternal, errJSONThreat, errJSONInvalid, errXMLThreat,
 	errXMLInvalid, errResponseThreat, errResponseInvalid, errCORSOrigin, errInboundOnly, errOutboundOnly,
 	errPeerTLS, errUpstreamTLS,
+}
+
+// ErrorCodes returns every relay error code in the table's order, the
+// outcomes a metrics.Recorder counts besides OK (metrics.Options.Codes).
+func ErrorCodes() []string {
+	codes := make([]string, len(errorTable))
+	for i, e := range errorTable {
+		codes[i] = e.code
+	}
+	return codes
+}
+
+// outcomeByCode finds the outcome of a code an inbound relay sealed into its
+// answer; a string(b) map index does not allocate.
+var outcomeByCode = func() map[string]metrics.Outcome {
+	m := make(map[string]metrics.Outcome, len(errorTable))
+	for i, e := range errorTable {
+		e.outcome = metrics.Outcome(i + 1) // ErrorCodes' order
+		m[e.code] = e.outcome
+	}
+	return m
+}()
+
+// outcome is e's metrics outcome, OK for no error.
+func (e *relayError) outcomeOrOK() metrics.Outcome {
+	if e == nil {
+		return metrics.OK
+	}
+	return e.outcome
 }
 
 func newError(code string, status int, message, side string) *relayError {

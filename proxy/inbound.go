@@ -34,8 +34,10 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
@@ -46,12 +48,38 @@ import (
 // inbound is the inbound relay's HTTP handler for one relay frame: stages
 // 6–9 through serveFrame, answered as the frame's own HTTP response.
 func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
+	start := time.Now()
+	s.metrics.RequestStarted()
+	var a frameAnswer
+	e := s.answerFrame(ctx, idText, &a)
+	s.inboundDone(start, &a, e)
+}
+
+// inboundDone records one request the inbound relay answered, over HTTP or
+// a link, with e the relay error it answered, in clear or sealed.
+func (s *Server) inboundDone(start time.Time, a *frameAnswer, e *relayError) {
+	d := time.Since(start)
+	s.metrics.RequestDone(metrics.Inbound, e.outcomeOrOK(), d)
+	if s.cfg.AccessLog {
+		entry := accessEntry{role: "inbound", method: a.method, uri: a.uri, status: a.status,
+			requestID: a.requestID, bytesIn: a.bytesIn, bytesOut: a.bytesOut, duration: d}
+		if e != nil {
+			entry.code = e.code
+			entry.status = e.status
+		}
+		s.logAccess(&entry)
+	}
+}
+
+// answerFrame answers one relay frame into ctx and a, and returns the relay
+// error it answered, in clear or sealed, if any.
+func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, idText []byte, a *frameAnswer) *relayError {
 	if !ctx.IsPost() {
 		writeError(ctx, errClientIDInvalid)
-		return
+		return errClientIDInvalid
 	}
 	buf := bytebufferpool.Get()
-	a := s.serveFrame(idText, ctx.Request.Body(), buf)
+	*a = s.serveFrame(idText, ctx.Request.Body(), buf)
 	if a.err != nil {
 		writeError(ctx, a.err)
 		if a.hasProof {
@@ -63,13 +91,14 @@ func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
 			s.log.Debug("frame rejected", "remote", ctx.RemoteAddr().String())
 		}
 		bytebufferpool.Put(buf)
-		return
+		return a.err
 	}
 	ctx.Response.Header.Set(hdrRelay, Version)
 	ctx.Response.Header.SetContentType(frameContentType)
 	// The frame becomes the response body; the old body buffer is recycled.
 	buf.B = ctx.Response.SwapBody(buf.B)
 	bytebufferpool.Put(buf)
+	return a.sealed
 }
 
 // A refusal on a link carries the same proof as x-mte-relay-proof.
@@ -85,6 +114,15 @@ type frameAnswer struct {
 	err      *relayError
 	proof    [session.ProofLen]byte
 	hasProof bool
+	// sealed is the relay error sealed into the response frame (the
+	// upstream down or slow), nil when it holds the upstream's answer.
+	sealed *relayError
+	// What the access log says of an opened frame: the request (slices
+	// into the opened envelope, valid while the handler runs), the
+	// upstream's status and the body sizes.
+	method, uri, requestID []byte
+	status, bytesIn        int
+	bytesOut               int
 }
 
 // serveFrame runs stages 6–9 for the frame sent with client id idText and
@@ -119,40 +157,49 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 	}
 
 	h, err := codec.ParseHeader(frame)
-	if err != nil || h.Kind != codec.KindRequest || !s.fresh(h.Time) {
-		a.err = errFrameRejected
-		return a
+	if err != nil || h.Kind != codec.KindRequest {
+		return s.refuse(metrics.RefusedMalformed)
+	}
+	if !s.fresh(h.Time) {
+		return s.refuse(metrics.RefusedStale)
 	}
 	var tag [codec.TagLen]byte
 	copy(tag[:], codec.Tag(frame))
 	env, err := codec.Open(frame, h, sess.Request, id[:], nil)
 	if err != nil {
-		a.err = errFrameRejected
-		return a
+		return s.refuse(metrics.RefusedUnauthentic)
 	}
 	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
 		if errors.Is(err, session.ErrReplay) {
-			a.err = errFrameRejected
-		} else {
-			// The store logs an outage once; nothing per request here.
-			a.err = errStoreUnavailable
+			return s.refuse(metrics.RefusedReplay)
 		}
+		// The store logs an outage once; nothing per request here.
+		s.metrics.StoreCommandError()
+		a.err = errStoreUnavailable
 		return a
 	}
 	r, err := codec.ParseRequest(env, h.Mode)
 	if err != nil {
-		a.err = errFrameRejected
-		return a
+		return s.refuse(metrics.RefusedEnvelope)
 	}
+	a.method, a.uri, a.bytesIn = r.Method, r.URI, len(r.Body)
 	if e := s.requestLimits.check(r.Headers, r.Body, requestJSONErrors, requestXMLErrors); e != nil {
 		if s.cfg.Debug {
 			s.log.Debug("request body refused", "code", e.code, "error", e.message)
 		}
+		a.sealed = e
 		s.sealResponse(sess, h, tag[:], nil, e, out)
 		return a
 	}
-	s.forward(sess, h, tag[:], &r, out)
+	s.forward(sess, h, tag[:], &r, out, &a)
 	return a
+}
+
+// refuse is the answer to a frame that does not open: one error for every
+// reason (fail closed), the reason counted for the operator only.
+func (s *Server) refuse(why metrics.Refusal) frameAnswer {
+	s.metrics.FrameRefused(why)
+	return frameAnswer{err: errFrameRejected}
 }
 
 // acceptLink is the inbound relay's side of a link upgrade
@@ -222,13 +269,24 @@ func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
 			}
 		}
 	}()
+	start := time.Now()
+	s.metrics.RequestStarted()
 	frame := ex.Request()
 	if h, err := codec.ParseHeader(frame); err != nil || h.Counter != ex.ID() {
+		a := s.refuse(metrics.RefusedMalformed)
 		ex.Refuse(errFrameRejected.code, nil)
+		s.inboundDone(start, &a, a.err)
 		return
 	}
 	out := bytebufferpool.ByteBuffer{B: ex.Buffer()}
 	a := s.serveFrameOf(id, frame, &out)
+	e := a.err
+	if e == nil {
+		e = a.sealed
+	}
+	// Recorded before the answer goes out: a's method, path and id point
+	// into the request frame, which the link may reuse after.
+	s.inboundDone(start, &a, e)
 	answered = true
 	switch {
 	case a.err == nil:
@@ -266,6 +324,7 @@ func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
 		return nil, errSessionUnknown
 	case err != nil:
 		// The store logs an outage once; nothing per request here.
+		s.metrics.StoreCommandError()
 		return nil, errStoreUnavailable
 	case !sess.ClientID.Equal(id):
 		return nil, errClientIDInvalid
@@ -295,13 +354,16 @@ func (s *Server) fresh(ms int64) bool {
 
 // forward sends the opened request to UPSTREAM and seals the answer into
 // out (stages 8 and 9). This relay's own limits apply to what the outbound
-// relay sent as much as to what the upstream answers.
-func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer) {
+// relay sent as much as to what the upstream answers. It notes in a what it
+// sealed: the upstream's status, or the relay error sent instead.
+func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer, a *frameAnswer) {
 	if len(r.Body) > s.cfg.MaxBodyBytes {
+		a.sealed = errBodyTooLarge
 		s.sealResponse(sess, h, tag, nil, errBodyTooLarge, out)
 		return
 	}
 	if r.URI[0] != '/' || hasDotSegment(r.URI) {
+		a.sealed = errBadTarget
 		s.sealResponse(sess, h, tag, nil, errBadTarget, out)
 		return
 	}
@@ -319,10 +381,14 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 	ureq.Header.SetMethodBytes(r.Method)
 	ureq.Header.AddBytesKV(strHost, s.upstreamHost)
 	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
+		if bytes.EqualFold(name, strRequestID) {
+			a.requestID = value
+		}
 		switch {
 		case bytes.EqualFold(name, strContentLength), bytes.EqualFold(name, strTransferEncoding):
 			// A relay never sends these: the body's length is in the
 			// envelope. Refuse rather than guess (request smuggling).
+			a.sealed = errForbiddenHeader
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
 			return
 		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost), bytes.EqualFold(name, strExpect):
@@ -359,17 +425,22 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 		}
 	}
 
+	sent := time.Now()
 	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
+	s.metrics.UpstreamDone(time.Since(sent))
 	// Set after the call, which resets the response: a response without a
 	// Content-Type must reach the app without one, not with fasthttp's
 	// text/plain.
 	uresp.Header.SetNoDefaultContentType(true)
 	switch {
 	case err != nil:
-		s.sealResponse(sess, h, tag, nil, s.upstreamFailure(err), out)
+		a.sealed = s.upstreamFailure(err)
+		s.sealResponse(sess, h, tag, nil, a.sealed, out)
 	case !relayable(uresp):
+		a.sealed = errUpstreamBadResponse
 		s.sealResponse(sess, h, tag, nil, errUpstreamBadResponse, out)
 	default:
+		a.status, a.bytesOut = uresp.StatusCode(), len(uresp.Body())
 		uresp.SkipBody = bytes.Equal(r.Method, strHead) // remember for sealResponse
 		s.sealResponse(sess, h, tag, uresp, nil, out)
 	}
@@ -525,14 +596,18 @@ func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		// Why, for the operator; the peer only learns MTE_PAIR_REJECTED.
 		s.log.Info("pairing refused", "remote", ctx.RemoteAddr().String(), "reason", err.Error())
+		s.metrics.Pairing(metrics.Inbound, metrics.ResultRefused)
 		writeError(ctx, errPairRejected)
 		return
 	}
 	if err := s.store.Put(storeCtx, sess); err != nil {
 		s.log.Warn("pairing: store unavailable", "err", err)
+		s.metrics.StoreCommandError()
+		s.metrics.Pairing(metrics.Inbound, metrics.ResultFailed)
 		writeError(ctx, errStoreUnavailable)
 		return
 	}
+	s.metrics.Pairing(metrics.Inbound, metrics.ResultOK)
 	s.log.Info("paired", "remote", ctx.RemoteAddr().String(), "suite", sess.Suite.String())
 	ctx.Response.Header.Set(hdrRelay, Version)
 	ctx.Response.Header.SetContentType(pairContentType)

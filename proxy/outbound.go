@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
@@ -52,58 +53,81 @@ import (
 // or the inbound relay would refuse, is a clear 4xx here, never a panic and
 // never a frame the peer rejects.
 func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.metrics.RequestStarted()
+	idBuf := requestIDBufs.Get().(*[maxRequestIDLen]byte)
+	defer requestIDBufs.Put(idBuf)
+	id, generated := s.takeRequestID(&ctx.Request.Header, idBuf[:0])
+	var newID []byte
+	if generated {
+		newID = id
+	}
+	e := s.relay(ctx, start, newID)
+	outcome, code := e.outcomeOrOK(), ""
+	if e != nil {
+		s.fail(ctx, e)
+		code = e.code
+	} else {
+		s.decorate(ctx)
+		// The inbound relay's own errors (upstream down or slow) arrive
+		// sealed, as an answer like any other: count them by their code.
+		if o, ok := outcomeByCode[string(ctx.Response.Header.Peek(hdrRelayError))]; ok {
+			outcome, code = o, errorTable[o-1].code
+		}
+	}
+	ctx.Response.Header.SetBytesV(hdrRequestID, id)
+	d := time.Since(start)
+	s.metrics.RequestDone(metrics.Outbound, outcome, d)
+	if s.cfg.AccessLog {
+		s.logAccess(&accessEntry{role: "outbound", method: ctx.Method(), uri: ctx.Request.Header.RequestURI(),
+			status: ctx.Response.StatusCode(), code: code, requestID: id,
+			bytesIn: len(ctx.Request.Body()), bytesOut: len(ctx.Response.Body()), duration: d})
+	}
+}
+
+// relay is stages 1–5: the app's request through the peer and back into
+// ctx.Response, or the relay error to answer instead. newID, if not nil,
+// is the request id relay A made for the envelope.
+func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) *relayError {
 	// One deadline for the whole exchange, pairing included: the app hears
 	// back within PEER_TIMEOUT, however the time is spent.
-	now := time.Now()
+	now := start
 	deadline := now.Add(s.cfg.PeerTimeout)
 	h := &ctx.Request.Header
 	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
-		s.fail(ctx, e)
-		return
+		return e
 	}
 	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream), now.UnixNano())
 	if e != nil {
-		s.fail(ctx, e)
-		return
+		return e
 	}
 	opts, e := parseOptions(h)
 	if e != nil {
-		s.fail(ctx, e)
-		return
+		return e
 	}
 	if !codec.ValidMethod(h.Method()) {
-		s.fail(ctx, errBadMethod)
-		return
+		return errBadMethod
 	}
 	target, e := originForm(h.RequestURI())
 	if e != nil {
-		s.fail(ctx, e)
-		return
+		return e
 	}
 	if len(ctx.Request.Body()) > s.cfg.MaxBodyBytes {
-		s.fail(ctx, errBodyTooLarge)
-		return
+		return errBodyTooLarge
 	}
-	app := appRequest{req: &ctx.Request, target: target, opts: opts}
+	app := appRequest{req: &ctx.Request, target: target, opts: opts, newID: newID}
 	for attempt := 0; ; attempt++ {
 		sess, e := p.session(s, deadline)
 		if e != nil {
-			s.fail(ctx, e)
-			return
+			return e
 		}
 		e, again := s.exchange(ctx, p, sess, &app, deadline)
 		if !again {
-			if e != nil {
-				s.fail(ctx, e)
-				return
-			}
-			s.decorate(ctx)
-			return
+			return e
 		}
 		p.forget(sess)
 		if attempt > 0 {
-			s.fail(ctx, errPeerRefused)
-			return
+			return errPeerRefused
 		}
 	}
 }
@@ -113,6 +137,7 @@ type appRequest struct {
 	req    *fasthttp.Request
 	target []byte // origin-form: path and query
 	opts   options
+	newID  []byte // the x-request-id relay A made, replacing the app's fields; nil: the app's id is kept
 }
 
 // checkToken compares an x-mte-outbound-token value with OUTBOUND_TOKEN as
@@ -211,9 +236,11 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 	}
 
 	if sess.links != nil && app.opts.linkable() {
+		sent := time.Now()
 		e, again, outcome := s.exchangeLink(ctx, sess, buf.B, counter, app, tag, sealed, deadline)
 		switch outcome {
 		case linkAnswered:
+			s.metrics.PeerDone(time.Since(sent))
 			return e, again
 		case linkMayHaveRun:
 			reseal = nil // the same bytes go over HTTP, never a new seal
@@ -235,7 +262,10 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 		req.Header.SetContentType(frameContentType)
 	}
 
-	if err := s.sendToPeer(p, req, resp, deadline, reseal); err != nil {
+	sent := time.Now()
+	err := s.sendToPeer(p, req, resp, deadline, reseal)
+	s.metrics.PeerDone(time.Since(sent))
+	if err != nil {
 		return s.peerError(p, err), false
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
@@ -269,7 +299,7 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 			break
 		}
 		raw = rest
-		if !forwardable(name, connection) {
+		if !forwardable(name, connection) || app.newID != nil && bytes.EqualFold(name, strRequestID) {
 			continue
 		}
 		if !env.AddHeader(name, value) {
@@ -277,6 +307,14 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 		}
 		if app.opts.clearHeaders && clearCopies != nil {
 			clearCopies.Header.AddBytesKV(name, value)
+		}
+	}
+	if app.newID != nil {
+		if !env.AddHeader(strRequestID, app.newID) {
+			return dst, errTooManyHeaders
+		}
+		if app.opts.clearHeaders && clearCopies != nil {
+			clearCopies.Header.AddBytesKV(strRequestID, app.newID)
 		}
 	}
 	frame = env.Finish(in.Body(), app.opts.mode)
@@ -495,8 +533,20 @@ func (s *Server) pairWith(p *peer, deadline time.Time) (*outSession, *relayError
 	req.Header.SetContentType(pairContentType)
 	req.SetBodyRaw(ini.Request())
 	if err := s.sendToPeer(p, req, resp, deadline, nil); err != nil {
+		s.metrics.Pairing(metrics.Outbound, metrics.ResultFailed)
 		return nil, s.peerError(p, err)
 	}
+	sess, e := s.consumePairAnswer(p, ini, resp)
+	if e != nil {
+		s.metrics.Pairing(metrics.Outbound, metrics.ResultRefused)
+		return nil, e
+	}
+	s.metrics.Pairing(metrics.Outbound, metrics.ResultOK)
+	return sess, nil
+}
+
+// consumePairAnswer checks the peer's answer to a pairing request.
+func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fasthttp.Response) (*outSession, *relayError) {
 	if resp.StatusCode() == fasthttp.StatusOK && len(resp.Header.Peek(hdrRelay)) == 0 {
 		s.log.Warn("pairing: the peer is not a relay", "peer", p.origin)
 		return nil, errPeerNotRelay

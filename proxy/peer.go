@@ -12,6 +12,8 @@ import (
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/valyala/fasthttp"
+
+	"github.com/pqrelay/pqrelay/internal/metrics"
 )
 
 // peer is an inbound relay this relay sends to: its connection pool and the
@@ -168,7 +170,10 @@ func (p *peer) rekey(s *Server, stale *outSession) {
 	if _, err := p.pair(s, stale, time.Now().Add(s.cfg.PeerTimeout)); err != nil {
 		p.nextRekey.Store(s.now().Add(rekeyRetryPause).UnixNano())
 		s.log.Warn("rekey failed; the current session keeps serving", "peer", p.origin, "code", err.code)
+		s.metrics.Rekey(metrics.ResultFailed)
+		return
 	}
+	s.metrics.Rekey(metrics.ResultOK)
 }
 
 const rekeyRetryPause = 5 * time.Second

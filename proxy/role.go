@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/valyala/fasthttp"
 )
@@ -15,15 +16,24 @@ func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 		if controlValue(&ctx.Request.Header, hdrClientID) != nil || bytes.Equal(ctx.Path(), pathPair) ||
 			link.IsUpgrade(&ctx.Request.Header) {
 			writeError(ctx, errOutboundOnly)
+			s.countRefusal(metrics.Inbound, errOutboundOnly)
 			return true
 		}
 	case RoleInbound:
 		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) {
 			s.fail(ctx, errInboundOnly)
+			s.countRefusal(metrics.Outbound, errInboundOnly)
 			return true
 		}
 	}
 	return false
+}
+
+// countRefusal counts a request refused before either role's handler ran,
+// under the role it asked for.
+func (s *Server) countRefusal(role metrics.Role, e *relayError) {
+	s.metrics.RequestStarted()
+	s.metrics.RequestDone(role, e.outcome, 0)
 }
 
 // ownEndpoint reports a request that handle answers itself rather than
@@ -38,7 +48,7 @@ func (s *Server) ownEndpoint(ctx *fasthttp.RequestCtx) bool {
 	case bytes.Equal(path, pathRelay):
 		return ctx.IsHead() || ctx.IsGet()
 	case bytes.Equal(path, pathEcho), bytes.HasPrefix(path, pathEchoMsg), bytes.Equal(path, pathErrors),
-		bytes.Equal(path, pathHealth):
+		bytes.Equal(path, pathHealth), bytes.Equal(path, pathReady):
 		return ctx.IsGet()
 	}
 	return s.cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))

@@ -66,11 +66,13 @@ func TestRelayRoles(t *testing.T) {
 		{"app request to B as POST /api/mte-echo", "POST", p.B.URL + "/api/mte-echo", app, 403, "MTE_INBOUND_ONLY"},
 		{"B still answers probes", "GET", p.B.URL + "/api/mte-echo", nil, 200, ""},
 		{"B still reports health", "GET", p.B.URL + "/api/mte-health", nil, 200, ""},
+		{"B still answers readiness", "GET", p.B.URL + "/api/mte-ready", nil, 200, ""},
 		{"pairing with A", "POST", p.A.URL + "/api/mte-pair", nil, 403, "MTE_OUTBOUND_ONLY"},
 		{"frame to A", "POST", p.A.URL + "/api/mte-relay", clientID, 403, "MTE_OUTBOUND_ONLY"},
 		{"frame to A on an app path", "POST", p.A.URL + "/api/items", clientID, 403, "MTE_OUTBOUND_ONLY"},
 		{"link upgrade to A", "POST", p.A.URL + "/api/mte-link", upgrade, 403, "MTE_OUTBOUND_ONLY"},
 		{"A still answers probes", "GET", p.A.URL + "/api/mte-echo", nil, 200, ""},
+		{"A still answers readiness", "GET", p.A.URL + "/api/mte-ready", nil, 200, ""},
 	}
 	for _, c := range cases {
 		bodies := []string{"x"}

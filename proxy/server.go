@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
@@ -36,6 +37,7 @@ type Server struct {
 	secrets *session.Secrets
 	store   session.Store
 	log     *slog.Logger
+	metrics metrics.Recorder
 	suite   session.Suite
 	// tokenHash is SHA-256(OUTBOUND_TOKEN): tokens are compared as hashes,
 	// so that timing reveals neither how much matched nor the length.
@@ -53,6 +55,7 @@ type Server struct {
 	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
 	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
 	responder      uint32     // this process's random id in response nonces (codec.Header.Responder)
+	requestIDs     requestIDs
 	pairSeen       session.SeenPairRequests
 	server         *fasthttp.Server
 	links          link.Server // the inbound side of relay links
@@ -67,6 +70,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	stopped   bool
+	// draining is set from Drain on: GET /api/mte-ready answers 503.
+	draining atomic.Bool
 }
 
 // New returns a relay serving cfg with sessions in store. It validates cfg.
@@ -90,6 +95,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		secrets:        secrets,
 		store:          store,
 		log:            log,
+		metrics:        cfg.Metrics,
 		suite:          session.DefaultSuite(),
 		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
 		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
@@ -108,6 +114,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	if cfg.XMLResponses {
 		s.responseLimits.xml = cfg.XMLLimits
 	}
+	s.requestIDs.init()
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",
@@ -209,11 +216,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.server.Serve(ln)
 }
 
+// Drain makes GET /api/mte-ready answer 503 from now on, so that load
+// balancers that probe it stop sending new requests; the relay keeps
+// serving until Shutdown. cmd/pqrelay calls it when SIGTERM arrives.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish, or for ctx to end. It also closes the listeners itself: fasthttp's
 // Shutdown returns at once if it runs before Serve has registered its
 // listener, which would leave that Serve running.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	s.mu.Lock()
 	s.stopped = true
 	for _, ln := range s.listeners {
@@ -249,6 +262,7 @@ var (
 	pathEchoMsg = []byte("/api/mte-echo/")
 	pathErrors  = []byte("/api/mte-errors")
 	pathHealth  = []byte("/api/mte-health")
+	pathReady   = []byte("/api/mte-ready")
 )
 
 // handle serves one request. No panic may end the process and every
@@ -300,6 +314,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		ctx.Response.SetBodyRaw(errorTableJSON)
 	case bytes.Equal(path, pathHealth) && ctx.IsGet():
 		s.health(ctx)
+	case bytes.Equal(path, pathReady) && ctx.IsGet():
+		s.ready(ctx)
 	case s.cors.isPreflight(ctx):
 		s.cors.preflight(ctx)
 	case ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*")):
@@ -399,6 +415,28 @@ func (s *Server) health(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.Response.SetBodyString(`{"status":"ok"}`)
+}
+
+// servingReporter is implemented by stores that may be unable to serve
+// (Redis down with REDIS_OUTAGE=refuse).
+type servingReporter interface{ Serving() bool }
+
+// ready is the readiness probe, apart from the liveness probe
+// (/api/mte-echo): 503 once draining, and while the store cannot serve,
+// so that a balancer sends requests elsewhere without the orchestrator
+// restarting a relay that is alive and waiting for Redis.
+func (s *Server) ready(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentType("application/json")
+	switch sr, ok := s.store.(servingReporter); {
+	case s.draining.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBodyString(`{"ready":false,"reason":"shutting down"}`)
+	case ok && !sr.Serving():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.SetBodyString(`{"ready":false,"reason":"session store unreachable"}`)
+	default:
+		ctx.Response.SetBodyString(`{"ready":true}`)
+	}
 }
 
 // serverError answers what fasthttp could not parse or read in time.

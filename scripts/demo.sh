@@ -77,17 +77,17 @@ fast_pid=$!
 wait_http "API (instant)" "$fast_api/"
 
 start relay-b env UPSTREAM="$api" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$b_port" LISTEN_ADDR=127.0.0.1 ./bin/pqrelay
+	PORT="$b_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ./bin/pqrelay
 b_pid=$!
 wait_http "relay B" "$relay_b/api/mte-echo"
 start relay-b-fast env UPSTREAM="$fast_api" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$bfast_port" LISTEN_ADDR=127.0.0.1 ./bin/pqrelay
+	PORT="$bfast_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ./bin/pqrelay
 bfast_pid=$!
 wait_http "relay B'" "$relay_bfast/api/mte-echo"
 
 # Relay A is the outbound side; its UPSTREAM is required but unused there.
 start relay-a env UPSTREAM="$api" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-	PORT="$a_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$relay_b,$relay_bfast" ./bin/pqrelay
+	PORT="$a_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ALLOWED_PEERS="$relay_b,$relay_bfast" ./bin/pqrelay
 a_pid=$!
 wait_http "relay A" "$relay_a/api/mte-echo"
 

@@ -409,6 +409,13 @@ func (r *RedisStore) acceptDegraded() error {
 	return ErrStoreUnavailable
 }
 
+// Serving reports whether the store can serve shared sessions: Redis is
+// reachable, or REDIS_OUTAGE=local-window keeps serving without it
+// (docs/REDIS.md "Outages"). A relay's readiness follows it.
+func (r *RedisStore) Serving() bool {
+	return !r.closed.Load() && (!r.down.Load() || r.cfg.OutageLocalWindow)
+}
+
 // Kept is how long Redis has held this fleet's data, on Redis's own clock:
 // the age of an epoch key that replicas set when it is missing, so a Redis
 // that restarted empty or was flushed starts a new epoch. Sessions lost

@@ -62,7 +62,7 @@ upstream_pid=${servers[-1]}
 wait_http upstream "http://127.0.0.1:$up_port/"
 relay() { # relay NAME PORT PEER_LINKS
 	start "$1" env UPSTREAM="http://127.0.0.1:$up_port" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-		PORT="$2" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="http://127.0.0.1:$b_port" PEER_LINKS="$3" "$work/bin/pqrelay"
+		PORT="$2" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ALLOWED_PEERS="http://127.0.0.1:$b_port" PEER_LINKS="$3" "$work/bin/pqrelay"
 	wait_http "$1" "http://127.0.0.1:$2/api/mte-health"
 }
 relay relay-b "$b_port" true

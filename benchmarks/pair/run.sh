@@ -199,11 +199,11 @@ start_relays() { # start_relays SIDE TLS(0|1)
 		b_probe=(--cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key")
 	fi
 	start "$side-b" env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-		PORT="$b_port" LISTEN_ADDR=127.0.0.1 "${b_env[@]}" ./bin/pqrelay
+		PORT="$b_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 "${b_env[@]}" ./bin/pqrelay
 	wait_http "$side B" "$b_url/api/mte-echo" "${b_probe[@]}"
 	tree_b[$side]=${servers[-1]}
 	start "$side-a" env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-		PORT="$a_port" LISTEN_ADDR=127.0.0.1 ALLOWED_PEERS="$b_url" "${a_env[@]}" ./bin/pqrelay
+		PORT="$a_port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 ALLOWED_PEERS="$b_url" "${a_env[@]}" ./bin/pqrelay
 	wait_http "$side A" "$a_url/api/mte-echo"
 	tree_a[$side]=${servers[-1]}
 	url[$side]=$a_url

@@ -70,7 +70,7 @@ relay() { # relay NAME PORT [ENV...]
 	local name=$1 port=$2
 	shift 2
 	start "$name" env UPSTREAM="$upstream" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-		PORT="$port" LISTEN_ADDR=127.0.0.1 "$@" "$work/pqrelay"
+		PORT="$port" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 "$@" "$work/pqrelay"
 	wait_http "$name" "http://127.0.0.1:$port/api/mte-echo"
 }
 relay b-memory "$bm_port"

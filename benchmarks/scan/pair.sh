@@ -39,7 +39,7 @@ for side in off on; do
 		extra=()
 		[ "$side$role" = onb ] && extra=("${limits[@]}")
 		start "$side-$role" env UPSTREAM="http://127.0.0.1:$up" CLIENT_ID_SECRET="$secret" OUTBOUND_TOKEN="$token" \
-			PORT="${port[$side$role]}" LISTEN_ADDR=127.0.0.1 MAX_BODY_BYTES=$((SIZE * 2)) "${extra[@]}" "$work/pqrelay"
+			PORT="${port[$side$role]}" LISTEN_ADDR=127.0.0.1 METRICS_PORT=0 MAX_BODY_BYTES=$((SIZE * 2)) "${extra[@]}" "$work/pqrelay"
 		pid[$side$role]=${servers[${#servers[@]} - 1]}
 		wait_http "$side-$role" "http://127.0.0.1:${port[$side$role]}/api/mte-echo"
 	done

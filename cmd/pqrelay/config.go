@@ -4,6 +4,7 @@ import (
 	"crypto/fips140"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -11,139 +12,242 @@ import (
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
-	"github.com/pqrelay/pqrelay/upsign"
 )
 
 // settings is everything main reads from the environment.
 type settings struct {
-	proxy proxy.Config
-	port  int
-	addr  string
-	redis *session.RedisConfig // nil: sessions in process memory
-	tls   *tlsconf.Set         // files checked; Listener nil: plain HTTP
+	proxy       proxy.Config
+	port        int
+	addr        string
+	metricsPort int                  // 0: no metrics listener
+	redis       *session.RedisConfig // nil: sessions in process memory
+	tls         *tlsconf.Set         // files checked; Listener nil: plain HTTP
+	logFormat   string               // "text" or "json"
+	logLevel    slog.Level
+	// shutdownDelay is how long the relay keeps accepting after SIGTERM
+	// with readiness at 503, before it closes its listener and drains.
+	shutdownDelay time.Duration
 }
 
-// loadSettings reads the environment variables of docs/ARCHITECTURE.md §6 and the ones
-// pqrelay adds. Each error is one line naming the variable and saying what
-// it expects.
+// variable is one environment variable: the parser and `pqrelay -h` both
+// read this table, so the help cannot list a variable the parser ignores or
+// miss one it reads.
+type variable struct {
+	name    string
+	def     string // as -h shows it; "required" for the three without one
+	meaning string
+	// set parses a non-empty value into st; its error says what is
+	// expected, without the variable's name, which loadSettings adds.
+	set func(st *settings, v string) error
+}
+
+var variables = []variable{
+	{"RELAY_ROLE", proxy.RoleBoth.String(), "both, outbound (app requests only) or inbound (pairing and frames only)",
+		func(st *settings, v string) (err error) { st.proxy.Role, err = proxy.ParseRole(v); return err }},
+	{"UPSTREAM", "required unless RELAY_ROLE=outbound", "the API the inbound relay proxies to: http(s)://host[:port][/base-path]",
+		func(st *settings, v string) error { st.proxy.Upstream = v; return nil }},
+	{"CLIENT_ID_SECRET", "required", "at least 32 characters, the same on both relays of a pair",
+		func(st *settings, v string) error { st.proxy.ClientIDSecret = v; return nil }},
+	{"OUTBOUND_TOKEN", "required unless RELAY_ROLE=inbound", "what apps send in x-mte-outbound-token: 16+ visible ASCII characters",
+		func(st *settings, v string) error { st.proxy.OutboundToken = v; return nil }},
+	{"REDIS_URL", "unset: sessions in memory", "redis://[user:pass@]host:port[/db] or rediss://… (docs/REDIS.md)",
+		func(st *settings, v string) error {
+			rc, err := session.ParseRedisURL(v)
+			if err != nil {
+				// ParseRedisURL names REDIS_URL itself and never echoes a password.
+				return errors.New(strings.TrimPrefix(err.Error(), "REDIS_URL: "))
+			}
+			st.redis = &rc
+			return nil
+		}},
+	{"REDIS_OUTAGE", "refuse", "refuse or local-window: shared sessions while Redis is down (docs/REDIS.md)",
+		func(st *settings, v string) error {
+			switch {
+			case v == "refuse":
+			case st.redis == nil:
+				return errors.New("applies only with REDIS_URL")
+			case v == "local-window":
+				// docs/REDIS.md "Outages": availability over cross-replica
+				// replay protection while Redis is down.
+				st.redis.OutageLocalWindow = true
+			default:
+				return errors.New("must be refuse (the default) or local-window, got " + strconv.Quote(v))
+			}
+			return nil
+		}},
+	{"PORT", "8080", "the relay's listening port", portInto(func(st *settings) *int { return &st.port }, false)},
+	{"LISTEN_ADDR", "all interfaces", "the listening address of the relay and metrics ports",
+		func(st *settings, v string) error { st.addr = v; return nil }},
+	{"METRICS_PORT", "9090", "Prometheus metrics at GET /metrics on this port; 0 turns them off",
+		portInto(func(st *settings) *int { return &st.metricsPort }, true)},
+	{"LOG_FORMAT", "text", "text or json", func(st *settings, v string) error {
+		if v != "text" && v != "json" {
+			return errors.New("must be text or json, got " + strconv.Quote(v))
+		}
+		st.logFormat = v
+		return nil
+	}},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", func(st *settings, v string) error {
+		if err := st.logLevel.UnmarshalText([]byte(v)); err != nil || strings.ContainsAny(v, "+-") {
+			return errors.New("must be debug, info, warn or error, got " + strconv.Quote(v))
+		}
+		return nil
+	}},
+	{"DEBUG", "false", "true: LOG_LEVEL=debug, and each refused request is logged; secrets never are",
+		func(st *settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false, got " + strconv.Quote(v))
+			}
+			if b {
+				st.logLevel = slog.LevelDebug
+			}
+			return nil
+		}},
+	{"ACCESS_LOG", "false", "true: one log line per request (role, method, path without query, status, code, duration, sizes, request id)",
+		boolInto(func(st *settings) *bool { return &st.proxy.AccessLog })},
+	{"PEER_LINKS", "true", "false: the outbound relay sends each request to its peer over HTTP, without relay links",
+		func(st *settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false, got " + strconv.Quote(v))
+			}
+			st.proxy.NoPeerLinks = !b
+			return nil
+		}},
+	{"HEADERS", "none", `JSON object of headers set on every upstream request and app response, e.g. {"X-Env":"prod"}`,
+		func(st *settings, v string) error {
+			var m map[string]string
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				return errors.New(`must be a JSON object of strings, e.g. {"X-Env":"prod"}`)
+			}
+			for k, val := range m {
+				st.proxy.Headers = append(st.proxy.Headers, proxy.Header{Name: k, Value: val})
+			}
+			return nil
+		}},
+	{"CORS_ORIGINS", "none", "comma-separated origins (or *) the outbound relay answers with CORS headers",
+		func(st *settings, v string) error { st.proxy.CORSOrigins = splitList(v); return nil }},
+	{"CORS_CREDENTIALS", "false", "true: allow credentials for listed CORS origins (not with * or null)",
+		boolInto(func(st *settings) *bool { return &st.proxy.CORSCredentials })},
+	{"CORS_EXPOSE_HEADERS", "none", "comma-separated response headers browser scripts may read",
+		func(st *settings, v string) error { st.proxy.CORSExposeHeaders = splitList(v); return nil }},
+	{"CORS_METHODS", "GET,POST,PUT,DELETE", "methods announced in preflight answers", func(st *settings, v string) error {
+		st.proxy.CORSMethods = splitList(v)
+		for _, m := range st.proxy.CORSMethods {
+			if strings.ToUpper(m) != m || strings.ContainsAny(m, " \t\"") {
+				return errors.New("must be a comma-separated list of upper-case methods, e.g. GET,POST")
+			}
+		}
+		return nil
+	}},
+	{"ALLOWED_PEERS", "any", "comma-separated origins x-mte-upstream may name; set it in production",
+		func(st *settings, v string) error { st.proxy.AllowedPeers = splitList(v); return nil }},
+	{"MAX_BODY_BYTES", strconv.Itoa(proxy.DefaultMaxBodyBytes), "largest request or response body",
+		intInto(func(st *settings) *int { return &st.proxy.MaxBodyBytes })},
+	{"MAX_HEADER_BYTES", strconv.Itoa(proxy.DefaultMaxHeaderBytes), "largest header block",
+		intInto(func(st *settings) *int { return &st.proxy.MaxHeaderBytes })},
+	{"PEER_TIMEOUT", durationText(proxy.DefaultTimeout), "how long the outbound relay waits for the inbound relay",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.PeerTimeout })},
+	{"UPSTREAM_TIMEOUT", durationText(proxy.DefaultUpstreamTimeout), "how long the inbound relay waits for the upstream",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.UpstreamTimeout })},
+	{"READ_TIMEOUT", durationText(proxy.DefaultTimeout), "how long a client may take to send a request",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.ReadTimeout })},
+	{"IDLE_TIMEOUT", durationText(proxy.DefaultIdleTimeout), "how long an idle keep-alive connection is kept (over 30s)",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.IdleTimeout })},
+	// Message protection: limits on JSON and XML request bodies, checked by
+	// the inbound relay (and on responses by the outbound relay with
+	// JSON_RESPONSES, XML_RESPONSES); 0 is no limit.
+	{"JSON_MAX_DEPTH", "0: none", "nesting of JSON arrays and objects (at most 1024)",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxDepth })},
+	{"JSON_MAX_ARRAY_ELEMENTS", "0: none", "elements of one JSON array",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxArrayElements })},
+	{"JSON_MAX_OBJECT_ENTRIES", "0: none", "entries of one JSON object",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxObjectEntries })},
+	{"JSON_MAX_NAME_LENGTH", "0: none", "a JSON entry's name, bytes after unescaping",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxNameLength })},
+	{"JSON_MAX_STRING_LENGTH", "0: none", "a JSON string value, bytes after unescaping",
+		limitInto(func(st *settings) *int { return &st.proxy.JSONLimits.MaxStringLength })},
+	{"XML_MAX_DEPTH", "0: none", "nesting of XML elements (at most 1024)",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxDepth })},
+	{"XML_MAX_CHILDREN", "0: none", "child nodes of one XML element",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxChildren })},
+	{"XML_MAX_ATTRIBUTES", "0: none", "attributes of one XML element",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxAttributes })},
+	{"XML_MAX_NAME_LENGTH", "0: none", "XML element and attribute names, bytes",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxNameLength })},
+	{"XML_MAX_TEXT_LENGTH", "0: none", "one XML text run or CDATA section, bytes",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxTextLength })},
+	{"XML_MAX_ATTRIBUTE_LENGTH", "0: none", "one XML attribute value, bytes",
+		limitInto(func(st *settings) *int { return &st.proxy.XMLLimits.MaxAttributeLength })},
+	{"JSON_RESPONSES", "false", "true: the outbound relay also checks JSON responses against the JSON limits",
+		boolInto(func(st *settings) *bool { return &st.proxy.JSONResponses })},
+	{"XML_RESPONSES", "false", "true: the outbound relay also checks XML responses against the XML limits",
+		boolInto(func(st *settings) *bool { return &st.proxy.XMLResponses })},
+	// Upstream request signing; proxy.Config.Validate checks these (package
+	// upsign names the variable in each error).
+	{"UPSTREAM_SIGNING", "unset: off", "cavage or rfc9421: the inbound relay signs every request it sends to UPSTREAM",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Scheme })},
+	{"SIGNING_ALGORITHM", "required with signing", "e.g. hmac-sha256, rsa-sha256 (cavage); hmac-sha256, ed25519, ecdsa-p256-sha256, rsa-pss-sha512 (rfc9421)",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Algorithm })},
+	{"SIGNING_KEY_ID", "required with signing", "the key id the upstream looks the key up by",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.KeyID })},
+	{"SIGNING_SECRET", "none", "the HMAC key, 16 bytes or more",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Secret })},
+	{"SIGNING_KEY_FILE", "none", "PEM private key for the asymmetric algorithms",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.KeyFile })},
+	{"SIGNING_HEADERS", "per scheme", "what the signature covers: header names or rfc9421 component identifiers",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Headers })},
+	{"SIGNING_HEADER", "Authorization", "cavage only: Authorization or Signature",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Header })},
+	{"SIGNING_SIGNATURE_ENCODING", "base64", "cavage only: base64 or tyk",
+		stringInto(func(st *settings) *string { return &st.proxy.Signing.Encoding })},
+	{"SIGNING_MAX_AGE", "none", "rfc9421 only: expires = created + this duration",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.Signing.MaxAge })},
+	{"SHUTDOWN_DELAY", "0s", "after SIGTERM: how long GET /api/mte-ready answers 503 while the relay still accepts, before it drains",
+		func(st *settings, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > 5*time.Minute {
+				return errors.New("must be a duration from 0s to 5m, got " + strconv.Quote(v))
+			}
+			st.shutdownDelay = d
+			return nil
+		}},
+	{"SESSION_LIFETIME", durationText(session.DefaultLifetime), "how long the inbound relay keeps a session (1m to 24h)",
+		durationInto(func(st *settings) *time.Duration { return &st.proxy.SessionLifetime })},
+}
+
+// loadSettings reads every variable of the table. Each error is one line
+// naming the variable and saying what it expects.
 func loadSettings(getenv func(string) string) (settings, error) {
-	st := settings{port: 8080, addr: getenv("LISTEN_ADDR")}
+	st := settings{port: 8080, metricsPort: 9090, logFormat: "text", logLevel: slog.LevelInfo}
 	if fips140.Enforced() {
 		// In fips140=only mode crypto/cipher refuses GCM with caller-chosen
 		// nonces, which the frame format uses (counter nonces); fips140=on
 		// keeps every primitive in the FIPS module and works.
 		return st, errors.New("GODEBUG: fips140=only is not supported; use GODEBUG=fips140=on")
 	}
-	c := &st.proxy
-	c.Upstream = getenv("UPSTREAM")
-	c.ClientIDSecret = getenv("CLIENT_ID_SECRET")
-	c.OutboundToken = getenv("OUTBOUND_TOKEN")
-	var err error
-	parse := func(name string, f func(string) error) {
-		if v := getenv(name); v != "" && err == nil {
-			if e := f(v); e != nil {
-				err = errors.New(name + ": " + e.Error())
+	for _, v := range variables {
+		if val := getenv(v.name); val != "" {
+			if err := v.set(&st, val); err != nil {
+				return st, errors.New(v.name + ": " + err.Error())
 			}
 		}
 	}
-	parse("PORT", func(v string) error {
-		p, e := strconv.Atoi(v)
-		if e != nil || p < 1 || p > 65535 {
-			return errors.New("must be a port number from 1 to 65535, got " + strconv.Quote(v))
-		}
-		st.port = p
-		return nil
-	})
-	parse("DEBUG", boolInto(&c.Debug))
-	var peerLinks bool
-	parse("PEER_LINKS", boolInto(&peerLinks))
-	c.NoPeerLinks = getenv("PEER_LINKS") != "" && !peerLinks
-	parse("HEADERS", func(v string) error {
-		var m map[string]string
-		if e := json.Unmarshal([]byte(v), &m); e != nil {
-			return errors.New(`must be a JSON object of strings, e.g. {"X-Env":"prod"}`)
-		}
-		for k, val := range m {
-			c.Headers = append(c.Headers, proxy.Header{Name: k, Value: val})
-		}
-		return nil
-	})
-	parse("RELAY_ROLE", func(v string) (e error) { c.Role, e = proxy.ParseRole(v); return e })
-	parse("CORS_ORIGINS", func(v string) error { c.CORSOrigins = splitList(v); return nil })
-	parse("CORS_CREDENTIALS", boolInto(&c.CORSCredentials))
-	parse("CORS_EXPOSE_HEADERS", func(v string) error { c.CORSExposeHeaders = splitList(v); return nil })
-	parse("CORS_METHODS", func(v string) error {
-		c.CORSMethods = splitList(v)
-		for _, m := range c.CORSMethods {
-			if strings.ToUpper(m) != m || strings.ContainsAny(m, " \t\"") {
-				return errors.New("must be a comma-separated list of upper-case methods, e.g. GET,POST")
-			}
-		}
-		return nil
-	})
-	parse("ALLOWED_PEERS", func(v string) error { c.AllowedPeers = splitList(v); return nil })
-	parse("MAX_BODY_BYTES", intInto(&c.MaxBodyBytes))
-	parse("MAX_HEADER_BYTES", intInto(&c.MaxHeaderBytes))
-	parse("PEER_TIMEOUT", durationInto(&c.PeerTimeout))
-	parse("UPSTREAM_TIMEOUT", durationInto(&c.UpstreamTimeout))
-	parse("READ_TIMEOUT", durationInto(&c.ReadTimeout))
-	parse("IDLE_TIMEOUT", durationInto(&c.IdleTimeout))
-	parse("SESSION_LIFETIME", durationInto(&c.SessionLifetime))
-	for _, l := range []struct {
-		name string
-		dst  *int
-	}{
-		{"JSON_MAX_DEPTH", &c.JSONLimits.MaxDepth},
-		{"JSON_MAX_ARRAY_ELEMENTS", &c.JSONLimits.MaxArrayElements},
-		{"JSON_MAX_OBJECT_ENTRIES", &c.JSONLimits.MaxObjectEntries},
-		{"JSON_MAX_NAME_LENGTH", &c.JSONLimits.MaxNameLength},
-		{"JSON_MAX_STRING_LENGTH", &c.JSONLimits.MaxStringLength},
-		{"XML_MAX_DEPTH", &c.XMLLimits.MaxDepth},
-		{"XML_MAX_CHILDREN", &c.XMLLimits.MaxChildren},
-		{"XML_MAX_ATTRIBUTES", &c.XMLLimits.MaxAttributes},
-		{"XML_MAX_NAME_LENGTH", &c.XMLLimits.MaxNameLength},
-		{"XML_MAX_TEXT_LENGTH", &c.XMLLimits.MaxTextLength},
-		{"XML_MAX_ATTRIBUTE_LENGTH", &c.XMLLimits.MaxAttributeLength},
-	} {
-		parse(l.name, limitInto(l.dst))
-	}
-	parse("JSON_RESPONSES", boolInto(&c.JSONResponses))
-	parse("XML_RESPONSES", boolInto(&c.XMLResponses))
-	loadSigning(getenv, &c.Signing)
-	parse("SIGNING_MAX_AGE", durationInto(&c.Signing.MaxAge))
-	if c.Signing.Scheme == "" && err == nil {
+	if st.proxy.Signing.Scheme == "" {
 		for _, name := range signingVariables {
 			if getenv(name) != "" {
 				return st, errors.New(name + ": set, but UPSTREAM_SIGNING is not; set UPSTREAM_SIGNING=cavage or rfc9421 to sign upstream requests")
 			}
 		}
 	}
-	if v := getenv("REDIS_URL"); v != "" && err == nil {
-		rc, e := session.ParseRedisURL(v)
-		if e != nil {
-			return st, e // names REDIS_URL itself, never echoes a password
-		}
-		st.redis = &rc
-	}
-	switch v := getenv("REDIS_OUTAGE"); {
-	case err != nil, v == "", v == "refuse":
-	case st.redis == nil:
-		return st, errors.New("REDIS_OUTAGE: applies only with REDIS_URL")
-	case v == "local-window":
-		// docs/REDIS.md "Outages": availability over cross-replica replay
-		// protection while Redis is down.
-		st.redis.OutageLocalWindow = true
-	default:
-		return st, errors.New("REDIS_OUTAGE: must be refuse (the default) or local-window, got " + strconv.Quote(v))
-	}
-	if err != nil {
+	st.proxy.Debug = st.logLevel <= slog.LevelDebug
+	if err := st.proxy.Validate(); err != nil {
 		return st, err
 	}
-	if err := c.Validate(); err != nil {
-		return st, err
-	}
+	var err error
 	st.tls, err = loadTLS(getenv, st.redis)
-	c.TLS = st.tls
+	st.proxy.TLS = st.tls
 	return st, err
 }
 
@@ -187,19 +291,6 @@ var signingVariables = []string{
 	"SIGNING_HEADERS", "SIGNING_HEADER", "SIGNING_SIGNATURE_ENCODING", "SIGNING_MAX_AGE",
 }
 
-// loadSigning reads the upstream signing variables; proxy.Config.Validate
-// checks them (package upsign names the variable in each error).
-func loadSigning(getenv func(string) string, c *upsign.Config) {
-	c.Scheme = getenv("UPSTREAM_SIGNING")
-	c.Algorithm = getenv("SIGNING_ALGORITHM")
-	c.KeyID = getenv("SIGNING_KEY_ID")
-	c.Secret = getenv("SIGNING_SECRET")
-	c.KeyFile = getenv("SIGNING_KEY_FILE")
-	c.Headers = getenv("SIGNING_HEADERS")
-	c.Header = getenv("SIGNING_HEADER")
-	c.Encoding = getenv("SIGNING_SIGNATURE_ENCODING")
-}
-
 func splitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
@@ -210,47 +301,78 @@ func splitList(v string) []string {
 	return out
 }
 
-func boolInto(dst *bool) func(string) error {
-	return func(v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false, got " + strconv.Quote(v))
+func portInto(field func(*settings) *int, zeroAllowed bool) func(*settings, string) error {
+	low, want := 1, "a port number from 1 to 65535"
+	if zeroAllowed {
+		low, want = 0, "0 (off) or a port number from 1 to 65535"
+	}
+	return func(st *settings, v string) error {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < low || p > 65535 {
+			return errors.New("must be " + want + ", got " + strconv.Quote(v))
 		}
-		*dst = b
+		*field(st) = p
 		return nil
 	}
 }
 
-func intInto(dst *int) func(string) error {
-	return func(v string) error {
+func stringInto(field func(*settings) *string) func(*settings, string) error {
+	return func(st *settings, v string) error { *field(st) = v; return nil }
+}
+
+func boolInto(field func(*settings) *bool) func(*settings, string) error {
+	return func(st *settings, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false, got " + strconv.Quote(v))
+		}
+		*field(st) = b
+		return nil
+	}
+}
+
+func intInto(field func(*settings) *int) func(*settings, string) error {
+	return func(st *settings, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return errors.New("must be a positive number of bytes, got " + strconv.Quote(v))
 		}
-		*dst = n
+		*field(st) = n
 		return nil
 	}
 }
 
 // limitInto parses a message-protection limit: 0 means none.
-func limitInto(dst *int) func(string) error {
-	return func(v string) error {
+func limitInto(field func(*settings) *int) func(*settings, string) error {
+	return func(st *settings, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return errors.New("must be 0 (no limit) or a positive number, got " + strconv.Quote(v))
 		}
-		*dst = n
+		*field(st) = n
 		return nil
 	}
 }
 
-func durationInto(dst *time.Duration) func(string) error {
-	return func(v string) error {
+func durationInto(field func(*settings) *time.Duration) func(*settings, string) error {
+	return func(st *settings, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return errors.New("must be a positive duration like 30s or 2m, got " + strconv.Quote(v))
 		}
-		*dst = d
+		*field(st) = d
 		return nil
 	}
+}
+
+// durationText writes d as people set it: 1h rather than 1h0m0s.
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -106,6 +107,14 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"REDIS_URL", "http://localhost:6379"}, "REDIS_URL"},
 		{[]string{"REDIS_URL", "redis://:hunter2@h:port"}, "REDIS_URL"},
 		{[]string{"REDIS_OUTAGE", "local-window"}, "REDIS_OUTAGE"},
+		{[]string{"METRICS_PORT", "-1"}, "METRICS_PORT"},
+		{[]string{"METRICS_PORT", "65536"}, "METRICS_PORT"},
+		{[]string{"LOG_FORMAT", "logfmt"}, "LOG_FORMAT"},
+		{[]string{"LOG_LEVEL", "verbose"}, "LOG_LEVEL"},
+		{[]string{"LOG_LEVEL", "info+2"}, "LOG_LEVEL"},
+		{[]string{"SHUTDOWN_DELAY", "-1s"}, "SHUTDOWN_DELAY"},
+		{[]string{"ACCESS_LOG", "on"}, "ACCESS_LOG"},
+		{[]string{"SHUTDOWN_DELAY", "1h"}, "SHUTDOWN_DELAY"},
 		{[]string{"JSON_MAX_DEPTH", "-1"}, "JSON_MAX_DEPTH"},
 		{[]string{"JSON_MAX_DEPTH", "1025"}, "JSON_MAX_DEPTH"},
 		{[]string{"JSON_MAX_STRING_LENGTH", "1MiB"}, "JSON_MAX_STRING_LENGTH"},
@@ -170,8 +179,27 @@ func TestLoadSettingsDefaultsAndValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.port != 8080 || st.redis != nil || st.proxy.Debug {
+	if st.port != 8080 || st.metricsPort != 9090 || st.logFormat != "text" || st.logLevel != slog.LevelInfo ||
+		st.redis != nil || st.proxy.Debug {
 		t.Errorf("defaults: %+v", st)
+	}
+	for _, c := range []struct {
+		kv        []string
+		wantLevel slog.Level
+	}{
+		{[]string{"LOG_LEVEL", "WARN"}, slog.LevelWarn},
+		{[]string{"LOG_LEVEL", "error", "DEBUG", "true"}, slog.LevelDebug}, // DEBUG=true is LOG_LEVEL=debug
+		{[]string{"LOG_LEVEL", "debug"}, slog.LevelDebug},
+		{[]string{"DEBUG", "false"}, slog.LevelInfo},
+	} {
+		st, err := loadSettings(env(c.kv...))
+		if err != nil || st.logLevel != c.wantLevel || st.proxy.Debug != (c.wantLevel == slog.LevelDebug) {
+			t.Errorf("%v: level %v, proxy debug %v, %v", c.kv, st.logLevel, st.proxy.Debug, err)
+		}
+	}
+	if st, err := loadSettings(env("METRICS_PORT", "0", "LOG_FORMAT", "json", "ACCESS_LOG", "true")); err != nil ||
+		st.metricsPort != 0 || st.logFormat != "json" || !st.proxy.AccessLog {
+		t.Errorf("METRICS_PORT=0 LOG_FORMAT=json: %+v %v", st, err)
 	}
 	st, err = loadSettings(env("PORT", "9090", "DEBUG", "true", "HEADERS", `{"X-Env":"prod"}`,
 		"CORS_ORIGINS", "https://a.example, https://b.example", "CORS_METHODS", "GET,POST",

@@ -6,30 +6,42 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/metrics"
 	"github.com/pqrelay/pqrelay/internal/tlsconf"
 	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/session"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "-h", "-help", "--help":
+			writeUsage(os.Stdout)
+			return
+		case "-version", "--version":
+			writeVersion(os.Stdout)
+			return
+		default:
+			os.Stderr.WriteString("pqrelay: unknown argument " + strconv.Quote(os.Args[1]) + "; pqrelay -h lists the environment variables that configure it\n")
+			os.Exit(2)
+		}
+	}
 	st, err := loadSettings(os.Getenv)
 	if err != nil {
 		os.Stderr.WriteString("pqrelay: " + err.Error() + "\n")
 		os.Exit(2)
 	}
-	level := slog.LevelInfo
-	if st.proxy.Debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, st)
 	if err := run(st, log); err != nil {
 		log.Error("stopped", "err", err)
 		os.Exit(1)
@@ -42,7 +54,14 @@ func run(st settings, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	srv, err := proxy.New(st.proxy, store, log)
+	var rec *metrics.Relay
+	var srv *proxy.Server
+	if st.metricsPort != 0 {
+		// Scrapes start after srv is set: the metrics listener opens below.
+		rec = newMetrics(store, func() int { return srv.LinkConnections() })
+		st.proxy.Metrics = rec
+	}
+	srv, err = proxy.New(st.proxy, store, log)
 	if err != nil {
 		return err
 	}
@@ -57,7 +76,15 @@ func run(st settings, log *slog.Logger) error {
 	for _, w := range st.proxy.Warnings() {
 		log.Warn(w)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "role", st.proxy.Role.String(), "suite", session.DefaultSuite().String())
+	v, c := buildVersion()
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "role", st.proxy.Role.String(), "suite", session.DefaultSuite().String(),
+		"version", v, "commit", c)
+	stopMetrics, err := serveMetrics(st, rec, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
@@ -76,6 +103,11 @@ func run(st settings, log *slog.Logger) error {
 			log.Info("SIGHUP: re-reading the TLS files")
 			st.tls.Reload(log)
 		case sig := <-stop:
+			srv.Drain()
+			if st.shutdownDelay > 0 {
+				log.Info("not ready: still accepting until the delay ends", "signal", sig.String(), "delay", st.shutdownDelay.String())
+				time.Sleep(st.shutdownDelay)
+			}
 			log.Info("shutting down: finishing in-flight requests", "signal", sig.String())
 			waiting = false
 		}
@@ -86,6 +118,45 @@ func run(st settings, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// newLogger is LOG_FORMAT's handler at LOG_LEVEL.
+func newLogger(w io.Writer, st settings) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: st.logLevel}
+	if st.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newMetrics is the relay's set of series, every relay error code among
+// the outcomes; links reports the relay links served.
+func newMetrics(store session.Store, links func() int) *metrics.Relay {
+	v, c := buildVersion()
+	opts := metrics.Options{Version: v, Commit: c, Codes: proxy.ErrorCodes(), LinkConnections: links}
+	if hr, ok := store.(interface{ Health() error }); ok {
+		opts.StoreDegraded = func() bool { return hr.Health() != nil }
+	}
+	return metrics.New(opts)
+}
+
+// serveMetrics starts the metrics listener on METRICS_PORT, apart from the
+// relay's port so that metrics need not face whoever reaches the relay; it
+// returns how to stop it. Without rec (METRICS_PORT=0) it starts nothing.
+func serveMetrics(st settings, rec *metrics.Relay, log *slog.Logger) (stop func(), err error) {
+	if rec == nil {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(st.addr, strconv.Itoa(st.metricsPort)))
+	if err != nil {
+		return nil, errors.New("METRICS_PORT: " + err.Error())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", rec.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() { srv.Close() }, nil
 }
 
 // shutdownGrace bounds how long SIGTERM waits for in-flight requests.

@@ -60,6 +60,17 @@ type relayProcess struct {
 	done chan error
 }
 
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // startRelay starts the binary serving upstream, with extra variables
 // ("NAME=value") after the defaults, and waits until it answers. The port is
 // free when picked but may be taken before the relay binds it (parallel
@@ -79,16 +90,13 @@ func startRelay(t *testing.T, upstream string, extra ...string) *relayProcess {
 
 func tryStartRelay(t *testing.T, upstream string, extra []string) (r *relayProcess, portTaken bool) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := freePort(t)
 	r = &relayProcess{logs: &syncbuf.Buffer{}, done: make(chan error, 1), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	r.cmd = exec.Command(binary(t))
+	// Metrics are off unless extra sets METRICS_PORT: relays of parallel
+	// tests would all want the default 9090.
 	r.cmd.Env = append([]string{"UPSTREAM=" + upstream, "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=" + goodToken,
-		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1"}, extra...)
+		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1", "METRICS_PORT=0"}, extra...)
 	r.cmd.Stderr = r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
