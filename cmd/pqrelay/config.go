@@ -215,6 +215,29 @@ var variables = []variable{
 		}},
 	{"SESSION_LIFETIME", durationText(session.DefaultLifetime), "how long the inbound relay keeps a session (1m to 24h)",
 		durationInto(func(st *settings) *time.Duration { return &st.proxy.SessionLifetime })},
+	tlsVariable("TLS_CERT_FILE", "none", "PEM certificate (chain); with TLS_KEY_FILE the relay serves HTTPS on PORT"),
+	tlsVariable("TLS_KEY_FILE", "none", "PEM private key of TLS_CERT_FILE"),
+	tlsVariable("TLS_CLIENT_CA_FILE", "none", "require client certificates signed by this CA (mutual TLS)"),
+	tlsVariable("TLS_CLIENT_NAMES", "any", "comma-separated DNS/URI SANs or CNs a client certificate must carry"),
+	tlsVariable("TLS_MIN_VERSION", "1.2", "1.2 or 1.3"),
+	tlsVariable("PEER_CA_FILE", "system roots", "trust for relay B's certificate (https:// peers)"),
+	tlsVariable("PEER_CERT_FILE", "none", "relay A's client certificate for B's mutual TLS"),
+	tlsVariable("PEER_KEY_FILE", "none", "private key of PEER_CERT_FILE"),
+	tlsVariable("PEER_SERVER_NAME", "the peer's host", "name to verify B's certificate against, and SNI"),
+	tlsVariable("UPSTREAM_CA_FILE", "system roots", "trust for the API's certificate (https:// UPSTREAM)"),
+	tlsVariable("UPSTREAM_CERT_FILE", "none", "relay B's client certificate for the API's mutual TLS"),
+	tlsVariable("UPSTREAM_KEY_FILE", "none", "private key of UPSTREAM_CERT_FILE"),
+	tlsVariable("UPSTREAM_SERVER_NAME", "UPSTREAM's host", "name to verify the API's certificate against, and SNI"),
+	tlsVariable("REDIS_CA_FILE", "system roots", "trust for Redis's certificate (rediss://)"),
+	tlsVariable("REDIS_CERT_FILE", "none", "client certificate for Redis"),
+	tlsVariable("REDIS_KEY_FILE", "none", "private key of REDIS_CERT_FILE"),
+}
+
+// tlsVariable is a row for a TLS variable: internal/tlsconf reads and checks
+// it (loadTLS), as a group, since the files of one hop only mean something
+// together; the row gives -h its line.
+func tlsVariable(name, def, what string) variable {
+	return variable{name, def, what, func(*settings, string) error { return nil }}
 }
 
 // loadSettings reads every variable of the table. Each error is one line

@@ -54,7 +54,7 @@ func startTLSRelay(t *testing.T) *tlsRelay {
 	r.url = fmt.Sprintf("https://127.0.0.1:%d", port)
 	r.cmd = exec.Command(binary(t))
 	r.cmd.Env = []string{"UPSTREAM=http://127.0.0.1:9", "CLIENT_ID_SECRET=" + goodSecret, "OUTBOUND_TOKEN=" + goodToken,
-		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1",
+		fmt.Sprintf("PORT=%d", port), "LISTEN_ADDR=127.0.0.1", "METRICS_PORT=0",
 		"TLS_CERT_FILE=" + r.dir + "/tls.crt", "TLS_KEY_FILE=" + r.dir + "/tls.key",
 		"TLS_CLIENT_CA_FILE=" + r.caFile, "TLS_CLIENT_NAMES=relay-a.internal"}
 	r.cmd.Stderr = r.logs
