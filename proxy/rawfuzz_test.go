@@ -82,7 +82,9 @@ func FuzzRawRequest(f *testing.F) {
 		if m := resp.Header.Get("X-Echo-Method"); m != string(want.Header.Method()) {
 			t.Fatalf("method %q reached the upstream as %q", want.Header.Method(), m)
 		}
-		if target := want.Header.RequestURI(); target[0] == '/' && resp.Header.Get("X-Echo-URI") != string(target) {
+		// fasthttp's client writes the target from the URI it parsed, which
+		// keeps no empty query: "/items?" arrives as "/items" (docs/SECURITY.md).
+		if target := bytes.TrimSuffix(want.Header.RequestURI(), []byte("?")); target[0] == '/' && resp.Header.Get("X-Echo-URI") != string(target) {
 			t.Fatalf("target %q reached the upstream as %q", target, resp.Header.Get("X-Echo-URI"))
 		}
 		if !want.Header.IsHead() && !bytes.Equal(body, want.Body()) {
@@ -95,6 +97,7 @@ func rawRequestSeeds() []string {
 	const ctl = "x-mte-outbound-token: " + relaytest.Token + "\r\nx-mte-upstream: " + peerPlaceholder + "\r\n"
 	return []string{
 		"GET /x HTTP/1.1\r\nHost: a\r\n" + ctl + "\r\n",
+		"POST /items? HTTP/1.1\r\nHost: a\r\n" + ctl + "Content-Length: 2\r\n\r\n{}",
 		"POST /items?id=1 HTTP/1.1\r\nHost: a\r\n" + ctl + "Content-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
 		strings.Repeat("M", 33) + " /x HTTP/1.1\r\nHost: a\r\n" + ctl + "\r\n",
 		"GET http://h/abs?q HTTP/1.1\r\nHost: a\r\n" + ctl + "\r\n",
