@@ -195,27 +195,20 @@ func controlValue(h *fasthttp.RequestHeader, name []byte) []byte {
 	if h.ContentLength() != -1 {
 		return h.PeekBytes(name)
 	}
-	for raw := h.RawHeaders(); ; {
-		n, v, rest, ok, _ := nextField(raw)
-		if !ok {
-			return nil
-		}
-		if bytes.EqualFold(n, name) {
-			return v
-		}
-		raw = rest
-	}
+	v, _ := findField(h.RawHeaders(), name)
+	return v
 }
 
-// hasField reports whether the header section raw holds a field name.
-func hasField(raw, name []byte) bool {
+// findField returns the first value of field name in the header section
+// raw, and whether the section holds it.
+func findField(raw, name []byte) ([]byte, bool) {
 	for {
-		n, _, rest, ok, _ := nextField(raw)
+		n, v, rest, ok, _ := nextField(raw)
 		if !ok {
-			return false
+			return nil, false
 		}
 		if bytes.EqualFold(n, name) {
-			return true
+			return v, true
 		}
 		raw = rest
 	}
