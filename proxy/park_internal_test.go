@@ -1,0 +1,52 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestParkedConnectionIdleTimeout: a parked connection is closed once it
+// has been idle for the server's IdleTimeout (the read deadline fasthttp
+// set before it left), not kept forever. Relays refuse an IDLE_TIMEOUT this
+// short, so a bare fasthttp server serves through the parking listener.
+func TestParkedConnectionIdleTimeout(t *testing.T) {
+	t.Parallel()
+	srv := &fasthttp.Server{
+		Handler:     func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
+		ConnState:   trackIdle,
+		IdleTimeout: 300 * time.Millisecond,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(newParkingListener(ln, srv))
+	defer srv.Shutdown()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var resp fasthttp.Response
+	for i := range 2 { // the second request comes from a parked connection
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: relay\r\n\r\n")
+		if err := resp.Read(br); err != nil || string(resp.Body()) != "ok" {
+			t.Fatalf("request %d: %v %q", i+1, err, resp.Body())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	c.SetReadDeadline(start.Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want EOF when the server closes it", err)
+	}
+	if idle := time.Since(start); idle > 5*time.Second {
+		t.Errorf("closed after %v idle, want about 300ms", idle)
+	}
+}
