@@ -42,6 +42,11 @@ type parkingListener struct {
 	net.Listener
 	srv *fasthttp.Server
 
+	// open counts the connections served, parked or not: fasthttp's
+	// Concurrency bounds only those inside ServeConn, so this listener
+	// closes new connections beyond it instead.
+	open atomic.Int64
+
 	mu     sync.Mutex
 	closed bool
 	parked idleConn // sentinel of the ring of parked connections
@@ -67,6 +72,11 @@ func (l *parkingListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return c, nil
 		}
+		if l.open.Add(1) > l.limit() {
+			l.open.Add(-1)
+			tc.Close()
+			continue
+		}
 		ic := &idleConn{TCPConn: tc, rc: rc, l: l}
 		ic.waitReadable = ic.readable // bound once: no closure per wait
 		go ic.serve()
@@ -84,6 +94,13 @@ func (l *parkingListener) Close() error {
 	}
 	l.mu.Unlock()
 	return err
+}
+
+func (l *parkingListener) limit() int64 {
+	if l.srv.Concurrency <= 0 {
+		return fasthttp.DefaultConcurrency
+	}
+	return int64(l.srv.Concurrency)
 }
 
 // park adds c to the parked ring, or reports that the listener is closed.
@@ -132,6 +149,7 @@ type idleConn struct {
 // serve runs ServeConn until c is closed, parking c whenever fasthttp finds
 // no next request waiting.
 func (c *idleConn) serve() {
+	defer c.l.open.Add(-1)
 	for {
 		c.l.srv.ServeConn(c) // its errors are the connection's, logged by fasthttp
 		if !c.parking.Load() {

@@ -50,3 +50,62 @@ func TestParkedConnectionIdleTimeout(t *testing.T) {
 		t.Errorf("closed after %v idle, want about 300ms", idle)
 	}
 }
+
+// TestParkingListenerLimit: parked connections count against the server's
+// Concurrency like served ones, so a connection beyond it is closed at
+// once, and one closing makes room again.
+func TestParkingListenerLimit(t *testing.T) {
+	t.Parallel()
+	srv := &fasthttp.Server{
+		Handler:     func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
+		ConnState:   trackIdle,
+		Concurrency: 2,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(newParkingListener(ln, srv))
+	defer srv.Shutdown()
+	exchange := func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: relay\r\n\r\n"); err != nil {
+			return err
+		}
+		var resp fasthttp.Response
+		return resp.Read(bufio.NewReader(c))
+	}
+	var conns []net.Conn
+	for i := range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		err = exchange(c)
+		if i < 2 && err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		if i == 2 && err == nil {
+			t.Fatal("a third connection was served with Concurrency 2")
+		}
+		conns = append(conns, c)
+	}
+	conns[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = exchange(c)
+		c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after a connection closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
