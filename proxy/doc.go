@@ -7,7 +7,8 @@
 // back. outbound.go is relay A's path and inbound.go relay B's, each
 // opening with a walk through its stages; protect.go refuses JSON and XML
 // bodies that break the message-protection limits; cors.go answers
-// browsers; errors.go lists every error a relay can answer.
+// browsers; errors.go lists every error a relay can answer; park.go
+// keeps idle keep-alive connections out of fasthttp between requests.
 //
 // It must never forward a frame that did not open, never let an x-mte-*
 // control header reach an upstream, never log a secret, and never answer an
