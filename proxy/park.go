@@ -151,7 +151,10 @@ type idleConn struct {
 func (c *idleConn) serve() {
 	defer c.l.open.Add(-1)
 	for {
-		c.l.srv.ServeConn(c) // its errors are the connection's, logged by fasthttp
+		if err := c.l.srv.ServeConn(c); err != nil && c.l.srv.Logger != nil {
+			// What fasthttp's own Serve would have logged.
+			c.l.srv.Logger.Printf("error when serving connection %q<->%q: %v", c.LocalAddr(), c.RemoteAddr(), err)
+		}
 		if !c.parking.Load() {
 			return
 		}
