@@ -18,14 +18,8 @@ import (
 func (s *Server) routeUnsealed(ctx *fasthttp.RequestCtx) bool {
 	scratch := bytebufferpool.Get()
 	defer bytebufferpool.Put(scratch)
-	switch s.routePlain(&ctx.Request.Header, &scratch.B) {
-	case plainPassThrough:
-		s.passThrough(ctx, scratch)
-		return true
-	case plainNotFound:
-		writeError(ctx, errRouteNotFound)
-		s.addExtraHeaders(ctx)
-		s.countRefusal(metrics.PassThrough, errRouteNotFound)
+	if route := s.routePlain(&ctx.Request.Header, &scratch.B); route != plainOther {
+		s.passThrough(ctx, route, scratch)
 		return true
 	}
 	if !s.cfg.Role.outbound() {
@@ -36,16 +30,21 @@ func (s *Server) routeUnsealed(ctx *fasthttp.RequestCtx) bool {
 	return false
 }
 
-// passThrough proxies a plain request PASS_THROUGH_ROUTES matched to the
-// upstream as an ordinary reverse proxy would, built as forward builds a
-// sealed one (the same limits, HEADERS, signing and upstream errors), and
-// writes the upstream's answer, hop-by-hop and x-mte-* fields dropped, to
-// ctx in clear. scratch holds the upstream URI.
-func (s *Server) passThrough(ctx *fasthttp.RequestCtx, scratch *bytebufferpool.ByteBuffer) {
+// passThrough answers a plain request as route says: plainNotFound is
+// refused MTE_ROUTE_NOT_FOUND; plainPassThrough is proxied to the upstream
+// as an ordinary reverse proxy would, built as forward builds a sealed one
+// (the same limits, HEADERS, signing and upstream errors), and the
+// upstream's answer, hop-by-hop and x-mte-* fields dropped, goes to ctx in
+// clear. Both are counted and logged under their own role. scratch holds
+// the upstream URI.
+func (s *Server) passThrough(ctx *fasthttp.RequestCtx, route plainRoute, scratch *bytebufferpool.ByteBuffer) {
 	start := time.Now()
 	s.metrics.RequestStarted()
 	status, bytesOut := 0, 0
-	e := s.passThroughAnswer(ctx, scratch, &status, &bytesOut)
+	e := errRouteNotFound
+	if route == plainPassThrough {
+		e = s.passThroughAnswer(ctx, scratch, &status, &bytesOut)
+	}
 	if e != nil {
 		writeError(ctx, e)
 		status = e.status

@@ -117,8 +117,10 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		s.responseLimits.xml = cfg.XMLLimits
 	}
 	s.requestIDs.init()
-	if s.routes, err = parseRoutes("PASS_THROUGH_ROUTES", cfg.PassThroughRoutes, "MTE_ROUTES", cfg.MTERoutes); err != nil {
-		return nil, err
+	if cfg.Role.inbound() { // relay A ignores them (a warning says so)
+		if s.routes, err = parseRoutes("PASS_THROUGH_ROUTES", cfg.PassThroughRoutes, "MTE_ROUTES", cfg.MTERoutes); err != nil {
+			return nil, err
+		}
 	}
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
