@@ -484,9 +484,9 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 		if !s.issuedClientID(h.Peek(link.ClientIDHeader)) {
 			return errClientIDInvalid
 		}
-	case s.routes.set():
-		// What routeUnsealed would have answered, or for a pass-through
-		// request over admit's limit, MTE_BODY_TOO_LARGE.
+	default:
+		// With route lists set, what routeUnsealed would have answered, or
+		// for a pass-through request over admit's limit, the body's size.
 		switch s.plainRouteOf(h) {
 		case plainPassThrough:
 			return errBodyTooLarge
@@ -494,12 +494,8 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 			return errRouteNotFound
 		}
 		if !s.cfg.Role.outbound() {
-			return errInboundOnly
+			return errInboundOnly // only with route lists set: refusedByRole answers first otherwise
 		}
-		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
-			return e
-		}
-	default:
 		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
 			return e
 		}
