@@ -220,7 +220,7 @@ func (s *Server) routePlain(h *fasthttp.RequestHeader, scratch *[]byte) plainRou
 		return plainOther
 	}
 	target, e := originForm(h.RequestURI())
-	if e != nil {
+	if e != nil || passesNoMethod(h.Method()) {
 		return plainNotFound
 	}
 	path, ok := routePath(target, scratch)
@@ -232,3 +232,17 @@ func (s *Server) routePlain(h *fasthttp.RequestHeader, scratch *[]byte) plainRou
 	}
 	return plainNotFound
 }
+
+// passesNoMethod reports the methods no route passes through, in any case:
+// CONNECT asks for a tunnel, and TRACE has the upstream echo the request as
+// it arrived, with what the relay and anything between it and the API
+// added (signatures, a proxy's identity fields), to an anonymous client.
+// An ordinary reverse proxy refuses both too.
+func passesNoMethod(method []byte) bool {
+	return bytes.EqualFold(method, strConnect) || bytes.EqualFold(method, strTrace)
+}
+
+var (
+	strConnect = []byte(fasthttp.MethodConnect)
+	strTrace   = []byte(fasthttp.MethodTrace)
+)

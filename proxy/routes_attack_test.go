@@ -157,3 +157,58 @@ func TestAllowListAttacks(t *testing.T) {
 		t.Errorf("/admin: %d %s %s", r.status, relayCode(r), r.body)
 	}
 }
+
+// TestPassThroughMethodsAndUpgrades: the request forms that would turn a
+// pass-through route into more than a request and its answer. The upstream
+// here does what a permissive server may: it echoes a TRACE as RFC 9110
+// §9.3.8 describes (with the fields added on the way, here a signature),
+// answers a CONNECT 200 and switches protocols when asked. None of it may
+// reach the anonymous client: TRACE and CONNECT are refused before the
+// upstream, an Upgrade is dropped, and a 101 is never passed on.
+func TestPassThroughMethodsAndUpgrades(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) { c.PassThroughRoutes = "^/public/" }})
+	p.Upstream.Handle(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "TRACE":
+			w.Header().Set("Content-Type", "message/http")
+			r.Header.Write(w)
+		case r.Header.Get("Upgrade") != "" || r.URL.Path == "/public/always-101":
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("Connection", "Upgrade")
+			w.WriteHeader(http.StatusSwitchingProtocols)
+		}
+	})
+	for _, c := range []struct {
+		name, raw, status string
+		reaches           bool
+	}{
+		{"TRACE", "TRACE /public/x HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
+		{"trace", "trace /public/x HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
+		{"CONNECT, origin-form", "CONNECT /public/x HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
+		{"CONNECT, authority-form", "CONNECT b:80 HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
+		{"websocket", "GET /public/x HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", "200", true},
+		{"h2c", "GET /public/x HTTP/1.1\r\nHost: b\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
+			"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", "200", true},
+		{"upstream answers 101", "GET /public/always-101 HTTP/1.1\r\nHost: b\r\n\r\n", "502", true},
+		{"Expect: 100-continue", "POST /public/x HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc", "200", true},
+	} {
+		before := p.Upstream.Calls()
+		got := rawExchange(t, p.B.Addr, strings.Replace(c.raw, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1), 5*time.Second)
+		got = strings.TrimPrefix(got, "HTTP/1.1 100 Continue\r\n\r\n")
+		if s := rawStatus(got); s != c.status || strings.Contains(got, "message/http") {
+			t.Errorf("%s: answered %.300q, want %s", c.name, got, c.status)
+		}
+		if reached := p.Upstream.Calls() > before; reached != c.reaches {
+			t.Errorf("%s: reached the upstream %v", c.name, reached)
+		}
+	}
+	for _, r := range p.Upstream.Requests() {
+		for _, name := range []string{"Upgrade", "Http2-Settings", "Expect"} {
+			if v := r.Header.Get(name); v != "" {
+				t.Errorf("%s %s: the upstream got %s: %s", r.Method, r.RequestURI, name, v)
+			}
+		}
+	}
+}
