@@ -212,3 +212,40 @@ func TestPassThroughMethodsAndUpgrades(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadersCannotBeShadowed: HEADERS replaces the client's field of the
+// same name, and also one spelled with "_" for "-": servers that map field
+// names to CGI-style variables (Rack, WSGI, PHP) read X_Tenant as X-Tenant,
+// so an anonymous pass-through client, or an app, could otherwise override
+// the value the relay sets (Puma's CVE-2024-45614 is this attack on
+// X-Forwarded-For).
+func TestHeadersCannotBeShadowed(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) {
+		c.PassThroughRoutes = "^/public/"
+		c.Headers = []proxy.Header{{Name: "X-Tenant", Value: "acme"}}
+	}})
+	forged := "x_tenant: evil\r\nX-TENANT: evil\r\nX_Tenant: evil\r\nX-Tenant-Id: kept\r\n"
+	for _, c := range []struct {
+		name, addr, raw string
+	}{
+		{"pass-through", p.B.Addr, "GET /public/x HTTP/1.1\r\nHost: b\r\n" + forged + "Connection: close\r\n\r\n"},
+		{"sealed", p.A.Addr, appRequest(p, "GET /x HTTP/1.1", forged+"Connection: close\r\n", "")},
+	} {
+		if got := rawExchange(t, c.addr, c.raw, 5*time.Second); rawStatus(got) != "200" {
+			t.Fatalf("%s: answered %.200q", c.name, got)
+		}
+		got := p.Upstream.Last(t).Header
+		cgi := map[string][]string{}
+		for name, values := range got {
+			key := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+			cgi[key] = append(cgi[key], values...)
+		}
+		if v := cgi["X_TENANT"]; len(v) != 1 || v[0] != "acme" {
+			t.Errorf("%s: the upstream read X-Tenant as %q (fields %v)", c.name, v, got)
+		}
+		if got.Get("X-Tenant-Id") != "kept" {
+			t.Errorf("%s: X-Tenant-Id lost: %v", c.name, got)
+		}
+	}
+}
