@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -128,8 +129,10 @@ func (r *routes) sealedAllowed(target []byte, scratch *[]byte) bool {
 // false for a path that servers do not all read the same way, which no
 // pattern may be trusted to match: not starting with "/", a fragment, a
 // backslash, an empty segment ("//"), a dot segment (also before ";" or
-// percent-encoded), an invalid escape, or an escape decoding to "/", "\",
-// "%", "?", "#", ";" or a control character.
+// percent-encoded), an invalid escape, an escape decoding to "/", "\",
+// "%", "?", "#", ";" or a control character, or bytes that are not UTF-8
+// (decoders that read overlong forms take %c0%ae for "." and %c0%af for
+// "/").
 func routePath(target []byte, scratch *[]byte) (path []byte, ok bool) {
 	if q := bytes.IndexByte(target, '?'); q >= 0 {
 		target = target[:q]
@@ -140,7 +143,7 @@ func routePath(target []byte, scratch *[]byte) (path []byte, ok bool) {
 		return nil, false
 	}
 	if bytes.IndexByte(target, '%') < 0 {
-		return target, true
+		return validUTF8(target)
 	}
 	out := (*scratch)[:0]
 	for i := 0; i < len(target); i++ {
@@ -162,7 +165,14 @@ func routePath(target []byte, scratch *[]byte) (path []byte, ok bool) {
 		out = append(out, c)
 	}
 	*scratch = out
-	return out, true
+	return validUTF8(out)
+}
+
+func validUTF8(path []byte) ([]byte, bool) {
+	if !utf8.Valid(path) {
+		return nil, false
+	}
+	return path, true
 }
 
 var (

@@ -85,6 +85,13 @@ func TestPassThroughAttacks(t *testing.T) {
 		{"*", "404"},
 		{"/public/x%", "404"},
 		{"/public/x%zz", "404"},
+		// Overlong UTF-8: "." and "/" as old Tomcat and IIS decoders read
+		// them (CVE-2008-2938, CVE-2000-0884), escaped and raw.
+		{"/public/%c0%ae%c0%ae/admin", "404"},
+		{"/public/\xc0\xae\xc0\xae/admin", "404"},
+		{"/%c0%afadmin", "404"},
+		{"/public/%ff", "404"},
+		{"/public/%C3%A9t%C3%A9", "200"}, // "/public/été": valid UTF-8 passes
 	} {
 		raw := "GET " + c.target + " HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n"
 		got := rawExchange(t, p.B.Addr, raw, 5*time.Second)
@@ -102,8 +109,8 @@ func TestPassThroughAttacks(t *testing.T) {
 			t.Errorf("the upstream got Host %q", r.Host)
 		}
 	}
-	if n := p.Upstream.Calls(); n != 5 {
-		t.Errorf("the upstream got %d requests, want 5", n)
+	if n := p.Upstream.Calls(); n != 6 {
+		t.Errorf("the upstream got %d requests, want 6", n)
 	}
 }
 
@@ -135,6 +142,8 @@ func TestAllowListAttacks(t *testing.T) {
 		{`/api/..\admin`, false},
 		{"/api/%252e%252e/admin", false},
 		{"/api/x%", false},
+		{"/api/%c0%ae%c0%ae/admin", false},
+		{"/api/%C3%A9t%C3%A9", true},
 	} {
 		before := p.Upstream.Calls()
 		raw := "GET " + c.target + " HTTP/1.1\r\nHost: a.example\r\nx-mte-outbound-token: " + relaytest.Token +

@@ -94,6 +94,10 @@ func TestRoutePath(t *testing.T) {
 		{"/public/x%4", "", false},
 		{"/public/x%zz", "", false},
 		{"/public/x#frag", "", false},
+		{"/public/%c0%ae%c0%ae/admin", "", false}, // overlong "..": not UTF-8
+		{"/public/\xc0\xae\xc0\xae/admin", "", false},
+		{"/%c0%afadmin", "", false},
+		{"/caf%e9", "", false}, // Latin-1, not UTF-8
 		{"public/x", "", false},
 		{"", "", false},
 		{"?x", "", false},
