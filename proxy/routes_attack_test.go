@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +257,66 @@ func TestHeadersCannotBeShadowed(t *testing.T) {
 		if got.Get("X-Tenant-Id") != "kept" {
 			t.Errorf("%s: X-Tenant-Id lost: %v", c.name, got)
 		}
+	}
+}
+
+// TestPassThroughRelayHeadersAndEndpoints: with a route that passes every
+// path, a request that carries a relay header is still the relay's, never
+// the upstream's, and so is every spelling of the relay's own endpoints.
+func TestPassThroughRelayHeadersAndEndpoints(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) { c.PassThroughRoutes = "^/" }})
+	for _, c := range []struct {
+		name, raw, status string
+	}{
+		{"client id, garbage", "GET /x HTTP/1.1\r\nHost: b\r\nx-mte-client-id: AAAA\r\n\r\n", "401"},
+		{"client id, empty", "GET /x HTTP/1.1\r\nHost: b\r\nx-mte-client-id: \r\n\r\n", "401"},
+		{"peer without the token", "GET /x HTTP/1.1\r\nHost: b\r\nx-mte-upstream: " + p.PeerURL + "\r\n\r\n", "401"},
+		{"token without a peer", "GET /x HTTP/1.1\r\nHost: b\r\nx-mte-outbound-token: " + relaytest.Token + "\r\n\r\n", "400"},
+		{"wrong token", "GET /x HTTP/1.1\r\nHost: b\r\nx-mte-outbound-token: guess\r\nx-mte-upstream: " + p.PeerURL + "\r\n\r\n", "401"},
+		{"health", "GET /api/mte-health HTTP/1.1\r\nHost: b\r\n\r\n", "200"},
+		{"health, //", "GET /api//mte-health HTTP/1.1\r\nHost: b\r\n\r\n", "200"},
+		{"health, absolute-form", "GET http://up.example/api/mte-health HTTP/1.1\r\nHost: b\r\n\r\n", "200"},
+		{"echo", "GET /api/mte-echo/x HTTP/1.1\r\nHost: b\r\n\r\n", "200"},
+		{"relay", "HEAD /api/mte-relay HTTP/1.1\r\nHost: b\r\n\r\n", "200"},
+		{"pairing", "POST /api/mte-pair HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc", "401"},
+		{"errors", "GET /api/mte-errors HTTP/1.1\r\nHost: b\r\n\r\n", "200"},
+	} {
+		before := p.Upstream.Calls()
+		got := rawExchange(t, p.B.Addr, strings.Replace(c.raw, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1), 5*time.Second)
+		if s := rawStatus(got); s != c.status {
+			t.Errorf("%s: answered %.200q, want %s", c.name, got, c.status)
+		}
+		if p.Upstream.Calls() != before {
+			t.Errorf("%s: reached the upstream", c.name)
+		}
+	}
+}
+
+// TestPassThroughPipelined: plain requests pipelined on one connection are
+// routed one by one: a refused one between two that pass does not carry
+// them, nor they it, to the upstream.
+func TestPassThroughPipelined(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) { c.PassThroughRoutes = "^/public/" }})
+	inBody := "GET /admin HTTP/1.1\r\nHost: b\r\n\r\n"
+	raw := "GET /public/a HTTP/1.1\r\nHost: b\r\n\r\n" +
+		"GET /admin HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n" +
+		"POST /public/b HTTP/1.1\r\nHost: b\r\nContent-Length: " + strconv.Itoa(len(inBody)) + "\r\n\r\n" + inBody +
+		"GET /public/c HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+	got := rawExchange(t, p.B.Addr, raw, 5*time.Second)
+	var statuses []string
+	for _, part := range strings.Split(got, "HTTP/1.1 ")[1:] {
+		statuses = append(statuses, part[:3])
+	}
+	if strings.Join(statuses, " ") != "200 404 200 200" {
+		t.Errorf("answers %v: %q", statuses, got)
+	}
+	var uris []string
+	for _, r := range p.Upstream.Requests() {
+		uris = append(uris, r.RequestURI)
+	}
+	if strings.Join(uris, " ") != "/public/a /public/b /public/c" {
+		t.Errorf("the upstream got %v", uris)
 	}
 }
