@@ -93,7 +93,7 @@ func FuzzValidTokenList(f *testing.F) {
 // FuzzRoutePath: the request target comes from the app, and a pass-through
 // pattern decides on what routePath makes of it. An accepted path must be
 // one that every server reads the same way: absolute, UTF-8, no query,
-// fragment, backslash, empty or dot segment, and decoding it again (as an upstream
+// fragment, backslash, path parameter, empty or dot segment, and decoding it again (as an upstream
 // that decodes twice would) changes nothing.
 func FuzzRoutePath(f *testing.F) {
 	for _, seed := range []string{
@@ -110,8 +110,8 @@ func FuzzRoutePath(f *testing.F) {
 			return
 		}
 		p := string(path)
-		if p == "" || p[0] != '/' || !utf8.ValidString(p) || strings.ContainsAny(p, `?#\%`) || strings.Contains(p, "//") ||
-			hasDotSegment(path) || hasDotParameterSegment(path) {
+		if p == "" || p[0] != '/' || !utf8.ValidString(p) || strings.ContainsAny(p, `?#\%;`) || strings.Contains(p, "//") ||
+			hasDotSegment(path) {
 			t.Fatalf("routePath(%q) = %q", target, p)
 		}
 		var again []byte

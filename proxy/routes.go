@@ -128,8 +128,9 @@ func (r *routes) sealedAllowed(target []byte, scratch *[]byte) bool {
 // which it may grow; a path without escapes is returned as it is). ok is
 // false for a path that servers do not all read the same way, which no
 // pattern may be trusted to match: not starting with "/", a fragment, a
-// backslash, an empty segment ("//"), a dot segment (also before ";" or
-// percent-encoded), an invalid escape, an escape decoding to "/", "\",
+// backslash, a ";" (Tomcat, Jetty and Spring drop path parameters, so
+// /admin;.css is /admin to them and not to Go or nginx), an empty segment
+// ("//"), a dot segment (also percent-encoded), an invalid escape, an escape decoding to "/", "\",
 // "%", "?", "#", ";" or a control character, or bytes that are not UTF-8
 // (decoders that read overlong forms take %c0%ae for "." and %c0%af for
 // "/").
@@ -138,8 +139,8 @@ func routePath(target []byte, scratch *[]byte) (path []byte, ok bool) {
 		target = target[:q]
 	}
 	if len(target) == 0 || target[0] != '/' || bytes.IndexByte(target, '#') >= 0 ||
-		bytes.IndexByte(target, '\\') >= 0 || bytes.Contains(target, strEmptySegment) ||
-		hasDotSegment(target) || hasDotParameterSegment(target) {
+		bytes.IndexByte(target, '\\') >= 0 || bytes.IndexByte(target, ';') >= 0 ||
+		bytes.Contains(target, strEmptySegment) || hasDotSegment(target) {
 		return nil, false
 	}
 	if bytes.IndexByte(target, '%') < 0 {
@@ -179,23 +180,6 @@ var (
 	strEmptySegment     = []byte("//")
 	strAmbiguousDecoded = []byte(`/\%?#;`)
 )
-
-// hasDotParameterSegment reports a segment that is a dot segment followed
-// by path parameters ("..;x"), which some servers (Tomcat) resolve as "..".
-func hasDotParameterSegment(path []byte) bool {
-	for len(path) > 0 {
-		path = path[1:]
-		end := bytes.IndexByte(path, '/')
-		if end < 0 {
-			end = len(path)
-		}
-		if semi := bytes.IndexByte(path[:end], ';'); semi >= 0 && (semi == 0 || isDotSegment(path[:semi])) {
-			return true
-		}
-		path = path[end:]
-	}
-	return false
-}
 
 func unhex(c byte) int {
 	switch {

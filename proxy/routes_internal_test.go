@@ -81,6 +81,8 @@ func TestRoutePath(t *testing.T) {
 		{"/public/./x", "", false},
 		{"/public/..;/admin", "", false},
 		{"/public/;/x", "", false},
+		{"/public/x;v=1", "", false},
+		{"/admin;.css", "", false},
 		{"//public/x", "", false},
 		{"/public//x", "", false},
 		{`/public\..\admin`, "", false},
