@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -129,6 +130,48 @@ func BenchmarkRouteMatch(b *testing.B) {
 			for b.Loop() {
 				if !r.sealedAllowed(uri, &scratch) {
 					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRouteMatchMany is the worst a plain request can make relay B pay
+// for matching: a path no pattern matches, against lists of 4, 100 and
+// 1,000 patterns (each tried in turn), and a path near MAX_HEADER_BYTES
+// against one pattern anchored at the start and one that is not.
+func BenchmarkRouteMatchMany(b *testing.B) {
+	short := []byte("/nothing/here?x=1")
+	long := []byte("/" + strings.Repeat("segment/", 2000)) // 16 KiB
+	for _, c := range []struct {
+		name   string
+		n      int
+		first  string
+		target []byte
+	}{
+		{"4 patterns", 4, "", short},
+		{"100 patterns", 100, "", short},
+		{"1000 patterns", 1000, "", short},
+		{"16KiB path, ^/public/", 1, `^/public/`, long},
+		{`16KiB path, .*/items/.*\.json$`, 1, `.*/items/.*\.json$`, long},
+		{`16KiB path, [a-z]{1000}x`, 1, `[a-z]{1000}x`, long},
+	} {
+		patterns := []string{c.first}
+		if c.first == "" {
+			patterns = patterns[:0]
+			for i := range c.n {
+				patterns = append(patterns, fmt.Sprintf(`^/svc%d/v[0-9]+/items/[0-9]+$`, i))
+			}
+		}
+		l, err := parseRouteList("PASS_THROUGH_ROUTES", strings.Join(patterns, ","))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			scratch := make([]byte, 0, len(c.target))
+			for b.Loop() {
+				if path, ok := routePath(c.target, &scratch); ok && l.match(path) {
+					b.Fatal("matched")
 				}
 			}
 		})
