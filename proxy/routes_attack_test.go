@@ -216,6 +216,7 @@ func TestPassThroughMethodsAndUpgrades(t *testing.T) {
 		{"trace", "trace /public/x HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
 		{"CONNECT, origin-form", "CONNECT /public/x HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
 		{"CONNECT, authority-form", "CONNECT b:80 HTTP/1.1\r\nHost: b\r\n\r\n", "404", false},
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: b\r\n\r\n", "204", false}, // the relay's own answer
 		{"websocket", "GET /public/x HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", "200", true},
 		{"h2c", "GET /public/x HTTP/1.1\r\nHost: b\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
