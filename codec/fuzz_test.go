@@ -382,6 +382,7 @@ func xmlSeeds() [][]byte {
 		`<a x="1" y='2' x="3"><b x="1" p:x="2"/></a>`,
 		"<a x y='1' z='<'></a>",
 		manyAttributes(fewAttributes+2, "a3"),
+		"<p:a q:b='1'><p:c/></p:a>",
 	} {
 		seeds = append(seeds, []byte(s))
 	}

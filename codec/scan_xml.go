@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"hash/maphash"
 	"unicode/utf8"
 )
@@ -341,6 +342,19 @@ func (s *xmlScanner) name(p int) int {
 	s.res.NameLength = max(s.res.NameLength, i-p)
 	if i-p > s.maxName {
 		s.exceeded(NameLengthExceeded, p, s.maxName)
+		return -1
+	}
+	// Namespaces in XML: a name is a local part with at most one prefix,
+	// neither empty. Namespace-aware parsers refuse any other use of ':'
+	// and others read it each their own way.
+	if k := bytes.IndexByte(b[p:i], ':'); k >= 0 {
+		colon := p + k
+		if second := bytes.IndexByte(b[colon+1:i], ':'); second >= 0 {
+			colon += 1 + second
+		} else if colon != p && colon != i-1 {
+			return i
+		}
+		s.malformed(colon, "':' in a name other than between a prefix and a local part")
 		return -1
 	}
 	return i

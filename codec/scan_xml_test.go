@@ -71,6 +71,11 @@ func TestScanXML(t *testing.T) {
 		{"escaped lt in attribute", `<a x="&lt;"/>`, XMLLimits{}, Accepted, 0, 0},
 		{"end tag of the parent", "<a><b>t</a>", XMLLimits{}, Malformed, 9, 0},
 		{"end tag longer than its start tag", "<a></ab>", XMLLimits{}, Malformed, 5, 0},
+		{"prefixed names", `<p:a q:x="1" xmlns:p="u"></p:a>`, XMLLimits{}, Accepted, 0, 0},
+		{"two colons in a name", "<::/>", XMLLimits{}, Malformed, 2, 0},
+		{"two prefixes", "<a:b:c/>", XMLLimits{}, Malformed, 4, 0},
+		{"empty prefix", "<:a/>", XMLLimits{}, Malformed, 1, 0},
+		{"empty local part", `<a b:="1"/>`, XMLLimits{}, Malformed, 4, 0},
 	}
 	for _, c := range cases {
 		got := ScanXML([]byte(c.body), c.lim)

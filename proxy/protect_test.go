@@ -123,6 +123,8 @@ func TestXMLProtection(t *testing.T) {
 		{"duplicate attribute", "application/xml", `<a x="1" x="2"/>`, invalid, []string{"at byte 9", "attribute given twice"}, ""},
 		{"attribute without value", "application/xml", `<a x/>`, invalid, []string{"at byte 4"}, ""},
 		{"lt in attribute value", "application/xml", `<a x="<b/>"/>`, invalid, []string{"at byte 6"}, ""},
+		{"two prefixes", "application/xml", `<a:b:c/>`, invalid, []string{"at byte 4"}, ""},
+		{"prefixed names", "application/xml", `<p:r xmlns:p="urn:x" p:a="1"/>`, "", nil, ""},
 		{"undeclared entity", "application/xml", `<a>&nbsp;</a>`, invalid, []string{"at byte 3"}, ""},
 		{"invalid UTF-8", "application/xml", "<a>\xc0\xaf</a>", invalid, []string{"at byte 3"}, ""},
 		{"unclosed element", "application/xml", `<a><b></b>`, invalid, []string{"at byte 10"}, ""},
