@@ -340,3 +340,41 @@ func TestPassThroughPipelined(t *testing.T) {
 		t.Errorf("the upstream got %v", uris)
 	}
 }
+
+// TestPassThroughFraming: a pass-through request whose body framing a
+// front proxy and the relay could read differently is refused 400 and its
+// connection closed, so that what follows it, here a second pass-through
+// request, is never read as a request of its own.
+func TestPassThroughFraming(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) { c.PassThroughRoutes = "^/public/" }})
+	const head = "POST /public/x HTTP/1.1\r\nHost: b\r\n"
+	const next = "GET /public/smuggled HTTP/1.1\r\nHost: b\r\n\r\n"
+	for _, c := range []struct{ name, fields, body string }{
+		{"two lengths", "Content-Length: 3\r\nContent-Length: 4\r\n", "abcd"},
+		{"the same length twice", "Content-Length: 3\r\nContent-Length: 3\r\n", "abc"},
+		{"a length list", "Content-Length: 3, 3\r\n", "abc"},
+		{"a signed length", "Content-Length: +3\r\n", "abc"},
+		{"a negative length", "Content-Length: -1\r\n", ""},
+		{"a hexadecimal length", "Content-Length: 0x3\r\n", "abc"},
+		{"space before the colon", "Content-Length : 3\r\n", "abc"},
+		{"tab before the colon", "Transfer-Encoding\t: chunked\r\nContent-Length: 3\r\n", "abc"},
+		{"chunked twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"},
+		{"chunked, chunked", "Transfer-Encoding: chunked, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"},
+		{"gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"},
+		{"chunked, identity", "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", "3\r\nabc\r\n0\r\n\r\n"},
+		{"an unknown coding with a length", "Transfer-Encoding: xchunked\r\nContent-Length: 3\r\n", "abc"},
+		{"a hexadecimal chunk size", "Transfer-Encoding: chunked\r\n", "0x3\r\nabc\r\n0\r\n\r\n"},
+		{"a chunk size that overflows", "Transfer-Encoding: chunked\r\n", "ffffffffffffffff1\r\nabc\r\n0\r\n\r\n"},
+		{"chunk lines ending in bare LF", "Transfer-Encoding: chunked\r\n", "3\nabc\n0\n\n"},
+		{"a length in the trailer", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\nContent-Length: 99\r\n\r\n"},
+	} {
+		got := rawExchange(t, p.B.Addr, head+c.fields+"\r\n"+c.body+next, 5*time.Second)
+		if rawStatus(got) != "400" || strings.Count(got, "HTTP/1.1 ") != 1 {
+			t.Errorf("%s: answered %.300q, want one 400", c.name, got)
+		}
+	}
+	if n := p.Upstream.Calls(); n != 0 {
+		t.Errorf("the upstream got %d requests", n)
+	}
+}
