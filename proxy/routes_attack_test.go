@@ -110,6 +110,9 @@ func TestPassThroughAttacks(t *testing.T) {
 		{"/admin;.css", "404"},
 		{"/admin;x=/y.css", "404"},
 		{"/admin%3b.css", "404"},
+		{"/admin?.css", "404"}, // the query is cut before matching
+		{"/admin?x=/y.css", "404"},
+		{"/admin#.css", "404"},
 		{"/public/x;v=1", "404"},
 	} {
 		raw := "GET " + c.target + " HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n"
