@@ -12,42 +12,51 @@ import (
 
 // TestParkedConnectionIdleTimeout: a parked connection is closed once it
 // has been idle for the server's IdleTimeout (the read deadline fasthttp
-// set before it left), not kept forever. Relays refuse an IDLE_TIMEOUT this
-// short, so a bare fasthttp server serves through the parking listener.
+// set before it left), not kept forever, whether its goroutine waits or
+// hands it to a new one. Relays refuse an IDLE_TIMEOUT this short, so a
+// bare fasthttp server serves through the parking listener.
 func TestParkedConnectionIdleTimeout(t *testing.T) {
 	t.Parallel()
-	srv := &fasthttp.Server{
-		Handler:     func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
-		ConnState:   trackIdle,
-		IdleTimeout: 300 * time.Millisecond,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(newParkingListener(ln, srv))
-	defer srv.Shutdown()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	var resp fasthttp.Response
-	for i := range 2 { // the second request comes from a parked connection
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: relay\r\n\r\n")
-		if err := resp.Read(br); err != nil || string(resp.Body()) != "ok" {
-			t.Fatalf("request %d: %v %q", i+1, err, resp.Body())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	start := time.Now()
-	c.SetReadDeadline(start.Add(10 * time.Second))
-	if _, err := br.ReadByte(); err != io.EOF {
-		t.Fatalf("idle connection: read %v, want EOF when the server closes it", err)
-	}
-	if idle := time.Since(start); idle > 5*time.Second {
-		t.Errorf("closed after %v idle, want about 300ms", idle)
+	for _, tc := range []struct {
+		name         string
+		handOffAbove int
+	}{{"waits", relayHandOffAbove}, {"hands off", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := &fasthttp.Server{
+				Handler:     func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") },
+				ConnState:   trackIdle,
+				IdleTimeout: 300 * time.Millisecond,
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(newParkingListener(ln, srv, tc.handOffAbove))
+			defer srv.Shutdown()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			var resp fasthttp.Response
+			for i := range 3 { // the later requests come from a parked connection
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: relay\r\n\r\n")
+				if err := resp.Read(br); err != nil || string(resp.Body()) != "ok" {
+					t.Fatalf("request %d: %v %q", i+1, err, resp.Body())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			start := time.Now()
+			c.SetReadDeadline(start.Add(10 * time.Second))
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("idle connection: read %v, want EOF when the server closes it", err)
+			}
+			if idle := time.Since(start); idle > 5*time.Second {
+				t.Errorf("closed after %v idle, want about 300ms", idle)
+			}
+		})
 	}
 }
 
@@ -65,7 +74,7 @@ func TestParkingListenerLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(newParkingListener(ln, srv))
+	go srv.Serve(newParkingListener(ln, srv, 0)) // every parked connection handed off
 	defer srv.Shutdown()
 	exchange := func(c net.Conn) error {
 		c.SetDeadline(time.Now().Add(5 * time.Second))

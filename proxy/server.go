@@ -220,7 +220,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return nil
 	}
 	if s.cfg.TLS.Listener == nil {
-		ln = newParkingListener(ln, s.server)
+		ln = newParkingListener(ln, s.server, relayHandOffAbove)
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
