@@ -23,13 +23,14 @@ import (
 // served by fasthttp's ServeConn, and when a request is done and the next
 // has not arrived, the connection's first read of it answers io.EOF
 // without reading, which ends ServeConn cleanly (buffers and context go
-// back to fasthttp's pools). The same goroutine then waits for the socket
-// to become readable with nothing but a shallow stack, and serves it again
-// with ServeConn. An idle connection then costs its socket, this struct and
-// a goroutine stack that garbage collection shrinks to a few KiB;
-// benchmarks/pair/README.md has the numbers. It costs no allocation and no
-// extra syscall per request: the peek that checks for data before waiting
-// takes the place of the read that would have found none.
+// back to fasthttp's pools). A goroutine then waits for the socket to
+// become readable and serves it again with ServeConn: the same one while
+// few connections are parked, a new one with a small stack when many are
+// (see serve). An idle connection then costs its socket, this struct and a
+// goroutine of a few KiB; benchmarks/pair/README.md has the numbers. It
+// costs no allocation and no extra syscall per request: the peek that
+// checks for data before waiting takes the place of the read that would
+// have found none.
 //
 // TLS connections are not parked (a tls.Conn may hold decrypted bytes the
 // socket no longer shows), nor are links, which fasthttp hands over when
