@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -116,5 +117,55 @@ func TestParkingListenerLimit(t *testing.T) {
 			t.Fatalf("no room after a connection closed: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestParkedConnectionsHandedOff: many connections at once, each parked
+// and handed to a new goroutine after every request, all get every answer.
+func TestParkedConnectionsHandedOff(t *testing.T) {
+	t.Parallel()
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBody(append([]byte("echo "), ctx.QueryArgs().Peek("n")...))
+		},
+		ConnState: trackIdle,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(newParkingListener(ln, srv, 0))
+	defer srv.Shutdown()
+	const conns, requests = 50, 20
+	errs := make(chan error, conns)
+	for i := range conns {
+		go func() {
+			errs <- func() error {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(c)
+				var resp fasthttp.Response
+				for j := range requests {
+					n := fmt.Sprint(i*requests + j)
+					io.WriteString(c, "GET /?n="+n+" HTTP/1.1\r\nHost: relay\r\n\r\n")
+					if err := resp.Read(br); err != nil {
+						return err
+					}
+					if got := string(resp.Body()); got != "echo "+n {
+						return fmt.Errorf("answer %q to request %s", got, n)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
