@@ -7,6 +7,7 @@
 #   ours users     pqrelay-loadtest, USERS users thinking 1 s
 #   floor users    floor.c, the same users, one thread, no runtime
 #   floor users10  floor.c, sends batched on 10 ms ticks
+#   gofloor users  gofloor (floor.c's design in Go: one goroutine, raw epoll)
 #   wrk users      wrk -t1 with a Lua delay() of 0.5-1.5 s (its only think time)
 #   ours jitter    pqrelay-loadtest, think 1 s ± 0.5 s (the shape wrk can do)
 #   ours closed    pqrelay-loadtest, closed loop, 100 connections
@@ -43,6 +44,7 @@ fi
 
 go build -o bin/pqrelay-loadtest ./cmd/pqrelay-loadtest
 cc -O2 -o "$work/floor" benchmarks/loadgen/floor.c -lpthread
+(cd benchmarks/loadgen/gofloor && go build -o "$work/gofloor" .)
 slow_port=$(free_port)
 fast_port=$(free_port)
 start slow ./bin/pqrelay-loadtest upstream --port "$slow_port" --delay 50ms
@@ -71,21 +73,25 @@ ours() {
 	local pid=$!
 	sleep "$lead.5"
 	local t0 t1
-	t0=$(ticks "$pid")
+	t0=$(ticks "$pid" 2>/dev/null || true)
 	sleep "$((DURATION - 1))"
-	t1=$(ticks "$pid")
-	wait "$pid"
+	t1=$(ticks "$pid" 2>/dev/null || true)
+	wait "$pid" || die "$name: pqrelay-loadtest failed: $(tail -n 3 "$work/$name.err")"
+	[ -n "$t0" ] && [ -n "$t1" ] || die "$name: pqrelay-loadtest ended before its measured phase should have"
 	local req failed own
 	req=$(jq '.tiers[0].control.requests' "$work/$name.json")
 	failed=$(jq '.tiers[0].control | .errors + .timeouts + .non_2xx + .bad_body' "$work/$name.json")
-	[ "$failed" = 0 ] || die "$name: $failed failures"
+	local note="(user/system split from /proc)"
+	# On a crowded machine a starved upstream can time a few users out;
+	# the row stays, marked, since its CPU is still per answered request.
+	[ "$failed" = 0 ] || note="$failed failed (timeouts?), CPU per successful request"
 	own=$(jq -r '.tiers[0].control | .cpu.loader_s / .requests * 1e6' "$work/$name.json")
 	# The loader's own figure covers the measured phase exactly; the
 	# /proc window, 0.5 s inside it at both ends, only splits it.
 	row "$name" "$req" $(awk -v a="$t0" -v b="$t1" -v own="$own" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
 		u = y[1] - x[1]; s = y[2] - x[2]
-		printf "%.2f %.2f %.2f", own * u / (u + s), own * s / (u + s), own }') "(user/system split from /proc)"
+		printf "%.2f %.2f %.2f", own * u / (u + s), own * s / (u + s), own }') "$note"
 }
 
 # floor NAME ARGS...: one floor.c run.
@@ -98,21 +104,27 @@ floor() {
 }
 
 # wrk_users: wrk with 10,000 users, CPU and requests over a window.
-upstream_bytes() { ss -tinH state established "( sport = :$slow_port )" | grep -o 'bytes_received:[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }'; }
+upstream_bytes() { ss -tinH state established "( sport = :$slow_port )" | { grep -o 'bytes_received:[0-9]*' || true; } | awk -F: '{ s += $2 } END { print s + 0 }'; }
 wrk_users() {
 	wrk -t1 -c"$USERS" -d"$((RAMP + WARMUP + DURATION + 2))s" --timeout 10s -s "$work/delay.lua" \
 		"http://127.0.0.1:$slow_port/api/echo" >"$work/wrk.out" 2>&1 &
 	local pid=$!
 	sleep $((RAMP + WARMUP))
 	local t0 t1 b0 b1
-	t0=$(ticks "$pid")
+	t0=$(ticks "$pid" 2>/dev/null || true)
 	b0=$(upstream_bytes)
 	sleep "$DURATION"
 	t1=$(ticks "$pid")
 	b1=$(upstream_bytes)
-	wait "$pid"
-	if grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then die "wrk saw errors: $(cat "$work/wrk.out")"; fi
+	wait "$pid" || true
 	local req=$(((b1 - b0) / wrk_request_bytes))
+	# A wrk run with errors, or whose sockets were replaced during the
+	# window (the byte counters then shrink), is shown as void and the
+	# series goes on: wrk is the reference here, not the subject.
+	if [ "$req" -le 0 ] || grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
+		row "wrk users" "$req" - - - "void: $(grep -h 'requests in\|Socket errors\|Non-2xx' "$work/wrk.out" | tr -s ' \n' ' ')"
+		return
+	fi
 	row "wrk users" "$req" $(us "$t0" "$t1" "$req") "requests from the upstream's socket counters"
 }
 cat >"$work/delay.lua" <<'EOF'
@@ -129,7 +141,7 @@ row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$1" "$2" "$3" 
 
 echo "| Round | Run | Requests | User µs/req | System µs/req | CPU µs/req | Note |"
 echo "|---|---|---|---|---|---|---|"
-runs=(ours_users floor_users floor_users10 wrk_users ours_jitter ours_closed floor_closed floor_closed10k)
+runs=(ours_users floor_users floor_users10 gofloor_users wrk_users ours_jitter ours_closed floor_closed floor_closed10k)
 for round in $(seq "$ROUNDS"); do
 	order=("${runs[@]}")
 	if [ $((round % 2)) = 0 ]; then
@@ -145,6 +157,11 @@ for round in $(seq "$ROUNDS"); do
 		floor_users10) floor "floor users, 10 ms ticks" "$slow_port" "$USERS" 1000 "$RAMP" "$WARMUP" "$DURATION" 1 10 ;;
 		floor_closed) floor "floor closed 100" "$fast_port" 100 0 0 "$WARMUP" "$DURATION" 1 0 ;;
 		floor_closed10k) floor "floor closed $USERS" "$fast_port" "$USERS" 0 0 "$WARMUP" "$DURATION" 1 0 ;;
+		gofloor_users)
+			line=$("$work/gofloor" "$slow_port" "$USERS" 1000 "$RAMP" "$WARMUP" "$DURATION" 1 0)
+			get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+			row "gofloor users" "$(get requests)" "$(get user_us)" "$(get sys_us)" "$(get cpu_us)" "$(get epoll_waits) epoll_pwait per request"
+			;;
 		wrk_users) wrk_users ;;
 		esac
 	done
