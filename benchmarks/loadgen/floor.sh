@@ -114,14 +114,14 @@ wrk_users() {
 	t0=$(ticks "$pid" 2>/dev/null || true)
 	b0=$(upstream_bytes)
 	sleep "$DURATION"
-	t1=$(ticks "$pid")
+	t1=$(ticks "$pid" 2>/dev/null || true)
 	b1=$(upstream_bytes)
 	wait "$pid" || true
 	local req=$(((b1 - b0) / wrk_request_bytes))
 	# A wrk run with errors, or whose sockets were replaced during the
 	# window (the byte counters then shrink), is shown as void and the
 	# series goes on: wrk is the reference here, not the subject.
-	if [ "$req" -le 0 ] || grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
+	if [ -z "$t0" ] || [ -z "$t1" ] || [ "$req" -le 0 ] || grep -q 'Non-2xx\|Socket errors' "$work/wrk.out"; then
 		row "wrk users" "$req" - - - "void: $(grep -h 'requests in\|Socket errors\|Non-2xx' "$work/wrk.out" | tr -s ' \n' ' ')"
 		return
 	fi
