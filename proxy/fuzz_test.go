@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/pqrelay/pqrelay/codec"
 )
@@ -85,6 +86,37 @@ func FuzzValidTokenList(f *testing.F) {
 			if name == "" || !codec.ValidHeaderName([]byte(name)) {
 				t.Fatalf("%q accepted, with item %q", list, item)
 			}
+		}
+	})
+}
+
+// FuzzRoutePath: the request target comes from the app, and a pass-through
+// pattern decides on what routePath makes of it. An accepted path must be
+// one that every server reads the same way: absolute, UTF-8, no query,
+// fragment, backslash, path parameter, empty or dot segment, and decoding it again (as an upstream
+// that decodes twice would) changes nothing.
+func FuzzRoutePath(f *testing.F) {
+	for _, seed := range []string{
+		"/public/x", "/public/x?a=/admin", "/%61dmin", "/public/..%2fadmin", "/public/%2e%2e/admin",
+		"/public/..;/admin", "//x", `/a\b`, "/%252e", "/x%", "/caf%C3%A9", "/a#b", "",
+		"/%c0%ae%c0%ae/x",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, target []byte) {
+		var scratch []byte
+		path, ok := routePath(target, &scratch)
+		if !ok {
+			return
+		}
+		p := string(path)
+		if p == "" || p[0] != '/' || !utf8.ValidString(p) || strings.ContainsAny(p, `?#\%;`) || strings.Contains(p, "//") ||
+			hasDotSegment(path) {
+			t.Fatalf("routePath(%q) = %q", target, p)
+		}
+		var again []byte
+		if twice, ok := routePath(path, &again); !ok || string(twice) != p {
+			t.Fatalf("routePath(%q) = %q, then %q, %v", target, p, twice, ok)
 		}
 	})
 }
