@@ -17,7 +17,7 @@
 # Every figure is CPU of the measured phase only (after ramp and warm-up):
 # our loader's is its own (getrusage around the phase), split into user
 # and system by /proc/PID/stat over the phase less 0.5 s at each end;
-# floor.c's from its own getrusage around the phase. wrk has no
+# floor.c's and gofloor's from their own getrusage around it. wrk has no
 # warm-up and reports only a total, so its phase is a window of the run,
 # its CPU from /proc/PID/stat and its requests from the upstream side's
 # socket counters (ss bytes_received over the window / request length).
