@@ -58,7 +58,7 @@ type parkingListener struct {
 }
 
 // relayHandOffAbove is parkingListener.handOffAbove for relays: below it,
-// idle connections hold under 8 MB of grown stacks.
+// the grown stacks of idle connections add up to a few MB.
 const relayHandOffAbove = 1024
 
 func newParkingListener(ln net.Listener, srv *fasthttp.Server, handOffAbove int) *parkingListener {
@@ -160,12 +160,11 @@ type idleConn struct {
 
 // serve runs ServeConn, and each time it returns with c parked, waits for
 // c's next request, until c is closed. With more than handOffAbove
-// connections parked, a new goroutine waits instead and this one ends: its
-// stack, which the handler grew to about 8 KiB, goes with it, where a
-// goroutine waiting on would keep it until the garbage collector shrinks
-// it, which with no allocation per request can be minutes away. Below that
-// the hand-off is not worth its cost (a goroutine started per request,
-// 5-10 % more CPU per request in a closed loop).
+// connections parked, a new goroutine waits instead and this one ends: the
+// stack the handler grew goes with it, where a goroutine waiting on would
+// keep it until the garbage collector shrinks it, which with no allocation
+// per request can be minutes away. Below that the memory is not worth a
+// goroutine started per request (benchmarks/pair/README.md measures both).
 func (c *idleConn) serve() {
 	for {
 		if err := c.l.srv.ServeConn(c); err != nil && c.l.srv.Logger != nil {
