@@ -10,14 +10,14 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// An idle keep-alive connection inside fasthttp holds a 16 KiB read buffer
-// (MAX_HEADER_BYTES sizes it, and it is what enforces that limit), a 16
-// KiB write buffer, a request context and a goroutine whose stack the
-// handler grew: about 47 KB, 470 MB for 10,000 users who each send a
-// request a second. fasthttp's ReduceMemoryUsage gives the buffers back
+// An idle keep-alive connection inside fasthttp holds its read buffer
+// (MAX_HEADER_BYTES sizes it, and it is what enforces that limit), its
+// write buffer, a request context and a goroutine whose stack the handler
+// grew: with 10,000 users who each send a request a second, most of a
+// relay's memory. fasthttp's ReduceMemoryUsage gives the buffers back
 // between requests, but it reads each request's first byte on its own (one
-// more read and one allocation per request) and its goroutine stays deep
-// in fasthttp while it waits (8 KiB of stack).
+// more read and one allocation per request) and its goroutine waits deep
+// in fasthttp, on a stack the collector cannot shrink.
 //
 // Parking does better from outside fasthttp: every plain TCP connection is
 // served by fasthttp's ServeConn, and when a request is done and the next
