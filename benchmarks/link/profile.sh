@@ -21,6 +21,8 @@
 #             kept in OUT with a flat report of each (none)
 #   OUT       where perf output goes (a new directory under /tmp)
 #   RELAY_ENV extra environment for both relays, e.g. GOMAXPROCS=1
+#   RELAY_BIN a pqrelay binary to run instead of this checkout's: a
+#             baseline build, for before/after runs taken in turn
 #
 # Every process it starts is stopped by PID on exit, failure and Ctrl-C.
 set -euo pipefail
@@ -31,6 +33,7 @@ DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 PERF=${PERF:-none}
 RELAY_ENV=${RELAY_ENV:-}
+RELAY_BIN=${RELAY_BIN:-}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -48,8 +51,10 @@ stat | record) command -v perf >/dev/null || die "PERF=$PERF needs perf" ;;
 *) die "PERF must be none, stat or record" ;;
 esac
 command -v jq >/dev/null || die "jq is needed to read the loader's results"
-OUT=${OUT:-$(mktemp -d /tmp/pqrelay-profile-out.XXXXXX)}
-mkdir -p "$OUT"
+if [ "$PERF" != none ]; then
+	OUT=${OUT:-$(mktemp -d /tmp/pqrelay-profile-out.XXXXXX)}
+	mkdir -p "$OUT"
+fi
 
 loader_pid=
 perf_pids=()
@@ -61,6 +66,10 @@ on_cleanup() {
 
 say "building the relay and the loader"
 go build -o "$work/bin/" ./cmd/...
+if [ -n "$RELAY_BIN" ]; then
+	[ -x "$RELAY_BIN" ] || die "RELAY_BIN: $RELAY_BIN is not an executable"
+	cp "$RELAY_BIN" "$work/bin/pqrelay"
+fi
 
 secret=$(random_hex 32)
 token=$(random_hex 16)
