@@ -63,8 +63,15 @@ func NewPool(dial func() (*Conn, error), cfg PoolConfig) *Pool {
 	return p
 }
 
-// RoundTrip sends msg as request id on the least busy connection and waits
-// for the answer (see Conn.RoundTrip). ErrNoLink means nothing was sent.
+// RoundTrip sends msg as request id and waits for the answer (see
+// Conn.RoundTrip). ErrNoLink means nothing was sent.
+//
+// The request goes on the least busy of the first MinConns connections;
+// only while that one is saturated does it go on the first other one that
+// is not (the least busy of all when every one is). So connections opened
+// for a burst carry nothing once it is over and close at their
+// IdleTimeout, and a steady load keeps its batches on few connections
+// instead of splitting them over every connection a burst opened.
 func (p *Pool) RoundTrip(id uint64, msg []byte, deadline time.Time) (*Answer, error) {
 	var best *Conn
 	bestLoad, live := 0, 0
@@ -73,8 +80,14 @@ func (p *Pool) RoundTrip(id uint64, msg []byte, deadline time.Time) (*Answer, er
 			continue
 		}
 		live++
-		if n := c.InFlight(); best == nil || n < bestLoad {
+		n := c.InFlight()
+		switch {
+		case best == nil:
 			best, bestLoad = c, n
+		case live <= p.cfg.MinConns || bestLoad >= p.saturated(best):
+			if n < bestLoad {
+				best, bestLoad = c, n
+			}
 		}
 	}
 	if live < p.cfg.MinConns || (best == nil || bestLoad >= p.saturated(best)) && live < p.cfg.MaxConns {

@@ -91,6 +91,69 @@ func TestPoolGrows(t *testing.T) {
 	}
 }
 
+// TestPoolSurplusIdlesOut: after a burst has opened more than MinConns
+// connections, a load that saturates none of the first MinConns stays on
+// them, so the surplus goes idle and closes, and no request fails.
+func TestPoolSurplusIdlesOut(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := startServer(t, &Server{}, func(ex *Exchange) {
+		if string(ex.Request()) == "hold" {
+			<-release
+		}
+		echo(ex)
+	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	d := &rawDialer{addr: srv.addr, cfg: ClientConfig{MaxInFlight: 4, IdleTimeout: 300 * time.Millisecond}}
+	p := NewPool(d.dial, PoolConfig{MinConns: 2, MaxConns: 3, Saturated: 2})
+	closePool(t, p)
+	var id atomic.Uint64
+	waitFor(t, func() bool {
+		_, err := roundTrip(p, id.Add(1), []byte("x"), time.Second)
+		return err == nil && p.Len() == 2
+	})
+	var held sync.WaitGroup
+	for range 40 {
+		held.Add(1)
+		go func() {
+			defer held.Done()
+			roundTrip(p, id.Add(1), []byte("hold"), 10*time.Second)
+		}()
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, func() bool { return p.Len() == 3 })
+	unblock()
+	held.Wait()
+
+	// Three requests at a time: never saturating the less busy of the
+	// first two connections, but reaching the third whenever the first
+	// two hold one each, if load were spread over every connection.
+	stop := time.Now().Add(3 * time.Second)
+	var failed atomic.Int32
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) && p.Len() > 2 {
+				got, err := roundTrip(p, id.Add(1), []byte("x"), time.Second)
+				if err != nil && err != ErrNoLink || err == nil && string(got) != "x" {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := p.Len(); n != 2 {
+		t.Errorf("%d connections after 3 s of a load two connections carry; want the third closed", n)
+	}
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d requests failed", n)
+	}
+}
+
 // TestPoolRefused: a peer that refuses the upgrade is asked again only
 // after RetryRefused; meanwhile every request is ErrNoLink at once.
 func TestPoolRefused(t *testing.T) {
