@@ -10,6 +10,7 @@ import (
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/jsonshape"
 	"github.com/pqrelay/pqrelay/internal/metrics"
+	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
@@ -18,15 +19,21 @@ import (
 // TestZeroAllocations: in steady state a request through the pair (app
 // client → A → B → upstream and back) allocates nothing (docs/ARCHITECTURE.md
 // §4.1), over a relay link and over per-request HTTP alike, with metrics
-// recorded on both relays.
+// recorded on both relays, and with B choosing the API by Host from
+// DOMAIN_MAP (a key without the port: the longer of the two lookups).
 func TestZeroAllocations(t *testing.T) {
 	for _, carriage := range []struct {
-		name  string
-		links bool
-	}{{"link", true}, {"HTTP", false}} {
+		name      string
+		links     bool
+		domainMap bool
+	}{{"link", true, false}, {"HTTP", false, false}, {"link DOMAIN_MAP", true, true}, {"HTTP DOMAIN_MAP", false, true}} {
 		t.Run(carriage.name, func(t *testing.T) {
 			up := fastUpstream(t)
 			cfgB := relaytest.BaseConfig(up)
+			if carriage.domainMap {
+				cfgB.Upstream = ""
+				cfgB.Domains = []proxy.Domain{{Host: "api.example.com", Upstream: "http://127.0.0.1:9"}, {Host: "127.0.0.1", Upstream: up}}
+			}
 			recA, recB := newRecorder(), newRecorder()
 			cfgB.Metrics = recB
 			b := relaytest.StartRelay(t, cfgB, nil, "")

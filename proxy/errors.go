@@ -115,6 +115,8 @@ var (
 		"this relay's RELAY_ROLE is inbound: it does not relay app requests; send them to the outbound relay", "inbound-only relay, to the app")
 	errOutboundOnly = newError("MTE_OUTBOUND_ONLY", 403,
 		"this relay's RELAY_ROLE is outbound: it neither pairs nor opens frames; x-mte-upstream must name an inbound relay", "outbound-only relay, to the outbound relay")
+	errUnknownHost = newError("MTE_UNKNOWN_HOST", 421,
+		"this inbound relay serves no DOMAIN_MAP entry for the host x-mte-upstream names; name a host it serves", "inbound, to the outbound relay")
 	errPeerTLS = newError("MTE_PEER_TLS", 502,
 		"TLS to the inbound relay failed: its certificate is not trusted or lacks the name, or it refused this relay's client certificate (the message says which side to fix)", "outbound, to the app")
 	errUpstreamTLS = newError("MTE_UPSTREAM_TLS", 502,
@@ -161,7 +163,7 @@ var errorTable = []*relayError{
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
 	errPairRejected, errStoreUnavailable, errInternal, errJSONThreat, errJSONInvalid, errXMLThreat,
 	errXMLInvalid, errResponseThreat, errResponseInvalid, errCORSOrigin, errInboundOnly, errOutboundOnly,
-	errPeerTLS, errUpstreamTLS,
+	errPeerTLS, errUpstreamTLS, errUnknownHost,
 }
 
 // ErrorCodes returns every relay error code in the table's order, the

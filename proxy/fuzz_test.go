@@ -1,9 +1,16 @@
 package proxy
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pqrelay/pqrelay/internal/fuzzseed"
 
 	"github.com/pqrelay/pqrelay/codec"
 )
@@ -87,4 +94,94 @@ func FuzzValidTokenList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// domainMapSeeds are FuzzParseDomainMap's seeds, valid and not.
+var domainMapSeeds = []string{
+	`{"api.example.com":{"upstream":"http://127.0.0.1:9000"}}`,
+	`{"API.Example.com:8443":{"upstream":"https://api.internal/v1","client_id_secret":"9f1c3a7e52d84b06e1a9c4f27b3d8e50",` +
+		`"outbound_token":"4b7e19c2a05fd386","cors_origins":"https://a.example, null","headers":{"X-Tenant":"a","X-B":""}}}`,
+	`{"[::1]:8081":{"upstream":"http://h"},"10.0.0.1":{"upstream":"http://h","cors_origins":"","headers":{}}}`,
+	`{"a":{"upstream":"http://h"},"A":{"upstream":"http://h"}}`,
+	`{"a":{"upstream":"http://h","upstrem":"x"}}`,
+	`{"a":{"upstream":1}}`, `{"a":{"headers":{"X":1},"upstream":"u"}}`, `{"a":null}`, `{"a":[]}`, `{}`, `[]`, `null`, ``,
+	`{"a:0":{"upstream":"u"}}`, `{"a:":{"upstream":"u"}}`, `{"-a":{"upstream":"u"}}`, `{"a..b":{"upstream":"u"}}`,
+	`{"a":{"upstream":"u"}} {}`, `{"a":{"upstream":"u","client_id_secret":""}}`, `{"a":{"upstream":"u","headers":null}}`,
+}
+
+// FuzzParseDomainMap: DOMAIN_MAP is operator input, but a typo in it must
+// be an error and never a panic or an entry that means something else.
+// Whatever is accepted has lower-case, well-formed, distinct keys that
+// parse to themselves and an upstream, errors are one line naming
+// DOMAIN_MAP, and the entries written back as JSON parse to the same.
+func FuzzParseDomainMap(f *testing.F) {
+	for _, seed := range domainMapSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		domains, err := ParseDomainMap(string(raw))
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "DOMAIN_MAP: ") || strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("%q: error %q is not one line naming DOMAIN_MAP", raw, msg)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, d := range domains {
+			if again, err := domainKey(d.Host); err != nil || again != d.Host || seen[d.Host] {
+				t.Fatalf("%q: key %q → %q, %v, seen before %v", raw, d.Host, again, err, seen[d.Host])
+			}
+			seen[d.Host] = true
+		}
+		again, err := ParseDomainMap(string(domainMapJSON(t, domains)))
+		if err != nil || !reflect.DeepEqual(again, domains) {
+			t.Fatalf("%q → %+v → %s → %+v, %v", raw, domains, domainMapJSON(t, domains), again, err)
+		}
+	})
+}
+
+// domainMapJSON writes domains back as DOMAIN_MAP, in their order.
+func domainMapJSON(t *testing.T, domains []Domain) []byte {
+	b := []byte{'{'}
+	for i, d := range domains {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		fields := map[string]any{"upstream": d.Upstream}
+		if d.ClientIDSecret != "" {
+			fields["client_id_secret"] = d.ClientIDSecret
+		}
+		if d.OutboundToken != "" {
+			fields["outbound_token"] = d.OutboundToken
+		}
+		if d.CORSOrigins != nil {
+			fields["cors_origins"] = strings.Join(d.CORSOrigins, ",")
+		}
+		if d.Headers != nil {
+			m := map[string]string{}
+			for _, h := range d.Headers {
+				m[h.Name] = h.Value
+			}
+			fields["headers"] = m
+		}
+		key, err1 := json.Marshal(d.Host)
+		value, err2 := json.Marshal(fields)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		b = append(append(append(b, key...), ':'), value...)
+	}
+	return append(b, '}')
+}
+
+// TestWriteDomainMapSeeds rewrites testdata/fuzz/FuzzParseDomainMap:
+//
+//	PQRELAY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteDomainMapSeeds ./proxy
+func TestWriteDomainMapSeeds(t *testing.T) {
+	if os.Getenv("PQRELAY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set PQRELAY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	for i, seed := range domainMapSeeds {
+		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzParseDomainMap", fmt.Sprintf("seed-%02d", i)), []byte(seed))
+	}
 }

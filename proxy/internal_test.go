@@ -64,13 +64,12 @@ func TestErrorTableDocumented(t *testing.T) {
 // takes their place, and a peer still in use stays.
 func TestPeerTableEvictsIdle(t *testing.T) {
 	t.Parallel()
-	store := session.NewMemoryStore(0)
-	t.Cleanup(func() { store.Close() })
 	s, err := New(Config{Upstream: "http://127.0.0.1:9", ClientIDSecret: "peer-table-test-secret-8f3a91c07d2e4b65", OutboundToken: "peer-table-test-token-5521"},
-		store, slog.New(slog.DiscardHandler))
+		func(string, *session.Secrets) (session.Store, error) { return session.NewMemoryStore(0), nil }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	start := time.Now().UnixNano()
 	for i := range maxPeers {
 		if _, e := s.peers.lookup(s, fmt.Appendf(nil, "http://junk-%d.example", i), start); e != nil {

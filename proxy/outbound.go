@@ -62,13 +62,14 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 	if generated {
 		newID = id
 	}
-	e := s.relay(ctx, start, newID)
+	app := s.appSite(ctx.Request.Header.Host())
+	e := s.relay(ctx, app, start, newID)
 	outcome, code := e.outcomeOrOK(), ""
 	if e != nil {
-		s.fail(ctx, e)
+		s.fail(ctx, app, e)
 		code = e.code
 	} else {
-		s.decorate(ctx)
+		s.decorate(ctx, app)
 		// The inbound relay's own errors (upstream down or slow) arrive
 		// sealed, as an answer like any other: count them by their code.
 		if o, ok := outcomeByCode[string(ctx.Response.Header.Peek(hdrRelayError))]; ok {
@@ -88,13 +89,13 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 // relay is stages 1–5: the app's request through the peer and back into
 // ctx.Response, or the relay error to answer instead. newID, if not nil,
 // is the request id relay A made for the envelope.
-func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) *relayError {
+func (s *Server) relay(ctx *fasthttp.RequestCtx, app *site, start time.Time, newID []byte) *relayError {
 	// One deadline for the whole exchange, pairing included: the app hears
 	// back within PEER_TIMEOUT, however the time is spent.
 	now := start
 	deadline := now.Add(s.cfg.PeerTimeout)
 	h := &ctx.Request.Header
-	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
+	if e := app.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
 		return e
 	}
 	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream), now.UnixNano())
@@ -115,13 +116,13 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) 
 	if len(ctx.Request.Body()) > s.cfg.MaxBodyBytes {
 		return errBodyTooLarge
 	}
-	app := appRequest{req: &ctx.Request, target: target, opts: opts, newID: newID}
+	req := appRequest{req: &ctx.Request, target: target, opts: opts, newID: newID}
 	for attempt := 0; ; attempt++ {
 		sess, e := p.session(s, deadline)
 		if e != nil {
 			return e
 		}
-		e, again := s.exchange(ctx, p, sess, &app, deadline)
+		e, again := s.exchange(ctx, p, sess, &req, deadline)
 		if !again {
 			return e
 		}
@@ -140,14 +141,14 @@ type appRequest struct {
 	newID  []byte // the x-request-id relay A made, replacing the app's fields; nil: the app's id is kept
 }
 
-// checkToken compares an x-mte-outbound-token value with OUTBOUND_TOKEN as
-// SHA-256 hashes, so that timing reveals neither how much matched nor the
-// token's length.
-func (s *Server) checkToken(token []byte) *relayError {
+// checkToken compares an x-mte-outbound-token value with st's token
+// (OUTBOUND_TOKEN, or the DOMAIN_MAP entry's) as SHA-256 hashes, so that
+// timing reveals neither how much matched nor the token's length.
+func (st *site) checkToken(token []byte) *relayError {
 	if len(token) == 0 {
 		return errTokenMissing
 	}
-	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], st.tokenHash[:]) != 1 {
 		return errTokenInvalid
 	}
 	return nil
@@ -557,7 +558,7 @@ func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fastht
 		if code == "" {
 			return nil, errPeerNotRelay
 		}
-		if code == errOutboundOnly.code {
+		if code == errOutboundOnly.code || code == errUnknownHost.code {
 			refused := *errPeerRefused
 			refused.peerCode = []byte(code)
 			return nil, &refused

@@ -21,7 +21,7 @@ func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 		}
 	case RoleInbound:
 		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) {
-			s.fail(ctx, errInboundOnly)
+			s.fail(ctx, s.appSite(ctx.Request.Header.Host()), errInboundOnly)
 			s.countRefusal(metrics.Outbound, errInboundOnly)
 			return true
 		}
@@ -51,5 +51,5 @@ func (s *Server) ownEndpoint(ctx *fasthttp.RequestCtx) bool {
 		bytes.Equal(path, pathHealth), bytes.Equal(path, pathReady):
 		return ctx.IsGet()
 	}
-	return s.cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))
+	return s.appSite(ctx.Request.Header.Host()).cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))
 }

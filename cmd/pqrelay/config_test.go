@@ -389,3 +389,60 @@ func TestFIPSModes(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainMapSettings: DOMAIN_MAP replaces UPSTREAM; a malformed map, and
+// each invalid field of an entry, stops the relay with one line naming
+// DOMAIN_MAP, the entry and the field, never echoing a secret.
+func TestDomainMapSettings(t *testing.T) {
+	t.Parallel()
+	const entry = `"api.example.com"`
+	cases := []struct {
+		upstream, domainMap string
+		want                string // the error's start; "" for accepted
+	}{
+		{"", `{"api.example.com":{"upstream":"http://127.0.0.1:9000"},"API.example.com:8443":{"upstream":"https://10.0.0.5/v1",` +
+			`"client_id_secret":"5e0b9d3f71a24c68b8e1f0a7c3d95b2e4f6a1c08","outbound_token":"c0ffee1234567890abcd",` +
+			`"cors_origins":"https://app.example.com","headers":{"X-Tenant":"a"}}}`, ""},
+		{"http://127.0.0.1:9000", `{"api.example.com":{"upstream":"http://127.0.0.1:9000"}}`, "DOMAIN_MAP: set either UPSTREAM or DOMAIN_MAP"},
+		{"", `api.example.com=http://127.0.0.1:9000`, "DOMAIN_MAP: must be a JSON object"},
+		{"", `{}`, "DOMAIN_MAP: no entries"},
+		{"", `{"api.example.com":{"upstream":"http://h"}`, "DOMAIN_MAP: not valid JSON"},
+		{"", `{"api.example.com":"http://h"}`, "DOMAIN_MAP: " + entry + ": must be an object"},
+		{"", `{"api.example.com":{"upstream":"http://h"},"API.EXAMPLE.COM":{"upstream":"http://h"}}`, `DOMAIN_MAP: "API.EXAMPLE.COM": the host is listed twice`},
+		{"", `{"https://api.example.com":{"upstream":"http://h"}}`, `DOMAIN_MAP: "https://api.example.com": `},
+		{"", `{"api.example.com:0":{"upstream":"http://h"}}`, `DOMAIN_MAP: "api.example.com:0": the port`},
+		{"", `{"api.example.com":{}}`, "DOMAIN_MAP: " + entry + ": upstream: required"},
+		{"", `{"api.example.com":{"upstream":"127.0.0.1:9000"}}`, "DOMAIN_MAP: " + entry + ": upstream: must be an http:// or https:// URL"},
+		{"", `{"api.example.com":{"upstream":"http://h","upstrem":"http://x"}}`, "DOMAIN_MAP: " + entry + `: unknown field "upstrem"`},
+		{"", `{"api.example.com":{"upstream":"http://h","mte_routes":"^/x$"}}`, "DOMAIN_MAP: " + entry + `: unknown field "mte_routes"`},
+		{"", `{"api.example.com":{"upstream":9000}}`, "DOMAIN_MAP: " + entry + ": upstream: wrong type"},
+		{"", `{"api.example.com":{"upstream":"http://h","client_id_secret":"hunter2hunter2hunter2hunter2hunter2"}}`,
+			"DOMAIN_MAP: " + entry + ": client_id_secret: too predictable"},
+		{"", `{"api.example.com":{"upstream":"http://h","client_id_secret":"short"}}`, "DOMAIN_MAP: " + entry + ": client_id_secret: must be at least 32"},
+		{"", `{"api.example.com":{"upstream":"http://h","client_id_secret":""}}`, "DOMAIN_MAP: " + entry + ": client_id_secret: empty"},
+		{"", `{"api.example.com":{"upstream":"http://h","outbound_token":"hunter2"}}`, "DOMAIN_MAP: " + entry + ": outbound_token: must be at least 16"},
+		{"", `{"api.example.com":{"upstream":"http://h","cors_origins":"app.example.com"}}`, "DOMAIN_MAP: " + entry + `: cors_origins: "app.example.com" is not an origin`},
+		{"", `{"api.example.com":{"upstream":"http://h","headers":{"Host":"evil.example"}}}`, "DOMAIN_MAP: " + entry + `: headers: "Host" describes the connection`},
+		{"", `{"api.example.com":{"upstream":"http://h","headers":{"X-A":1}}}`, "DOMAIN_MAP: " + entry + ": headers: wrong type"},
+		{"", `{"api.example.com":{"upstream":"http://h","headers":["X-A"]}}`, "DOMAIN_MAP: " + entry + ": headers: wrong type"},
+	}
+	for _, c := range cases {
+		st, err := loadSettings(env("UPSTREAM", c.upstream, "DOMAIN_MAP", c.domainMap))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.domainMap, err)
+		case c.want == "" && len(st.proxy.Domains) != 2:
+			t.Errorf("%s: %d entries", c.domainMap, len(st.proxy.Domains))
+		case c.want == "":
+		case err == nil:
+			t.Errorf("%s: accepted", c.domainMap)
+		case !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%s: error %q, want one line starting %q, no secret", c.domainMap, err, c.want)
+		}
+	}
+	// An outbound-only relay serves no upstream.
+	if _, err := loadSettings(env("UPSTREAM", "", "RELAY_ROLE", "outbound", "DOMAIN_MAP", `{"a.example":{"upstream":"http://h"}}`)); err == nil ||
+		!strings.HasPrefix(err.Error(), "DOMAIN_MAP: ") {
+		t.Errorf("DOMAIN_MAP with RELAY_ROLE=outbound: %v", err)
+	}
+}
