@@ -1,9 +1,13 @@
 package proxy_test
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pqrelay/pqrelay/internal/redistest"
 	"github.com/pqrelay/pqrelay/proxy"
@@ -291,5 +295,49 @@ func TestDomainMapValidation(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want one line starting %q", c.domains, err, c.want)
 		}
+	}
+}
+
+// TestDomainMapLinkBoundToEntry: a relay link belongs to a session, so to
+// its entry. The link upgrade relay A sent under the first entry's Host,
+// replayed under the second's, is refused as a session the second entry
+// does not know; its upstream sees nothing.
+func TestDomainMapLinkBoundToEntry(t *testing.T) {
+	t.Parallel()
+	up1, up2 := relaytest.StartUpstream(t), relaytest.StartUpstream(t)
+	b, _, two, _ := domainRelay(t, nil, []proxy.Domain{
+		{Host: "127.0.0.1", Upstream: up1.URL},
+		{Host: "127.0.0.3", Upstream: up2.URL},
+	}, nil)
+	tap := relaytest.StartTap(t, b.Addr)
+	a := relaytest.StartRelay(t, outboundConfig(relaytest.Secret), nil, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Server.LinkConnections() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no relay link opened in 5s")
+		}
+		if r := do(t, domainAppRequest(t, a, "http://"+tap.Addr, "/warm-up")); r.status != 200 {
+			t.Fatalf("entry one: %d %s", r.status, r.body)
+		}
+	}
+	wire := tap.Sent()
+	at := bytes.Index(wire, []byte("POST /api/mte-link HTTP/1.1\r\n"))
+	if at < 0 {
+		t.Fatal("no link upgrade on the wire")
+	}
+	upgrade, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(wire[at:])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, _ := io.ReadAll(upgrade.Body)
+	req, _ := http.NewRequest("POST", two+"/api/mte-link", bytes.NewReader(frame))
+	for _, name := range []string{"Connection", "Upgrade", "x-mte-link"} {
+		req.Header.Set(name, upgrade.Header.Get(name))
+	}
+	if r := do(t, req); r.status != 401 || relayCode(r) != "MTE_SESSION_UNKNOWN" {
+		t.Fatalf("entry one's link upgrade replayed to entry two: %d %s", r.status, r.body)
+	}
+	if n := up2.Calls(); n != 0 {
+		t.Fatalf("entry two's upstream called %d times", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,38 @@ func TestPeerTableEvictsIdle(t *testing.T) {
 	}
 	if s.peers.byValue[string(inUse)] == nil || len(s.peers.byValue) != 2 {
 		t.Errorf("values after eviction: %d, the one in use kept: %v", len(s.peers.byValue), s.peers.byValue[string(inUse)] != nil)
+	}
+}
+
+// TestDomainSiteChoice: an entry is chosen by the Host field in any case,
+// the key with the request's port before the key without one; IPv6
+// literals keep their colons; anything else is in no entry.
+func TestDomainSiteChoice(t *testing.T) {
+	t.Parallel()
+	cfg := Config{ClientIDSecret: "site-choice-test-secret-8f3a91c07d2e4b65", OutboundToken: "site-choice-test-token-5521"}
+	for _, host := range []string{"api.example.com", "api.example.com:8443", "[::1]", "10.0.0.1:9000"} {
+		cfg.Domains = append(cfg.Domains, Domain{Host: host, Upstream: "http://127.0.0.1:9"})
+	}
+	s, err := New(cfg, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for host, want := range map[string]string{
+		"api.example.com": "api.example.com", "API.Example.COM": "api.example.com", "api.example.com:80": "api.example.com",
+		"api.example.com:8443": "api.example.com:8443", "API.EXAMPLE.COM:8443": "api.example.com:8443",
+		"[::1]": "[::1]", "[::1]:8080": "[::1]", "10.0.0.1:9000": "10.0.0.1:9000", "10.0.0.1": "", "10.0.0.1:9001": "",
+		"example.com": "", "": "", ":8443": "", "api.example.com.": "", strings.Repeat("a", 300): "",
+	} {
+		got := ""
+		if st := s.siteFor([]byte(host)); st != nil {
+			got = st.host
+		}
+		if got != want {
+			t.Errorf("Host %q: entry %q, want %q", host, got, want)
+		}
+		if app := s.appSite([]byte(host)); (want == "") != (app == s.site) {
+			t.Errorf("Host %q: app requests use the relay-wide site: %v", host, app == s.site)
+		}
 	}
 }
