@@ -496,6 +496,13 @@ func (c Config) Warnings() []string {
 	if c.Role == RoleInbound && (c.JSONResponses || c.XMLResponses) {
 		w = append(w, "JSON_RESPONSES/XML_RESPONSES act on the outbound relay, and RELAY_ROLE is inbound: set them on relay A")
 	}
+	if c.Role == RoleInbound {
+		for _, d := range c.Domains {
+			if d.OutboundToken != "" || d.CORSOrigins != nil {
+				w = append(w, "DOMAIN_MAP: "+quoteName(d.Host)+": outbound_token and cors_origins act on app requests, and RELAY_ROLE is inbound: they have no effect")
+			}
+		}
+	}
 	if c.Role == RoleOutbound && (c.JSONLimits.Enabled() && !c.JSONResponses || c.XMLLimits.Enabled() && !c.XMLResponses) {
 		w = append(w, "JSON_MAX_*/XML_MAX_* check requests on the inbound relay, and RELAY_ROLE is outbound: set them on relay B (or set JSON_RESPONSES/XML_RESPONSES to check responses here)")
 	}

@@ -4,7 +4,9 @@
 // sends it to the inbound relay named by x-mte-upstream; as the inbound
 // relay it opens frames, rebuilds the request for UPSTREAM (signed last,
 // with package upsign, when UPSTREAM_SIGNING is set) and seals the answer
-// back. outbound.go is relay A's path and inbound.go relay B's, each
+// back. site.go holds what the inbound role needs per API: one site, or
+// one per DOMAIN_MAP entry chosen by Host (domains.go parses the map).
+// outbound.go is relay A's path and inbound.go relay B's, each
 // opening with a walk through its stages; protect.go refuses JSON and XML
 // bodies that break the message-protection limits; cors.go answers
 // browsers; errors.go lists every error a relay can answer.

@@ -308,6 +308,10 @@ func TestWarnings(t *testing.T) {
 		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20", "JSON_RESPONSES", "true"}, []string{"JSON_RESPONSES/XML_RESPONSES act on the outbound relay"}},
 		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20"}, []string{"set them on relay B"}},
 		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20", "XML_RESPONSES", "true"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "UPSTREAM", "", "DOMAIN_MAP", `{"a.example":{"upstream":"http://h","outbound_token":"c0ffee1234567890abcd"},"b.example":{"upstream":"http://h"}}`},
+			[]string{`DOMAIN_MAP: "a.example": outbound_token and cors_origins act on app requests`}},
+		{[]string{"RELAY_ROLE", "inbound", "UPSTREAM", "", "DOMAIN_MAP", `{"a.example":{"upstream":"http://h","cors_origins":""}}`},
+			[]string{`DOMAIN_MAP: "a.example": outbound_token and cors_origins`}},
 	}
 	for _, c := range cases {
 		st, err := loadSettings(env(c.kv...))
@@ -341,6 +345,7 @@ func TestBadConfigExits(t *testing.T) {
 		{"HEADERS", `{"Connection":"close"}`, "HEADERS"},
 		{"RELAY_ROLE", "edge", "RELAY_ROLE"},
 		{"CORS_CREDENTIALS", "true", "CORS_CREDENTIALS"}, // with CORS_ORIGINS=*
+		{"DOMAIN_MAP", `{"api.example.com":{"upstream":"http://h","upstrem":"http://x"}}`, "DOMAIN_MAP"},
 	}
 	// A port already taken: a relay that wrongly accepted its config exits
 	// at once (status 1) instead of serving.

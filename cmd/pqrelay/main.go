@@ -171,7 +171,11 @@ func storeOpener(st settings, log *slog.Logger) proxy.StoreOpener {
 		}
 		cfg := *st.redis
 		cfg.Namespace = namespace
-		log.Info("sessions in Redis", "redis", cfg.String(), "domain", namespace)
+		if namespace == "" {
+			log.Info("sessions in Redis", "redis", cfg.String())
+		} else {
+			log.Info("sessions in Redis", "redis", cfg.String(), "domain", namespace)
+		}
 		return session.NewRedisStore(cfg, secrets, log)
 	}
 }
