@@ -48,7 +48,6 @@ type Server struct {
 
 	peers          peerSet
 	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
-	cors           corsPolicy
 	frameLimit     int        // the largest frame a peer may send or answer
 	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
 	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
