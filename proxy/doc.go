@@ -7,7 +7,9 @@
 // back. site.go holds what the inbound role needs per API: one site, or
 // one per DOMAIN_MAP entry chosen by Host (domains.go parses the map).
 // outbound.go is relay A's path and inbound.go relay B's, each
-// opening with a walk through its stages; protect.go refuses JSON and XML
+// opening with a walk through its stages; routes.go holds relay B's route
+// lists (PASS_THROUGH_ROUTES, MTE_ROUTES) and passthrough.go proxies the
+// plain requests they let through; protect.go refuses JSON and XML
 // bodies that break the message-protection limits; cors.go answers
 // browsers; errors.go lists every error a relay can answer.
 //

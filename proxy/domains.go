@@ -32,6 +32,10 @@ type Domain struct {
 	// Headers is headers, as HEADERS: they replace HEADERS for this entry.
 	// Default (nil) HEADERS; empty: none.
 	Headers []Header
+	// PassThroughRoutes and MTERoutes are pass_through_routes and
+	// mte_routes, as PASS_THROUGH_ROUTES and MTE_ROUTES, for requests under
+	// Host. Default (nil) the variables' values; "": none.
+	PassThroughRoutes, MTERoutes *string
 }
 
 // domainFields is one entry as written in DOMAIN_MAP; a pointer tells a
@@ -42,12 +46,15 @@ type domainFields struct {
 	OutboundToken  *string            `json:"outbound_token"`
 	CORSOrigins    *string            `json:"cors_origins"`
 	Headers        *map[string]string `json:"headers"`
+	PassThrough    *string            `json:"pass_through_routes"`
+	MTE            *string            `json:"mte_routes"`
 }
 
 // ParseDomainMap reads DOMAIN_MAP: a JSON object keyed by host name
 // (case-insensitive, an optional port), each value an object with
 // upstream and optionally client_id_secret, outbound_token, cors_origins
-// (comma-separated, as CORS_ORIGINS) and headers (an object, as HEADERS).
+// (comma-separated, as CORS_ORIGINS), headers (an object, as HEADERS),
+// pass_through_routes and mte_routes (as PASS_THROUGH_ROUTES and MTE_ROUTES).
 // Unknown fields and keys written twice are errors: a typo must not drop a
 // protection in silence. Entries come back in the order written; each
 // error is one line naming DOMAIN_MAP, the entry and the field. The values
@@ -109,7 +116,7 @@ func parseDomainFields(host string, value json.RawMessage) (Domain, error) {
 			return Domain{}, errors.New(strings.SplitN(typeErr.Field, ".", 2)[0] + ": wrong type (strings, and an object of strings for headers)")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return Domain{}, errors.New(strings.TrimPrefix(err.Error(), "json: ") +
-				"; the fields are upstream, client_id_secret, outbound_token, cors_origins and headers")
+				"; the fields are upstream, client_id_secret, outbound_token, cors_origins, headers, pass_through_routes and mte_routes")
 		}
 		return Domain{}, errors.New("wrong type (strings, and an object of strings for headers)")
 	}
@@ -140,6 +147,7 @@ func parseDomainFields(host string, value json.RawMessage) (Domain, error) {
 		}
 		d.Headers = HeadersFromMap(*f.Headers)
 	}
+	d.PassThroughRoutes, d.MTERoutes = f.PassThrough, f.MTE
 	return d, nil
 }
 
@@ -156,6 +164,11 @@ func HeadersFromMap(m map[string]string) []Header {
 		}
 	}
 	return hs
+}
+
+// domainField names a field of the entry host in an error.
+func domainField(host, field string) string {
+	return "DOMAIN_MAP: " + quoteName(host) + ": " + field
 }
 
 // splitList splits a comma-separated value, trimming blanks and dropping

@@ -341,3 +341,60 @@ func TestDomainMapLinkBoundToEntry(t *testing.T) {
 		t.Fatalf("entry two's upstream called %d times", n)
 	}
 }
+
+// TestDomainMapRoutes: an entry's pass_through_routes and mte_routes apply
+// under its Host only; another entry without them relays every sealed path
+// and passes nothing through, and a plain request under a host in no entry
+// is never passed through.
+func TestDomainMapRoutes(t *testing.T) {
+	t.Parallel()
+	up1, up2 := relaytest.StartUpstream(t), relaytest.StartUpstream(t)
+	health, api := "^/health$", "^/api/"
+	_, one, two, none := domainRelay(t, nil, []proxy.Domain{
+		{Host: "127.0.0.2", Upstream: up1.URL, PassThroughRoutes: &health, MTERoutes: &api},
+		{Host: "127.0.0.3", Upstream: up2.URL},
+	}, nil)
+	a := relaytest.StartRelay(t, outboundConfig(relaytest.Secret), nil, "")
+	for _, c := range []struct {
+		name, peer, path string
+		status           int
+		code             string
+		reached          *relaytest.Upstream
+	}{
+		{"sealed, in the entry's mte_routes", one, "/api/items", 200, "", up1},
+		{"sealed, outside the entry's mte_routes", one, "/admin", 404, "MTE_ROUTE_NOT_FOUND", nil},
+		{"sealed, to the entry without routes", two, "/admin", 200, "", up2},
+	} {
+		r := do(t, domainAppRequest(t, a, c.peer, c.path))
+		if r.status != c.status || relayCode(r) != c.code {
+			t.Errorf("%s: %d %s", c.name, r.status, r.body)
+		}
+		if c.reached != nil && c.reached.Last(t).RequestURI != c.path {
+			t.Errorf("%s: the upstream last got %q", c.name, c.reached.Last(t).RequestURI)
+		}
+	}
+	calls1, calls2 := up1.Calls(), up2.Calls()
+	for _, c := range []struct {
+		name, base, path string
+		status           int
+		code             string
+	}{
+		{"plain, in the entry's pass_through_routes", one, "/health", 200, ""},
+		{"plain, in neither of the entry's lists", one, "/admin", 404, "MTE_ROUTE_NOT_FOUND"},
+		{"plain, to the entry without routes", two, "/health", 401, "MTE_TOKEN_MISSING"},
+		{"plain, under a host in no entry", none, "/health", 401, "MTE_TOKEN_MISSING"},
+	} {
+		resp, err := http.Get(c.base + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("x-mte-relay-error") != c.code {
+			t.Errorf("%s: %d %s", c.name, resp.StatusCode, resp.Header.Get("x-mte-relay-error"))
+		}
+	}
+	if up1.Calls() != calls1+1 || up2.Calls() != calls2 {
+		t.Errorf("plain requests reached the upstreams %d and %d times, want once (the entry's health check) and never",
+			up1.Calls()-calls1, up2.Calls()-calls2)
+	}
+}

@@ -107,6 +107,7 @@ var domainMapSeeds = []string{
 	`{"a":{"upstream":1}}`, `{"a":{"headers":{"X":1},"upstream":"u"}}`, `{"a":null}`, `{"a":[]}`, `{}`, `[]`, `null`, ``,
 	`{"a:0":{"upstream":"u"}}`, `{"a:":{"upstream":"u"}}`, `{"-a":{"upstream":"u"}}`, `{"a..b":{"upstream":"u"}}`,
 	`{"a":{"upstream":"u"}} {}`, `{"a":{"upstream":"u","client_id_secret":""}}`, `{"a":{"upstream":"u","headers":null}}`,
+	`{"a":{"upstream":"u","pass_through_routes":"^/health$,^/a{1,2}$","mte_routes":""}}`, `{"a":{"upstream":"u","mte_routes":["^/x"]}}`,
 }
 
 // FuzzParseDomainMap: DOMAIN_MAP is operator input, but a typo in it must
@@ -164,6 +165,12 @@ func domainMapJSON(t *testing.T, domains []Domain) []byte {
 			}
 			fields["headers"] = m
 		}
+		if d.PassThroughRoutes != nil {
+			fields["pass_through_routes"] = *d.PassThroughRoutes
+		}
+		if d.MTERoutes != nil {
+			fields["mte_routes"] = *d.MTERoutes
+		}
 		key, err1 := json.Marshal(d.Host)
 		value, err2 := json.Marshal(fields)
 		if err1 != nil || err2 != nil {
@@ -184,4 +191,34 @@ func TestWriteDomainMapSeeds(t *testing.T) {
 	for i, seed := range domainMapSeeds {
 		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzParseDomainMap", fmt.Sprintf("seed-%02d", i)), []byte(seed))
 	}
+}
+
+// FuzzRoutePath: the request target comes from the app, and a pass-through
+// pattern decides on what routePath makes of it. An accepted path must be
+// one that every server reads the same way: absolute, no query, fragment,
+// backslash, empty or dot segment, and decoding it again (as an upstream
+// that decodes twice would) changes nothing.
+func FuzzRoutePath(f *testing.F) {
+	for _, seed := range []string{
+		"/public/x", "/public/x?a=/admin", "/%61dmin", "/public/..%2fadmin", "/public/%2e%2e/admin",
+		"/public/..;/admin", "//x", `/a\b`, "/%252e", "/x%", "/caf%C3%A9", "/a#b", "",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, target []byte) {
+		var scratch []byte
+		path, ok := routePath(target, &scratch)
+		if !ok {
+			return
+		}
+		p := string(path)
+		if p == "" || p[0] != '/' || strings.ContainsAny(p, `?#\%`) || strings.Contains(p, "//") ||
+			hasDotSegment(path) || hasDotParameterSegment(path) {
+			t.Fatalf("routePath(%q) = %q", target, p)
+		}
+		var again []byte
+		if twice, ok := routePath(path, &again); !ok || string(twice) != p {
+			t.Fatalf("routePath(%q) = %q, then %q, %v", target, p, twice, ok)
+		}
+	})
 }

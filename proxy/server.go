@@ -24,6 +24,7 @@ import (
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/pqrelay/pqrelay/upsign"
+	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
@@ -46,8 +47,11 @@ type Server struct {
 	sites    map[string]*site
 	siteList []*site // every site with a store, for health, readiness and Close
 
-	peers          peerSet
-	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
+	peers  peerSet
+	signer *upsign.Signer // nil: UPSTREAM_SIGNING unset
+	// anyRoutes is set when a site has PASS_THROUGH_ROUTES or MTE_ROUTES:
+	// without, plain requests cost no route lookup.
+	anyRoutes      bool
 	frameLimit     int        // the largest frame a peer may send or answer
 	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
 	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
@@ -151,6 +155,7 @@ func (s *Server) newSites(open StoreOpener) error {
 			return err
 		}
 		s.site, s.siteList = st, []*site{st}
+		s.anyRoutes = st.routes.set()
 		return nil
 	}
 	var err error
@@ -167,6 +172,7 @@ func (s *Server) newSites(open StoreOpener) error {
 		}
 		s.sites[d.Host] = st
 		s.siteList = append(s.siteList, st)
+		s.anyRoutes = s.anyRoutes || st.routes.set()
 	}
 	return nil
 }
@@ -337,6 +343,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		// OPTIONS * asks about this server, not a resource (RFC 9110 §9.3.7).
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+	case s.anyRoutes && s.routeUnsealed(ctx):
 	default:
 		s.outbound(ctx)
 	}
@@ -380,6 +387,10 @@ func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		if st := s.siteFor(h.Host()); s.cfg.Role.inbound() && st != nil && s.issuedClientID(st, h.Peek(link.ClientIDHeader)) {
 			limit = linkBodyLimit
 		}
+	case s.anyRoutes && s.plainRouteOf(h) == plainPassThrough:
+		// Read whole, like an app's request: passThrough answers a body
+		// over MAX_BODY_BYTES 413.
+		limit = s.frameLimit
 	case s.cfg.Role.outbound() && s.appSite(h.Host()).checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
 		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
 		// is read and answered 413 by outbound(), which a client that is
@@ -517,6 +528,17 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 			return errClientIDInvalid
 		}
 	default:
+		// With route lists set, what routeUnsealed would have answered, or
+		// for a pass-through request over admit's limit, the body's size.
+		switch s.plainRouteOf(h) {
+		case plainPassThrough:
+			return errBodyTooLarge
+		case plainNotFound:
+			return errRouteNotFound
+		}
+		if !s.cfg.Role.outbound() {
+			return errInboundOnly // only with route lists set: refusedByRole answers first otherwise
+		}
 		if e := s.appSite(h.Host()).checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
 			return e
 		}
@@ -524,13 +546,26 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 	return errBodyTooLarge
 }
 
+// plainRouteOf is routePlain with a pooled scratch buffer.
+func (s *Server) plainRouteOf(h *fasthttp.RequestHeader) plainRoute {
+	scratch := bytebufferpool.Get()
+	defer bytebufferpool.Put(scratch)
+	route, _ := s.routePlain(h, &scratch.B)
+	return route
+}
+
 // decorate adds the headers and CORS fields of st (HEADERS and
 // CORS_ORIGINS, or the DOMAIN_MAP entry's) to a response for the app.
 func (s *Server) decorate(ctx *fasthttp.RequestCtx, st *site) {
+	st.addExtraHeaders(ctx)
+	st.cors.decorate(ctx)
+}
+
+// addExtraHeaders sets st's HEADERS fields on ctx's response.
+func (st *site) addExtraHeaders(ctx *fasthttp.RequestCtx) {
 	for _, h := range st.extraHeaders {
 		ctx.Response.Header.SetBytesKV(h[0], h[1])
 	}
-	st.cors.decorate(ctx)
 }
 
 // fail answers the app with e, decorated like any other response.

@@ -36,6 +36,9 @@ type site struct {
 	// length.
 	tokenHash [sha256.Size]byte
 	cors      corsPolicy
+	// routes are PASS_THROUGH_ROUTES and MTE_ROUTES, or the entry's; unset
+	// on a relay without the inbound role, which ignores them.
+	routes routes
 }
 
 // StoreOpener opens the session store of one site. namespace is "" for a
@@ -84,6 +87,15 @@ func (s *Server) newSite(host string, cfg *Config, open StoreOpener) (*site, err
 	for _, h := range cfg.Headers {
 		st.extraHeaders = append(st.extraHeaders, [2][]byte{[]byte(h.Name), []byte(h.Value)})
 	}
+	if cfg.Role.inbound() { // relay A ignores them (a warning says so)
+		passThrough, mte := "PASS_THROUGH_ROUTES", "MTE_ROUTES"
+		if host != "" {
+			passThrough, mte = domainField(host, "pass_through_routes"), domainField(host, "mte_routes")
+		}
+		if st.routes, err = parseRoutes(passThrough, cfg.PassThroughRoutes, mte, cfg.MTERoutes); err != nil {
+			return nil, err
+		}
+	}
 	if open != nil {
 		if st.store, err = open(host, secrets); err != nil {
 			return nil, err
@@ -106,6 +118,12 @@ func domainConfig(cfg Config, d *Domain) Config {
 	}
 	if d.Headers != nil {
 		cfg.Headers = d.Headers
+	}
+	if d.PassThroughRoutes != nil {
+		cfg.PassThroughRoutes = *d.PassThroughRoutes
+	}
+	if d.MTERoutes != nil {
+		cfg.MTERoutes = *d.MTERoutes
 	}
 	cfg.Domains = nil
 	return cfg
