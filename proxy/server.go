@@ -137,6 +137,7 @@ func New(cfg Config, open StoreOpener, log *slog.Logger) (*Server, error) {
 		MaxRequestBodySize:    s.frameLimit,
 		Concurrency:           maxConcurrency,
 		CloseOnShutdown:       true,
+		ConnState:             trackIdle,
 		Logger:                fasthttpLogger{log: log, refusedTLS: &s.refusedTLSLog},
 	}
 	return s, nil
@@ -223,6 +224,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 		return nil
+	}
+	if s.cfg.TLS.Listener == nil {
+		ln = newParkingListener(ln, s.server, relayHandOffAbove)
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
