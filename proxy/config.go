@@ -67,6 +67,16 @@ type Config struct {
 	// x-mte-relay-error and x-mte-peer-error (always exposed), that
 	// browser scripts may read. Default none.
 	CORSExposeHeaders []string
+	// PassThroughRoutes is PASS_THROUGH_ROUTES, as set: comma-separated RE2
+	// patterns over the request path. On the inbound relay a plain request
+	// (no x-mte-client-id, x-mte-outbound-token or x-mte-upstream) whose
+	// path one matches is proxied to UPSTREAM unsealed. Default none.
+	PassThroughRoutes string
+	// MTERoutes is MTE_ROUTES, as set: patterns like PassThroughRoutes;
+	// the inbound relay forwards sealed requests only for paths one
+	// matches and answers others MTE_ROUTE_NOT_FOUND. Default none: every
+	// path.
+	MTERoutes string
 	// AllowedPeers is ALLOWED_PEERS: the inbound relay origins that
 	// x-mte-upstream may name. Default none, meaning any origin; set it in
 	// production, since x-mte-upstream otherwise lets a token holder make
@@ -319,6 +329,11 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	// Checked in every role, so that a relay whose role changes later
+	// does not start to fail then.
+	if _, err := parseRoutes("PASS_THROUGH_ROUTES", c.PassThroughRoutes, "MTE_ROUTES", c.MTERoutes); err != nil {
+		return err
+	}
 	for _, p := range c.AllowedPeers {
 		if _, err := parsePeerOrigin(p); err != nil {
 			return errors.New("ALLOWED_PEERS: " + quoteName(p) + " is not an origin like https://relay.example.com:8443")
@@ -410,6 +425,9 @@ func (c Config) Warnings() []string {
 	}
 	if c.Role == RoleOutbound && (c.JSONLimits.Enabled() && !c.JSONResponses || c.XMLLimits.Enabled() && !c.XMLResponses) {
 		w = append(w, "JSON_MAX_*/XML_MAX_* check requests on the inbound relay, and RELAY_ROLE is outbound: set them on relay B (or set JSON_RESPONSES/XML_RESPONSES to check responses here)")
+	}
+	if c.Role == RoleOutbound && (strings.TrimSpace(c.PassThroughRoutes) != "" || strings.TrimSpace(c.MTERoutes) != "") {
+		w = append(w, "PASS_THROUGH_ROUTES/MTE_ROUTES act on the inbound relay, and RELAY_ROLE is outbound: they are ignored here; set them on relay B")
 	}
 	return w
 }

@@ -5,7 +5,9 @@
 // relay it opens frames, rebuilds the request for UPSTREAM (signed last,
 // with package upsign, when UPSTREAM_SIGNING is set) and seals the answer
 // back. outbound.go is relay A's path and inbound.go relay B's, each
-// opening with a walk through its stages; protect.go refuses JSON and XML
+// opening with a walk through its stages; routes.go holds relay B's route
+// lists (PASS_THROUGH_ROUTES, MTE_ROUTES) and passthrough.go proxies the
+// plain requests they let through; protect.go refuses JSON and XML
 // bodies that break the message-protection limits; cors.go answers
 // browsers; errors.go lists every error a relay can answer.
 //

@@ -117,6 +117,8 @@ var (
 		"this relay's RELAY_ROLE is outbound: it neither pairs nor opens frames; x-mte-upstream must name an inbound relay", "outbound-only relay, to the outbound relay")
 	errPeerTLS = newError("MTE_PEER_TLS", 502,
 		"TLS to the inbound relay failed: its certificate is not trusted or lacks the name, or it refused this relay's client certificate (the message says which side to fix)", "outbound, to the app")
+	errRouteNotFound = newError("MTE_ROUTE_NOT_FOUND", 404,
+		"the path matches none of the inbound relay's routes: MTE_ROUTES for sealed requests, PASS_THROUGH_ROUTES for plain ones", "inbound: sealed to the app, or to a plain client")
 	errUpstreamTLS = newError("MTE_UPSTREAM_TLS", 502,
 		"TLS from the inbound relay to its UPSTREAM failed: the API's certificate is not trusted or lacks the name, or the API refused the relay's client certificate (the message says which side to fix)", "inbound, sealed to the app")
 )
@@ -161,7 +163,7 @@ var errorTable = []*relayError{
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
 	errPairRejected, errStoreUnavailable, errInternal, errJSONThreat, errJSONInvalid, errXMLThreat,
 	errXMLInvalid, errResponseThreat, errResponseInvalid, errCORSOrigin, errInboundOnly, errOutboundOnly,
-	errPeerTLS, errUpstreamTLS,
+	errPeerTLS, errUpstreamTLS, errRouteNotFound,
 }
 
 // ErrorCodes returns every relay error code in the table's order, the

@@ -162,3 +162,33 @@ func TestWriteEncodeHeadersSeeds(t *testing.T) {
 		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzEncodeHeaders", fmt.Sprintf("seed-%02d", i)), []byte(seed[0]), []byte(seed[1]))
 	}
 }
+
+// FuzzRoutePath: the request target comes from the app, and a pass-through
+// pattern decides on what routePath makes of it. An accepted path must be
+// one that every server reads the same way: absolute, no query, fragment,
+// backslash, empty or dot segment, and decoding it again (as an upstream
+// that decodes twice would) changes nothing.
+func FuzzRoutePath(f *testing.F) {
+	for _, seed := range []string{
+		"/public/x", "/public/x?a=/admin", "/%61dmin", "/public/..%2fadmin", "/public/%2e%2e/admin",
+		"/public/..;/admin", "//x", `/a\b`, "/%252e", "/x%", "/caf%C3%A9", "/a#b", "",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, target []byte) {
+		var scratch []byte
+		path, ok := routePath(target, &scratch)
+		if !ok {
+			return
+		}
+		p := string(path)
+		if p == "" || p[0] != '/' || strings.ContainsAny(p, `?#\%`) || strings.Contains(p, "//") ||
+			hasDotSegment(path) || hasDotParameterSegment(path) {
+			t.Fatalf("routePath(%q) = %q", target, p)
+		}
+		var again []byte
+		if twice, ok := routePath(path, &again); !ok || string(twice) != p {
+			t.Fatalf("routePath(%q) = %q, then %q, %v", target, p, twice, ok)
+		}
+	})
+}

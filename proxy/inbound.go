@@ -12,7 +12,8 @@ package proxy
 //     the request key (bound to the client id); only then does the replay
 //     window (store.Accept) record its counter. Any failure is one
 //     MTE_FRAME_REJECTED: fail closed, tell the peer nothing.
-//  8. Message protection (protect.go): with JSON_MAX_* or XML_MAX_* set,
+//  8. With MTE_ROUTES set, a path it does not match is answered with a
+//     sealed MTE_ROUTE_NOT_FOUND (routes.go). Message protection (protect.go): with JSON_MAX_* or XML_MAX_* set,
 //     a JSON or XML body is scanned; a refused one is answered with a
 //     sealed MTE_JSON_* or MTE_XML_* error and never reaches the upstream.
 //     forward(): the envelope is rebuilt as a request to UPSTREAM (no
@@ -183,6 +184,13 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 		return s.refuse(metrics.RefusedEnvelope)
 	}
 	a.method, a.uri, a.bytesIn = r.Method, r.URI, len(r.Body)
+	// On the path as opened and authenticated: nothing outside MTE_ROUTES
+	// reaches the upstream, nor costs a body scan.
+	if !s.routes.sealedAllowed(r.URI, &out.B) {
+		a.sealed = errRouteNotFound
+		s.sealResponse(sess, h, tag[:], nil, errRouteNotFound, out)
+		return a
+	}
 	if e := s.requestLimits.check(r.Headers, r.Body, requestJSONErrors, requestXMLErrors); e != nil {
 		if s.cfg.Debug {
 			s.log.Debug("request body refused", "code", e.code, "error", e.message)
@@ -357,61 +365,102 @@ func (s *Server) fresh(ms int64) bool {
 // relay sent as much as to what the upstream answers. It notes in a what it
 // sealed: the upstream's status, or the relay error sent instead.
 func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer, a *frameAnswer) {
-	if len(r.Body) > s.cfg.MaxBodyBytes {
-		a.sealed = errBodyTooLarge
-		s.sealResponse(sess, h, tag, nil, errBodyTooLarge, out)
-		return
-	}
-	if r.URI[0] != '/' || hasDotSegment(r.URI) {
-		a.sealed = errBadTarget
-		s.sealResponse(sess, h, tag, nil, errBadTarget, out)
+	if e := s.checkUpstreamTarget(len(r.Body), r.URI); e != nil {
+		a.sealed = e
+		s.sealResponse(sess, h, tag, nil, e, out)
 		return
 	}
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
-
-	// fasthttp's own handling of Host, Content-Type, Cookie and the like is
-	// off: it would rewrite Cookie (quotes dropped, a pair without a name
-	// lost), and the upstream must get the app's fields byte for byte. So
-	// the relay writes Host and Content-Length itself.
-	ureq.Header.DisableSpecialHeader()
-	out.B = append(append(out.B[:0], s.upstreamPrefix...), r.URI...)
-	ureq.SetRequestURIBytes(out.B)
-	ureq.Header.SetMethodBytes(r.Method)
-	ureq.Header.AddBytesKV(strHost, s.upstreamHost)
+	s.beginUpstream(ureq, out, r.Method, r.URI)
 	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
 		if bytes.EqualFold(name, strRequestID) {
 			a.requestID = value
 		}
-		switch {
-		case bytes.EqualFold(name, strContentLength), bytes.EqualFold(name, strTransferEncoding):
+		if bytes.EqualFold(name, strContentLength) || bytes.EqualFold(name, strTransferEncoding) {
 			// A relay never sends these: the body's length is in the
 			// envelope. Refuse rather than guess (request smuggling).
 			a.sealed = errForbiddenHeader
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
 			return
-		case isControl(name), isHopByHop(name, nil), bytes.EqualFold(name, strHost), bytes.EqualFold(name, strExpect):
-			// Expect: 100-continue asked relay A whether to send the body;
-			// A has it whole, and B sends it whole: an interim 100 from the
-			// upstream would only be a response B does not relay.
-			continue
 		}
-		if s.extraHeader(name) {
-			continue // HEADERS replaces the app's field of the same name
-		}
-		ureq.Header.AddBytesKV(name, value)
+		s.addUpstreamField(ureq, name, value, nil)
 	}
+	if e := s.finishUpstream(ureq, r.Method, r.Body); e != nil {
+		a.sealed = e
+		s.sealResponse(sess, h, tag, nil, e, out)
+		return
+	}
+	if e := s.sendUpstream(ureq, uresp); e != nil {
+		a.sealed = e
+		s.sealResponse(sess, h, tag, nil, e, out)
+		return
+	}
+	a.status, a.bytesOut = uresp.StatusCode(), len(uresp.Body())
+	uresp.SkipBody = bytes.Equal(r.Method, strHead) // remember for sealResponse
+	s.sealResponse(sess, h, tag, uresp, nil, out)
+}
+
+// The request to the upstream is built by one builder for both paths that
+// send one, a sealed request opened by forward and an unsealed one
+// passThrough lets through: beginUpstream, addUpstreamField for each of the
+// app's fields, finishUpstream, then sendUpstream.
+
+// beginUpstream starts ureq as method on UPSTREAM's base path followed by
+// target (origin-form, checked by checkUpstreamTarget), with scratch holding
+// the URI. fasthttp's own handling of Host, Content-Type, Cookie and the
+// like is off: it would rewrite Cookie (quotes dropped, a pair without a
+// name lost), and the upstream must get the app's fields byte for byte. So
+// the relay writes Host and Content-Length itself.
+func (s *Server) beginUpstream(ureq *fasthttp.Request, scratch *bytebufferpool.ByteBuffer, method, target []byte) {
+	ureq.Header.DisableSpecialHeader()
+	scratch.B = append(append(scratch.B[:0], s.upstreamPrefix...), target...)
+	ureq.SetRequestURIBytes(scratch.B)
+	ureq.Header.SetMethodBytes(method)
+	ureq.Header.AddBytesKV(strHost, s.upstreamHost)
+}
+
+// checkUpstreamTarget refuses what no request to the upstream may carry: a
+// body over MAX_BODY_BYTES, a target that is not a path or holds a dot
+// segment.
+func (s *Server) checkUpstreamTarget(bodyLen int, target []byte) *relayError {
+	switch {
+	case bodyLen > s.cfg.MaxBodyBytes:
+		return errBodyTooLarge
+	case len(target) == 0 || target[0] != '/' || hasDotSegment(target):
+		return errBadTarget
+	}
+	return nil
+}
+
+// addUpstreamField adds one of the app's header fields to ureq, unless it
+// is a control or hop-by-hop field (also one connection, the request's
+// Connection value, names), one the relay derives (Host, Content-Length),
+// Expect, or one HEADERS replaces.
+func (s *Server) addUpstreamField(ureq *fasthttp.Request, name, value, connection []byte) {
+	// Expect: 100-continue asked whether to send the body; the relay has it
+	// whole and sends it whole: an interim 100 from the upstream would only
+	// be a response the relay does not pass on.
+	if !forwardable(name, connection) || bytes.EqualFold(name, strExpect) || s.extraHeader(name) {
+		return
+	}
+	ureq.Header.AddBytesKV(name, value)
+}
+
+// finishUpstream adds HEADERS, the length and the body to ureq, and signs
+// it when UPSTREAM_SIGNING is set.
+func (s *Server) finishUpstream(ureq *fasthttp.Request, method, body []byte) *relayError {
 	for _, x := range s.extraHeaders {
 		ureq.Header.AddBytesKV(x[0], x[1])
 	}
 	// As fasthttp does with special headers on: a length for every request
 	// but a GET or HEAD without a body.
-	if len(r.Body) > 0 || !(bytes.Equal(r.Method, strGet) || bytes.Equal(r.Method, strHead)) {
+	if len(body) > 0 || !(bytes.Equal(method, strGet) || bytes.Equal(method, strHead)) {
 		var length [20]byte
-		ureq.Header.AddBytesKV(strContentLength, strconv.AppendInt(length[:0], int64(len(r.Body)), 10))
+		ureq.Header.AddBytesKV(strContentLength, strconv.AppendInt(length[:0], int64(len(body)), 10))
 	}
-	ureq.SetBodyRaw(r.Body)
+	ureq.SetBodyRaw(body)
 	if s.signer != nil {
 		// The upstream client sends the path as it came (it sets the same
 		// flag before writing); the signer must read it the same way.
@@ -420,11 +469,15 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 			// Only an asymmetric key can fail here; an unsigned request
 			// would be refused by the upstream anyway.
 			s.log.Warn("upstream request signing failed", "err", err)
-			s.sealResponse(sess, h, tag, nil, errUpstreamUnreachable, out)
-			return
+			return errUpstreamUnreachable
 		}
 	}
+	return nil
+}
 
+// sendUpstream sends ureq with UPSTREAM_TIMEOUT and returns the relay
+// error to answer instead of uresp, if any.
+func (s *Server) sendUpstream(ureq *fasthttp.Request, uresp *fasthttp.Response) *relayError {
 	sent := time.Now()
 	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
 	s.metrics.UpstreamDone(time.Since(sent))
@@ -434,16 +487,11 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 	uresp.Header.SetNoDefaultContentType(true)
 	switch {
 	case err != nil:
-		a.sealed = s.upstreamFailure(err)
-		s.sealResponse(sess, h, tag, nil, a.sealed, out)
+		return s.upstreamFailure(err)
 	case !relayable(uresp):
-		a.sealed = errUpstreamBadResponse
-		s.sealResponse(sess, h, tag, nil, errUpstreamBadResponse, out)
-	default:
-		a.status, a.bytesOut = uresp.StatusCode(), len(uresp.Body())
-		uresp.SkipBody = bytes.Equal(r.Method, strHead) // remember for sealResponse
-		s.sealResponse(sess, h, tag, uresp, nil, out)
+		return errUpstreamBadResponse
 	}
+	return nil
 }
 
 var (

@@ -118,6 +118,49 @@ func BenchmarkPairSigning(b *testing.B) {
 	}
 }
 
+// BenchmarkPairRoutes: the pair of BenchmarkPairSigning (MKE, 1 KiB,
+// parallel clients) with relay B's PASS_THROUGH_ROUTES and MTE_ROUTES unset
+// and set (the allow-list matching every request's path after three
+// patterns that do not), in cpu-µs/op; run with -count to alternate.
+func BenchmarkPairRoutes(b *testing.B) {
+	for _, c := range []struct{ name, passThrough, mte string }{
+		{"unset", "", ""},
+		{"set", `^/health$,^/public/`, `^/v[0-9]+/orders/[0-9]+$,^/admin/,^/internal/,^/api/items$`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			up := fastUpstream(b)
+			cfgB := relaytest.BaseConfig(up)
+			cfgB.PassThroughRoutes, cfgB.MTERoutes = c.passThrough, c.mte
+			relayB := relaytest.StartRelay(b, cfgB, nil, "")
+			relayA := relaytest.StartRelay(b, relaytest.BaseConfig(up), nil, "")
+			client := &fasthttp.HostClient{Addr: relayA.Addr, MaxConns: 1024}
+			body := make([]byte, 1024)
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI(relayA.URL + "/api/items?id=42")
+				req.Header.SetMethod("POST")
+				req.Header.SetContentType("application/json")
+				req.Header.Set("x-mte-outbound-token", relaytest.Token)
+				req.Header.Set("x-mte-upstream", relayB.URL)
+				req.SetBody(body)
+				for pb.Next() {
+					if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+						b.Errorf("%v %d", err, resp.StatusCode())
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
 // processCPU is the CPU time (user + system) the process has used.
 func processCPU() time.Duration {
 	var ru syscall.Rusage

@@ -74,16 +74,37 @@ func (p *protection) check(headers codec.Headers, body []byte, jsonErrors, xmlEr
 	if !p.json.Enabled() && !p.xml.Enabled() || len(body) == 0 {
 		return nil
 	}
-	kinds, encoded := 0, false
+	var m bodyMedia
 	for name, value, ok := headers.Next(); ok; name, value, ok = headers.Next() {
-		switch {
-		case bytes.EqualFold(name, strContentType):
-			kinds |= mediaKind(value)
-		case bytes.EqualFold(name, strContentEncoding):
-			encoded = encoded || !bytes.EqualFold(bytes.TrimSpace(value), strIdentity)
-		}
+		m.add(name, value)
 	}
-	if encoded {
+	return p.checkMedia(m, body, jsonErrors, xmlErrors)
+}
+
+// bodyMedia is what a message's Content-Type and Content-Encoding fields
+// say of its body.
+type bodyMedia struct {
+	kinds   int
+	encoded bool
+}
+
+// add reads one header field.
+func (m *bodyMedia) add(name, value []byte) {
+	switch {
+	case bytes.EqualFold(name, strContentType):
+		m.kinds |= mediaKind(value)
+	case bytes.EqualFold(name, strContentEncoding):
+		m.encoded = m.encoded || !bytes.EqualFold(bytes.TrimSpace(value), strIdentity)
+	}
+}
+
+// checkMedia is check with the fields already read.
+func (p *protection) checkMedia(m bodyMedia, body []byte, jsonErrors, xmlErrors *threatErrors) *relayError {
+	if !p.json.Enabled() && !p.xml.Enabled() || len(body) == 0 {
+		return nil
+	}
+	kinds := m.kinds
+	if m.encoded {
 		// The upstream would decode and parse what the scanner cannot see;
 		// decoding here would invite decompression bombs. Fail closed.
 		switch {

@@ -20,7 +20,9 @@ func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 			return true
 		}
 	case RoleInbound:
-		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) {
+		// With routes set, routeUnsealed refuses what it does not pass
+		// through.
+		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) && !s.routes.set() {
 			s.fail(ctx, errInboundOnly)
 			s.countRefusal(metrics.Outbound, errInboundOnly)
 			return true

@@ -25,6 +25,7 @@ import (
 	"github.com/pqrelay/pqrelay/link"
 	"github.com/pqrelay/pqrelay/session"
 	"github.com/pqrelay/pqrelay/upsign"
+	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
@@ -51,6 +52,7 @@ type Server struct {
 	extraHeaders   [][2][]byte
 	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
 	cors           corsPolicy
+	routes         routes     // PASS_THROUGH_ROUTES, MTE_ROUTES
 	frameLimit     int        // the largest frame a peer may send or answer
 	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
 	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
@@ -115,6 +117,11 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		s.responseLimits.xml = cfg.XMLLimits
 	}
 	s.requestIDs.init()
+	if cfg.Role.inbound() { // relay A ignores them (a warning says so)
+		if s.routes, err = parseRoutes("PASS_THROUGH_ROUTES", cfg.PassThroughRoutes, "MTE_ROUTES", cfg.MTERoutes); err != nil {
+			return nil, err
+		}
+	}
 	s.upstream = &fasthttp.HostClient{
 		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
 		IsTLS:                    up.Scheme == "https",
@@ -324,6 +331,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		// OPTIONS * asks about this server, not a resource (RFC 9110 §9.3.7).
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+	case s.routes.set() && s.routeUnsealed(ctx):
 	default:
 		s.outbound(ctx)
 	}
@@ -352,6 +360,10 @@ func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		if s.cfg.Role.inbound() && s.issuedClientID(h.Peek(link.ClientIDHeader)) {
 			limit = linkBodyLimit
 		}
+	case s.routes.passThrough.set() && s.plainRouteOf(h) == plainPassThrough:
+		// Read whole, like an app's request: passThrough answers a body
+		// over MAX_BODY_BYTES 413.
+		limit = s.frameLimit
 	case s.cfg.Role.outbound() && s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
 		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
 		// is read and answered 413 by outbound(), which a client that is
@@ -473,6 +485,17 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 			return errClientIDInvalid
 		}
 	default:
+		// With route lists set, what routeUnsealed would have answered, or
+		// for a pass-through request over admit's limit, the body's size.
+		switch s.plainRouteOf(h) {
+		case plainPassThrough:
+			return errBodyTooLarge
+		case plainNotFound:
+			return errRouteNotFound
+		}
+		if !s.cfg.Role.outbound() {
+			return errInboundOnly // only with route lists set: refusedByRole answers first otherwise
+		}
 		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
 			return e
 		}
@@ -480,12 +503,24 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 	return errBodyTooLarge
 }
 
+// plainRouteOf is routePlain with a pooled scratch buffer.
+func (s *Server) plainRouteOf(h *fasthttp.RequestHeader) plainRoute {
+	scratch := bytebufferpool.Get()
+	defer bytebufferpool.Put(scratch)
+	return s.routePlain(h, &scratch.B)
+}
+
 // decorate adds HEADERS and CORS fields to a response for the app.
 func (s *Server) decorate(ctx *fasthttp.RequestCtx) {
+	s.addExtraHeaders(ctx)
+	s.cors.decorate(ctx)
+}
+
+// addExtraHeaders sets the HEADERS fields on ctx's response.
+func (s *Server) addExtraHeaders(ctx *fasthttp.RequestCtx) {
 	for _, h := range s.extraHeaders {
 		ctx.Response.Header.SetBytesKV(h[0], h[1])
 	}
-	s.cors.decorate(ctx)
 }
 
 // fail answers the app with e, decorated like any other response.

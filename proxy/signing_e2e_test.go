@@ -188,3 +188,37 @@ func TestUpstreamRefusesBadSignatures(t *testing.T) {
 		})
 	}
 }
+
+// TestPassThroughSigned: a plain request PASS_THROUGH_ROUTES lets through
+// is signed like a sealed one, by the same builder: the upstream verifies
+// both, and the client's own Signature never reaches it.
+func TestPassThroughSigned(t *testing.T) {
+	t.Parallel()
+	key := sigverify.Key{Scheme: upsign.SchemeRFC9421, Algorithm: "hmac-sha256", KeyID: "relay-b-e2e", Secret: []byte(signingSecret)}
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) {
+		c.Signing = upsign.Config{Scheme: key.Scheme, Algorithm: key.Algorithm, KeyID: key.KeyID, Secret: signingSecret}
+		c.PassThroughRoutes = "^/public/"
+	}})
+	var verified atomic.Int64
+	p.Upstream.Handle(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := sigverify.Verify(r, body, key); err != nil || strings.Contains(r.Header.Get("Signature"), "from-the-app") {
+			t.Errorf("upstream: %s %s: %v %v", r.Method, r.RequestURI, err, r.Header)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		verified.Add(1)
+	})
+	req, _ := http.NewRequest("POST", p.B.URL+"/public/items?id=42", strings.NewReader(`{"a":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Signature", "from-the-app")
+	if r := do(t, req); r.status != http.StatusOK {
+		t.Errorf("pass-through: %d %s", r.status, r.body)
+	}
+	if r := do(t, p.Request(t, "GET", "/api/items", nil)); r.status != http.StatusOK {
+		t.Errorf("sealed: %d %s", r.status, r.body)
+	}
+	if n := verified.Load(); n != 2 {
+		t.Errorf("the upstream verified %d requests, want 2", n)
+	}
+}

@@ -141,6 +141,10 @@ var variables = []variable{
 		}
 		return nil
 	}},
+	{"PASS_THROUGH_ROUTES", "none", "comma-separated RE2 patterns over the path: plain requests the inbound relay proxies unsealed",
+		func(st *settings, v string) error { st.proxy.PassThroughRoutes = v; return nil }},
+	{"MTE_ROUTES", "any path", "comma-separated RE2 patterns over the path: the only paths sealed requests may reach",
+		func(st *settings, v string) error { st.proxy.MTERoutes = v; return nil }},
 	{"ALLOWED_PEERS", "any", "comma-separated origins x-mte-upstream may name; set it in production",
 		func(st *settings, v string) error { st.proxy.AllowedPeers = splitList(v); return nil }},
 	{"MAX_BODY_BYTES", strconv.Itoa(proxy.DefaultMaxBodyBytes), "largest request or response body",

@@ -65,7 +65,7 @@ func (r *Relay) AppendText(dst []byte) []byte {
 	dst = header(dst, nameInFlight, "gauge", "Requests received and not yet answered.")
 	dst = sampleInt(dst, nameInFlight, r.inFlight.n.Load())
 	dst = header(dst, namePairings, "counter", "Pairings, by role (outbound: asked, inbound: answered) and result.")
-	for role := range numRoles {
+	for role := range numPairingRoles {
 		for res := range numResults {
 			dst = sample(dst, namePairings, r.pairings[role][res].n.Load(), "role", roleNames[role], "result", resultNames[res])
 		}

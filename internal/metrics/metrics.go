@@ -36,10 +36,16 @@ type Role uint8
 const (
 	Outbound Role = iota // relay A: the app's request, sealed toward the peer
 	Inbound              // relay B: a frame opened and proxied to UPSTREAM
+	// PassThrough is relay B proxying a plain request PASS_THROUGH_ROUTES
+	// lets through unsealed, or refusing one for a path in no route list.
+	PassThrough
 	numRoles
 )
 
-var roleNames = [numRoles]string{"outbound", "inbound"}
+// numPairingRoles: only the outbound and inbound roles pair.
+const numPairingRoles = PassThrough
+
+var roleNames = [numRoles]string{"outbound", "inbound", "pass_through"}
 
 // Outcome is how a request ended: OK (the upstream's answer was relayed,
 // whatever its status) or one of the relay error codes given to New, by
@@ -109,7 +115,7 @@ type Relay struct {
 	upstream   histogram
 	peer       histogram
 	inFlight   gauge
-	pairings   [numRoles][numResults]counter
+	pairings   [numPairingRoles][numResults]counter
 	rekeys     [numResults]counter
 	refusals   [numRefusals]counter
 	storeErrs  counter
