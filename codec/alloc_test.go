@@ -56,10 +56,12 @@ func TestZeroAllocs(t *testing.T) {
 }
 
 // TestScanAllocs: accepting a JSON or XML body allocates nothing, with each
-// stage-1 kernel.
+// stage-1 kernel, and with an element whose attributes need the table of
+// names.
 func TestScanAllocs(t *testing.T) {
 	body := jsonshape.Build("api", 64<<10)
-	xmlBody := []byte(`<?xml version="1.0"?><r a="1">` + strings.Repeat(`<item id="7">text &amp; more<b/></item>`, 500) + `</r>`)
+	xmlBody := []byte(`<?xml version="1.0"?><r a="1">` + strings.Repeat(`<item id="7">text &amp; more<b/></item>`, 500) +
+		manyAttributes(MaxElementAttributes, "") + `</r>`)
 	jl := JSONLimits{MaxDepth: 10, MaxStringLength: 1000}
 	xl := XMLLimits{MaxDepth: 10, MaxChildren: 1000}
 	for _, k := range kernels(t) {

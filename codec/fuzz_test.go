@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -342,6 +343,31 @@ func FuzzFindPositions(f *testing.F) {
 	})
 }
 
+// duplicateAttribute is the first attribute name given twice in one start
+// tag of b, as encoding/xml's tokenizer reads the tags (prefixes as
+// written), as far as it reads b.
+func duplicateAttribute(b []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = false
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return "", false
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		seen := map[xml.Name]bool{}
+		for _, a := range start.Attr {
+			if seen[a.Name] {
+				return a.Name.Space + ":" + a.Name.Local, true
+			}
+			seen[a.Name] = true
+		}
+	}
+}
+
 // xmlSeeds start FuzzScanXML from every construct the scanner knows.
 func xmlSeeds() [][]byte {
 	var seeds [][]byte
@@ -353,15 +379,21 @@ func xmlSeeds() [][]byte {
 		"<a><!-- a -- b --></a>",
 		"<r>\xc0\xaf</r>",
 		"<\u00e9l\u00e9ment attr\u00b7='v'/>",
+		`<a x="1" y='2' x="3"><b x="1" p:x="2"/></a>`,
+		"<a x y='1' z='<'></a>",
+		manyAttributes(fewAttributes+2, "a3"),
+		"<p:a q:b='1'><p:c/></p:a>",
 	} {
 		seeds = append(seeds, []byte(s))
 	}
 	return seeds
 }
 
-// FuzzScanXML: no panic; an accepted body is within its limits and, when it
-// is ASCII without an XML declaration (whose encoding encoding/xml would
-// judge), is read to the end by encoding/xml's strict decoder.
+// FuzzScanXML: no panic; an accepted body is within its limits, names no
+// attribute twice in one start tag (as encoding/xml's tokenizer reads it),
+// and, when it is ASCII without an XML declaration (whose encoding
+// encoding/xml would judge), is read to the end by encoding/xml's strict
+// decoder.
 func FuzzScanXML(f *testing.F) {
 	for _, s := range xmlSeeds() {
 		f.Add(s, uint8(0), uint8(0), uint8(0))
@@ -381,6 +413,9 @@ func FuzzScanXML(f *testing.F) {
 			if l.MaxDepth > 0 && got.Depth > l.MaxDepth || l.MaxChildren > 0 && got.Children > l.MaxChildren ||
 				l.MaxTextLength > 0 && got.StringLength > l.MaxTextLength || l.MaxNameLength > 0 && got.NameLength > l.MaxNameLength {
 				t.Fatalf("ScanXML(%q, %+v) accepted with counts %+v", body, l, got)
+			}
+			if name, ok := duplicateAttribute(body); ok {
+				t.Fatalf("ScanXML(%q) accepted a start tag with attribute %q twice", body, name)
 			}
 			ascii := true
 			for _, c := range body {

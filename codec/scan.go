@@ -12,6 +12,12 @@ package codec
 // with Limit MaxNesting.
 const MaxNesting = 1024
 
+// MaxElementAttributes is the most attributes of one element ScanXML
+// follows, whatever the configured limit: finding a name given twice
+// without allocating needs a table of fixed size. An element with more is
+// refused as AttributesExceeded with Limit MaxElementAttributes.
+const MaxElementAttributes = 1024
+
 // Verdict is what a scan concluded.
 type Verdict uint8
 

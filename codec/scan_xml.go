@@ -1,6 +1,10 @@
 package codec
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"hash/maphash"
+	"unicode/utf8"
+)
 
 // ScanXML checks that body is a well-formed XML 1.0 document in UTF-8 within
 // lim, as far as the limits need: elements and their nesting, end tags
@@ -10,10 +14,13 @@ import "unicode/utf8"
 // ("billion laughs") and external entities (XXE) whatever parser the
 // upstream uses. It allocates nothing.
 //
-// Deliberately not checked, because no limit depends on it: duplicate
-// attribute names. Entity references other than the five predefined ones
-// are refused: without a DOCTYPE none is declared. Only UTF-8 is read,
-// whatever the XML declaration says.
+// A start tag that names an attribute twice is refused (XML 1.0 §3.1,
+// Unique Att Spec): parsers disagree on which value wins, so the relay and
+// the upstream could read different documents. Names are compared as
+// written: two prefixes bound to the same namespace are not resolved.
+// Entity references other than the five predefined ones are refused:
+// without a DOCTYPE none is declared. Only UTF-8 is read, whatever the XML
+// declaration says.
 func ScanXML(body []byte, lim XMLLimits) ScanResult {
 	var s xmlScanner
 	s.buf = body
@@ -23,7 +30,11 @@ func ScanXML(body []byte, lim XMLLimits) ScanResult {
 		s.maxDepthLimit = MaxNesting
 	}
 	s.maxChildren = effective(lim.MaxChildren)
-	s.maxAttributes = effective(lim.MaxAttributes)
+	s.maxAttributes = min(effective(lim.MaxAttributes), MaxElementAttributes)
+	s.maxAttributesLimit = lim.MaxAttributes
+	if lim.MaxAttributes <= 0 || lim.MaxAttributes > MaxElementAttributes {
+		s.maxAttributesLimit = MaxElementAttributes
+	}
 	s.maxName = effective(lim.MaxNameLength)
 	s.maxText = effective(lim.MaxTextLength)
 	s.maxAttribute = effective(lim.MaxAttributeLength)
@@ -41,6 +52,7 @@ type xmlScanner struct {
 
 	maxDepth, maxDepthLimit                                    int
 	maxChildren, maxAttributes, maxName, maxText, maxAttribute int
+	maxAttributesLimit                                         int
 
 	depth    int
 	open     [MaxNesting + 1]struct{ name, n uint32 } // the name of the open element at each depth
@@ -332,6 +344,19 @@ func (s *xmlScanner) name(p int) int {
 		s.exceeded(NameLengthExceeded, p, s.maxName)
 		return -1
 	}
+	// Namespaces in XML: a name is a local part with at most one prefix,
+	// neither empty. Namespace-aware parsers refuse any other use of ':'
+	// and others read it each their own way.
+	if k := bytes.IndexByte(b[p:i], ':'); k >= 0 {
+		colon := p + k
+		if second := bytes.IndexByte(b[colon+1:i], ':'); second >= 0 {
+			colon += 1 + second
+		} else if colon != p && colon != i-1 {
+			return i
+		}
+		s.malformed(colon, "':' in a name other than between a prefix and a local part")
+		return -1
+	}
 	return i
 }
 
@@ -375,7 +400,6 @@ func (s *xmlScanner) startTag(p int) int {
 		s.exceeded(DepthExceeded, p, s.maxDepthLimit)
 		return -1
 	}
-	b := s.buf
 	end := s.name(p + 1)
 	if end < 0 {
 		return -1
@@ -384,8 +408,32 @@ func (s *xmlScanner) startTag(p int) int {
 	s.res.Depth = max(s.res.Depth, s.depth)
 	s.open[s.depth] = struct{ name, n uint32 }{uint32(p + 1), uint32(end - p - 1)}
 	s.children[s.depth] = 0
+	if next := s.attributes(end, nil); next != retryWithTable {
+		return next
+	}
+	return s.manyAttributes(end)
+}
+
+// fewAttributes is how many attributes of one element attributes compares
+// with each other directly; an element with more has them looked up in an
+// attributeTable instead, so that the work stays linear in their number.
+const fewAttributes = 16
+
+// retryWithTable is what attributes returns, without a table, at an
+// element's (fewAttributes+1)th attribute.
+const retryWithTable = -2
+
+// attributes checks the attributes of a start tag, from i (the end of the
+// element's name) to the end of the tag, and returns the offset after the
+// tag, or -1. Without a table it compares each name with the ones before
+// it; with one it looks each up in it. Running it again from the same i
+// with a table repeats the same checks, so the second run refuses exactly
+// what the first would have.
+func (s *xmlScanner) attributes(i int, table *attributeTable) int {
+	var few [fewAttributes]struct{ start, n uint32 }
+	b := s.buf
 	attributes := 0
-	for i := end; ; {
+	for {
 		j := s.skipSpace(i)
 		switch s.at(j) {
 		case '>':
@@ -406,10 +454,31 @@ func (s *xmlScanner) startTag(p int) int {
 		attributes++
 		s.res.Attributes = max(s.res.Attributes, attributes)
 		if attributes > s.maxAttributes {
-			s.exceeded(AttributesExceeded, j, s.maxAttributes)
+			s.exceeded(AttributesExceeded, j, s.maxAttributesLimit)
 			return -1
 		}
+		if table == nil && attributes > fewAttributes {
+			return retryWithTable
+		}
+		nameStart := j
 		if j = s.name(j); j < 0 {
+			return -1
+		}
+		unique := true
+		if table != nil {
+			unique = table.add(b, nameStart, j)
+		} else {
+			name := b[nameStart:j]
+			for _, o := range few[:attributes-1] {
+				if string(b[o.start:o.start+o.n]) == string(name) {
+					unique = false
+					break
+				}
+			}
+			few[attributes-1].start, few[attributes-1].n = uint32(nameStart), uint32(j-nameStart)
+		}
+		if !unique {
+			s.malformed(nameStart, "attribute given twice in one start tag")
 			return -1
 		}
 		if j = s.skipSpace(j); s.at(j) != '=' {
@@ -460,6 +529,45 @@ func (s *xmlScanner) startTag(p int) int {
 			return -1
 		}
 		i = j + 1
+	}
+}
+
+// manyAttributes is attributes with a table, in a frame of its own so that
+// only elements with more than fewAttributes attributes pay for clearing
+// one.
+func (s *xmlScanner) manyAttributes(i int) int {
+	var table attributeTable
+	return s.attributes(i, &table)
+}
+
+// attributeTable holds the names of one element's attributes, open
+// addressing at most half full: MaxElementAttributes bounds what goes in.
+// The hash is seeded at random per process, so a body cannot be built to
+// make its names collide; names with equal hashes are still compared byte
+// for byte.
+type attributeTable struct {
+	slots [2 * MaxElementAttributes]struct {
+		hash     uint64
+		start, n uint32 // n == 0: empty, since no name is
+	}
+}
+
+var attributeSeed = maphash.MakeSeed()
+
+// add records the name b[start:end] and reports whether it was not there
+// yet.
+func (t *attributeTable) add(b []byte, start, end int) bool {
+	name := b[start:end]
+	h := maphash.Bytes(attributeSeed, name)
+	for i := h; ; i++ {
+		slot := &t.slots[i%uint64(len(t.slots))]
+		switch {
+		case slot.n == 0:
+			slot.hash, slot.start, slot.n = h, uint32(start), uint32(end-start)
+			return true
+		case slot.hash == h && string(b[slot.start:slot.start+slot.n]) == string(name):
+			return false
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/xml"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -49,6 +50,32 @@ func TestScanXML(t *testing.T) {
 		{"text", "<a>" + long + "</a>", XMLLimits{MaxTextLength: 99}, TextLengthExceeded, 3, 99},
 		{"cdata", "<a><![CDATA[" + long + "]]></a>", XMLLimits{MaxTextLength: 99}, TextLengthExceeded, 3, 99},
 		{"attribute value", "<a x='" + long + "'/>", XMLLimits{MaxAttributeLength: 99}, AttributeLengthExceeded, 5, 99},
+		// Unique Att Spec (XML 1.0 §3.1): the second name is the offset.
+		{"duplicate attribute", `<a x="1" x="2"/>`, XMLLimits{}, Malformed, 9, 0},
+		{"duplicate attribute, other quotes and spaces", "<r><a x = '1' y=\"2\"\nx='3'></a></r>", XMLLimits{MaxDepth: 5}, Malformed, 20, 0},
+		{"names differing in case", `<a x="1" X="2"/>`, XMLLimits{}, Accepted, 0, 0},
+		{"names differing in prefix", `<a p:x="1" q:x="2" x="3"/>`, XMLLimits{}, Accepted, 0, 0},
+		{"prefix of another name", `<a xy="1" x="2" y="3"/>`, XMLLimits{}, Accepted, 0, 0},
+		{"same name on two elements", `<a x="1"><b x="1"/></a>`, XMLLimits{}, Accepted, 0, 0},
+		{"many attributes", manyAttributes(MaxElementAttributes, ""), XMLLimits{MaxDepth: 1}, Accepted, 0, 0},
+		{"duplicate among few", manyAttributes(fewAttributes, "a5"), XMLLimits{}, Malformed, attributeOffset(fewAttributes), 0},
+		{"duplicate just past few", manyAttributes(fewAttributes+1, "a0"), XMLLimits{}, Malformed, attributeOffset(fewAttributes + 1), 0},
+		{"duplicate among many", manyAttributes(MaxElementAttributes-1, "a999"), XMLLimits{}, Malformed, attributeOffset(MaxElementAttributes - 1), 0},
+		{"attribute hard cap", manyAttributes(MaxElementAttributes+1, ""), XMLLimits{MaxDepth: 1}, AttributesExceeded, attributeOffset(MaxElementAttributes), MaxElementAttributes},
+		{"attribute limit above the hard cap", manyAttributes(MaxElementAttributes+1, ""), XMLLimits{MaxAttributes: 5000}, AttributesExceeded, attributeOffset(MaxElementAttributes), MaxElementAttributes},
+		{"limit before duplicate", `<a x="1" y="2" x="3"/>`, XMLLimits{MaxAttributes: 2}, AttributesExceeded, 15, 2},
+		{"attribute without value", `<a x y="1"/>`, XMLLimits{}, Malformed, 5, 0},
+		{"attribute without value at the end", `<a x/>`, XMLLimits{}, Malformed, 4, 0},
+		{"attribute with empty value", `<a x=""/>`, XMLLimits{}, Accepted, 0, 0},
+		{"gt in attribute", `<a x=">"/>`, XMLLimits{}, Accepted, 0, 0},
+		{"escaped lt in attribute", `<a x="&lt;"/>`, XMLLimits{}, Accepted, 0, 0},
+		{"end tag of the parent", "<a><b>t</a>", XMLLimits{}, Malformed, 9, 0},
+		{"end tag longer than its start tag", "<a></ab>", XMLLimits{}, Malformed, 5, 0},
+		{"prefixed names", `<p:a q:x="1" xmlns:p="u"></p:a>`, XMLLimits{}, Accepted, 0, 0},
+		{"two colons in a name", "<::/>", XMLLimits{}, Malformed, 2, 0},
+		{"two prefixes", "<a:b:c/>", XMLLimits{}, Malformed, 4, 0},
+		{"empty prefix", "<:a/>", XMLLimits{}, Malformed, 1, 0},
+		{"empty local part", `<a b:="1"/>`, XMLLimits{}, Malformed, 4, 0},
 	}
 	for _, c := range cases {
 		got := ScanXML([]byte(c.body), c.lim)
@@ -60,6 +87,31 @@ func TestScanXML(t *testing.T) {
 			t.Errorf("%s: encoding/xml does not accept the case", c.name)
 		}
 	}
+}
+
+// manyAttributes is an empty element with n attributes a0, a1, … in that
+// order, and then one more named dup unless dup is empty.
+func manyAttributes(n int, dup string) string {
+	var b strings.Builder
+	b.WriteString("<e")
+	for i := range n {
+		b.WriteString(" a" + strconv.Itoa(i) + `="v"`)
+	}
+	if dup != "" {
+		b.WriteString(" " + dup + `="v"`)
+	}
+	b.WriteString("/>")
+	return b.String()
+}
+
+// attributeOffset is where manyAttributes puts the name of attribute i
+// (from 0).
+func attributeOffset(i int) int {
+	p := 2
+	for j := range i {
+		p += len(` a` + strconv.Itoa(j) + `="v"`)
+	}
+	return p + 1
 }
 
 // xmlWellFormed: encoding/xml's strict decoder reads the whole document.

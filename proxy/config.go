@@ -393,6 +393,8 @@ func validateLimits(c Config) error {
 		return errors.New("JSON_MAX_DEPTH: must be at most " + strconv.Itoa(codec.MaxNesting) + ", the deepest nesting the relay's scanner follows")
 	case x.MaxDepth > codec.MaxNesting:
 		return errors.New("XML_MAX_DEPTH: must be at most " + strconv.Itoa(codec.MaxNesting) + ", the deepest nesting the relay's scanner follows")
+	case x.MaxAttributes > codec.MaxElementAttributes:
+		return errors.New("XML_MAX_ATTRIBUTES: must be at most " + strconv.Itoa(codec.MaxElementAttributes) + ", the most attributes of one element the relay's scanner checks for duplicates")
 	case c.JSONResponses && !j.Enabled():
 		return errors.New("JSON_RESPONSES: applies only with a JSON_MAX_* limit set")
 	case c.XMLResponses && !x.Enabled():

@@ -218,11 +218,25 @@ func nextField(raw []byte) (name, value, rest []byte, ok, bad bool) {
 // received scanned, so that a trailer can never supply a token, a peer or a
 // client id. Every other request is a map read.
 func controlValue(h *fasthttp.RequestHeader, name []byte) []byte {
-	if h.ContentLength() != -1 {
+	if !chunked(h) {
 		return h.PeekBytes(name)
 	}
 	v, _ := findField(h.RawHeaders(), name)
 	return v
+}
+
+// chunked reports whether the request's body came in chunks. fasthttp
+// reports the length of such a body as -1, but as 0 once it has read an
+// empty one: only then is the header section scanned.
+func chunked(h *fasthttp.RequestHeader) bool {
+	switch h.ContentLength() {
+	case -1:
+		return true
+	case 0:
+		_, te := findField(h.RawHeaders(), strTransferEncoding)
+		return te
+	}
+	return false
 }
 
 // findField returns the first value of field name in the header section

@@ -500,14 +500,41 @@ var (
 	strHead   = []byte(fasthttp.MethodHead)
 )
 
-// extraHeader reports whether HEADERS sets a field called name.
+// extraHeader reports whether HEADERS sets a field called name, or one
+// the upstream may read as name: servers that map field names to CGI-style
+// variables (Rack, WSGI, PHP) read "X_Tenant" as "X-Tenant", and the
+// client's copy must not stand beside, or override, the relay's.
 func (s *Server) extraHeader(name []byte) bool {
 	for _, x := range s.extraHeaders {
-		if bytes.EqualFold(name, x[0]) {
+		if sameCGIName(name, x[0]) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameCGIName reports whether a and b are the same field name once case
+// is ignored and "_" read as "-".
+func sameCGIName(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if cgiFold(a[i]) != cgiFold(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func cgiFold(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // hasDotSegment reports whether the path of uri holds a "." or ".." segment,

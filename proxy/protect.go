@@ -116,12 +116,12 @@ func (p *protection) checkMedia(m bodyMedia, body []byte, jsonErrors, xmlErrors 
 	}
 	if kinds&kindJSON != 0 && p.json.Enabled() {
 		if r := codec.ScanJSON(body, p.json); r.Verdict != codec.Accepted {
-			return jsonErrors.refusal(r, jsonLimitNames, p.json.MaxDepth)
+			return jsonErrors.refusal(r, jsonLimitNames, p.json.MaxDepth, 0)
 		}
 	}
 	if kinds&kindXML != 0 && p.xml.Enabled() {
 		if r := codec.ScanXML(body, p.xml); r.Verdict != codec.Accepted {
-			return xmlErrors.refusal(r, xmlLimitNames, p.xml.MaxDepth)
+			return xmlErrors.refusal(r, xmlLimitNames, p.xml.MaxDepth, p.xml.MaxAttributes)
 		}
 	}
 	return nil
@@ -167,9 +167,10 @@ var (
 )
 
 // refusal is the error for scan result r: a copy of the table's row whose
-// message says what was refused where. Only refused bodies get here, so it
-// may allocate.
-func (t *threatErrors) refusal(r codec.ScanResult, names map[codec.Verdict]string, maxDepth int) *relayError {
+// message says what was refused where, or which of the scanner's own bounds
+// was met when the configured limit (maxDepth, maxAttributes) is unset or
+// above it. Only refused bodies get here, so it may allocate.
+func (t *threatErrors) refusal(r codec.ScanResult, names map[codec.Verdict]string, maxDepth, maxAttributes int) *relayError {
 	base := t.threat
 	at := " at byte " + strconv.Itoa(r.Offset)
 	var msg string
@@ -181,6 +182,8 @@ func (t *threatErrors) refusal(r codec.ScanResult, names map[codec.Verdict]strin
 		msg = "XML body has a DOCTYPE" + at + "; DOCTYPEs are always refused (entity expansion, external entities)"
 	case r.Verdict == codec.DepthExceeded && maxDepth == 0:
 		msg = t.format + " body nests deeper than " + strconv.Itoa(r.Limit) + at + ", the most the relay's scanner follows"
+	case r.Verdict == codec.AttributesExceeded && r.Limit != maxAttributes:
+		msg = t.format + " body has an element with more than " + strconv.Itoa(r.Limit) + " attributes" + at + ", the most the relay's scanner follows"
 	default:
 		msg = t.format + " body exceeds " + names[r.Verdict] + "=" + strconv.Itoa(r.Limit) + at
 	}

@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,11 +120,51 @@ func TestXMLProtection(t *testing.T) {
 		{"text length", "application/xml", `<a>0123456789abcdefg</a>`, threat, []string{"XML_MAX_TEXT_LENGTH=16", "at byte 3"}, ""},
 		{"attribute length", "application/xml", `<a x="123456789"/>`, threat, []string{"XML_MAX_ATTRIBUTE_LENGTH=8", "at byte 5"}, ""},
 		{"mismatched end tag", "application/xml", `<a><b></a></b>`, invalid, []string{"at byte 8"}, ""},
+		{"duplicate attribute", "application/xml", `<a x="1" x="2"/>`, invalid, []string{"at byte 9", "attribute given twice"}, ""},
+		{"attribute without value", "application/xml", `<a x/>`, invalid, []string{"at byte 4"}, ""},
+		{"lt in attribute value", "application/xml", `<a x="<b/>"/>`, invalid, []string{"at byte 6"}, ""},
+		{"two prefixes", "application/xml", `<a:b:c/>`, invalid, []string{"at byte 4"}, ""},
+		{"prefixed names", "application/xml", `<p:r xmlns:p="urn:x" p:a="1"/>`, "", nil, ""},
 		{"undeclared entity", "application/xml", `<a>&nbsp;</a>`, invalid, []string{"at byte 3"}, ""},
 		{"invalid UTF-8", "application/xml", "<a>\xc0\xaf</a>", invalid, []string{"at byte 3"}, ""},
 		{"unclosed element", "application/xml", `<a><b></b>`, invalid, []string{"at byte 10"}, ""},
 		{"two roots", "application/xml", `<a/><b/>`, invalid, []string{"at byte 4"}, ""},
 		{"not XML by Content-Type", "application/octet-stream", `<!DOCTYPE x><x/>`, "", nil, ""},
+	})
+}
+
+// TestXMLAttributesWithoutLimit: with XML protection on but
+// XML_MAX_ATTRIBUTES unset, an element may have up to the scanner's own
+// bound of attributes, a name given twice is refused wherever it comes
+// among them, and an element past the bound is refused with a message
+// saying it is the scanner's.
+func TestXMLAttributesWithoutLimit(t *testing.T) {
+	t.Parallel()
+	p := relaytest.NewPair(t, relaytest.Options{ConfigB: func(c *proxy.Config) {
+		c.XMLLimits = codec.XMLLimits{MaxDepth: 8}
+	}})
+	attributes := func(n int, dup string) string {
+		var b strings.Builder
+		b.WriteString("<r><e")
+		for i := range n {
+			fmt.Fprintf(&b, ` a%d="v"`, i)
+		}
+		if dup != "" {
+			b.WriteString(" " + dup + `="w"`)
+		}
+		b.WriteString("/></r>")
+		return b.String()
+	}
+	many := attributes(codec.MaxElementAttributes, "")
+	bound := strconv.Itoa(codec.MaxElementAttributes)
+	runProtectionCases(t, p, []protectionCase{
+		{"as many as the scanner follows", "application/xml", many, "", nil, ""},
+		{"duplicate among few", "application/xml", attributes(3, "a1"), "MTE_XML_INVALID",
+			[]string{"at byte " + strconv.Itoa(len(attributes(3, ""))-len("/></r>")+1), "attribute given twice"}, ""},
+		{"duplicate among many", "application/xml", attributes(codec.MaxElementAttributes-1, "a700"), "MTE_XML_INVALID",
+			[]string{"at byte " + strconv.Itoa(len(attributes(codec.MaxElementAttributes-1, ""))-len("/></r>")+1), "attribute given twice"}, ""},
+		{"past the scanner's bound", "application/xml", attributes(codec.MaxElementAttributes+1, ""), "MTE_XML_THREAT",
+			[]string{"more than " + bound + " attributes", "at byte " + strconv.Itoa(len(many)-len("/></r>")+1)}, ""},
 	})
 }
 

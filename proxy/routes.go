@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -127,20 +128,23 @@ func (r *routes) sealedAllowed(target []byte, scratch *[]byte) bool {
 // which it may grow; a path without escapes is returned as it is). ok is
 // false for a path that servers do not all read the same way, which no
 // pattern may be trusted to match: not starting with "/", a fragment, a
-// backslash, an empty segment ("//"), a dot segment (also before ";" or
-// percent-encoded), an invalid escape, or an escape decoding to "/", "\",
-// "%", "?", "#", ";" or a control character.
+// backslash, a ";" (Tomcat, Jetty and Spring drop path parameters, so
+// /admin;.css is /admin to them and not to Go or nginx), an empty segment
+// ("//"), a dot segment (also percent-encoded), an invalid escape, an escape decoding to "/", "\",
+// "%", "?", "#", ";" or a control character, or bytes that are not UTF-8
+// (decoders that read overlong forms take %c0%ae for "." and %c0%af for
+// "/").
 func routePath(target []byte, scratch *[]byte) (path []byte, ok bool) {
 	if q := bytes.IndexByte(target, '?'); q >= 0 {
 		target = target[:q]
 	}
 	if len(target) == 0 || target[0] != '/' || bytes.IndexByte(target, '#') >= 0 ||
-		bytes.IndexByte(target, '\\') >= 0 || bytes.Contains(target, strEmptySegment) ||
-		hasDotSegment(target) || hasDotParameterSegment(target) {
+		bytes.IndexByte(target, '\\') >= 0 || bytes.IndexByte(target, ';') >= 0 ||
+		bytes.Contains(target, strEmptySegment) || hasDotSegment(target) {
 		return nil, false
 	}
 	if bytes.IndexByte(target, '%') < 0 {
-		return target, true
+		return validUTF8(target)
 	}
 	out := (*scratch)[:0]
 	for i := 0; i < len(target); i++ {
@@ -162,30 +166,20 @@ func routePath(target []byte, scratch *[]byte) (path []byte, ok bool) {
 		out = append(out, c)
 	}
 	*scratch = out
-	return out, true
+	return validUTF8(out)
+}
+
+func validUTF8(path []byte) ([]byte, bool) {
+	if !utf8.Valid(path) {
+		return nil, false
+	}
+	return path, true
 }
 
 var (
 	strEmptySegment     = []byte("//")
 	strAmbiguousDecoded = []byte(`/\%?#;`)
 )
-
-// hasDotParameterSegment reports a segment that is a dot segment followed
-// by path parameters ("..;x"), which some servers (Tomcat) resolve as "..".
-func hasDotParameterSegment(path []byte) bool {
-	for len(path) > 0 {
-		path = path[1:]
-		end := bytes.IndexByte(path, '/')
-		if end < 0 {
-			end = len(path)
-		}
-		if semi := bytes.IndexByte(path[:end], ';'); semi >= 0 && (semi == 0 || isDotSegment(path[:semi])) {
-			return true
-		}
-		path = path[end:]
-	}
-	return false
-}
 
 func unhex(c byte) int {
 	switch {
@@ -220,7 +214,7 @@ func (s *Server) routePlain(h *fasthttp.RequestHeader, scratch *[]byte) plainRou
 		return plainOther
 	}
 	target, e := originForm(h.RequestURI())
-	if e != nil {
+	if e != nil || passesNoMethod(h.Method()) {
 		return plainNotFound
 	}
 	path, ok := routePath(target, scratch)
@@ -232,3 +226,17 @@ func (s *Server) routePlain(h *fasthttp.RequestHeader, scratch *[]byte) plainRou
 	}
 	return plainNotFound
 }
+
+// passesNoMethod reports the methods no route passes through, in any case:
+// CONNECT asks for a tunnel, and TRACE has the upstream echo the request as
+// it arrived, with what the relay and anything between it and the API
+// added (signatures, a proxy's identity fields), to an anonymous client.
+// An ordinary reverse proxy refuses both too.
+func passesNoMethod(method []byte) bool {
+	return bytes.EqualFold(method, strConnect) || bytes.EqualFold(method, strTrace)
+}
+
+var (
+	strConnect = []byte(fasthttp.MethodConnect)
+	strTrace   = []byte(fasthttp.MethodTrace)
+)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,8 @@ func TestRoutePath(t *testing.T) {
 		{"/public/./x", "", false},
 		{"/public/..;/admin", "", false},
 		{"/public/;/x", "", false},
+		{"/public/x;v=1", "", false},
+		{"/admin;.css", "", false},
 		{"//public/x", "", false},
 		{"/public//x", "", false},
 		{`/public\..\admin`, "", false},
@@ -94,6 +97,10 @@ func TestRoutePath(t *testing.T) {
 		{"/public/x%4", "", false},
 		{"/public/x%zz", "", false},
 		{"/public/x#frag", "", false},
+		{"/public/%c0%ae%c0%ae/admin", "", false}, // overlong "..": not UTF-8
+		{"/public/\xc0\xae\xc0\xae/admin", "", false},
+		{"/%c0%afadmin", "", false},
+		{"/caf%e9", "", false}, // Latin-1, not UTF-8
 		{"public/x", "", false},
 		{"", "", false},
 		{"?x", "", false},
@@ -123,6 +130,48 @@ func BenchmarkRouteMatch(b *testing.B) {
 			for b.Loop() {
 				if !r.sealedAllowed(uri, &scratch) {
 					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRouteMatchMany is the worst a plain request can make relay B pay
+// for matching: a path no pattern matches, against lists of 4, 100 and
+// 1,000 patterns (each tried in turn), and a path near MAX_HEADER_BYTES
+// against one pattern anchored at the start and one that is not.
+func BenchmarkRouteMatchMany(b *testing.B) {
+	short := []byte("/nothing/here?x=1")
+	long := []byte("/" + strings.Repeat("segment/", 2000)) // 16 KiB
+	for _, c := range []struct {
+		name   string
+		n      int
+		first  string
+		target []byte
+	}{
+		{"4 patterns", 4, "", short},
+		{"100 patterns", 100, "", short},
+		{"1000 patterns", 1000, "", short},
+		{"16KiB path, ^/public/", 1, `^/public/`, long},
+		{`16KiB path, .*/items/.*\.json$`, 1, `.*/items/.*\.json$`, long},
+		{`16KiB path, [a-z]{1000}x`, 1, `[a-z]{1000}x`, long},
+	} {
+		patterns := []string{c.first}
+		if c.first == "" {
+			patterns = patterns[:0]
+			for i := range c.n {
+				patterns = append(patterns, fmt.Sprintf(`^/svc%d/v[0-9]+/items/[0-9]+$`, i))
+			}
+		}
+		l, err := parseRouteList("PASS_THROUGH_ROUTES", strings.Join(patterns, ","))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			scratch := make([]byte, 0, len(c.target))
+			for b.Loop() {
+				if path, ok := routePath(c.target, &scratch); ok && l.match(path) {
+					b.Fatal("matched")
 				}
 			}
 		})

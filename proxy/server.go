@@ -288,7 +288,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// body by the chunks, as RFC 9112 §6.3 says, but whatever sent it may
 	// disagree on where the next request starts, so the connection must not
 	// carry one (request smuggling).
-	if h := &ctx.Request.Header; h.ContentLength() == -1 {
+	if h := &ctx.Request.Header; chunked(h) {
 		if _, both := findField(h.RawHeaders(), strContentLength); both {
 			ctx.SetConnectionClose()
 		}

@@ -122,6 +122,7 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{[]string{"JSON_MAX_DEPTH", "1025"}, "JSON_MAX_DEPTH"},
 		{[]string{"JSON_MAX_STRING_LENGTH", "1MiB"}, "JSON_MAX_STRING_LENGTH"},
 		{[]string{"XML_MAX_DEPTH", "100000"}, "XML_MAX_DEPTH"},
+		{[]string{"XML_MAX_ATTRIBUTES", "1025"}, "XML_MAX_ATTRIBUTES"},
 		{[]string{"XML_MAX_ATTRIBUTE_LENGTH", "x"}, "XML_MAX_ATTRIBUTE_LENGTH"},
 		{[]string{"JSON_RESPONSES", "true"}, "JSON_RESPONSES"},
 		{[]string{"XML_MAX_CHILDREN", "10", "XML_RESPONSES", "yes"}, "XML_RESPONSES"},

@@ -89,12 +89,15 @@ func run(st settings, log *slog.Logger) error {
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
 	go st.tls.Watch(watchCtx, tlsconf.DefaultPollInterval, log)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	// The signals are caught before the first request is served: until
+	// then a SIGHUP, whose default is to end the process, would kill a
+	// relay that already answers its probes.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
 	for waiting := true; waiting; {
 		select {
 		case err := <-serveErr:
