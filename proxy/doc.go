@@ -9,7 +9,8 @@
 // lists (PASS_THROUGH_ROUTES, MTE_ROUTES) and passthrough.go proxies the
 // plain requests they let through; protect.go refuses JSON and XML
 // bodies that break the message-protection limits; cors.go answers
-// browsers; errors.go lists every error a relay can answer.
+// browsers; errors.go lists every error a relay can answer; park.go
+// keeps idle keep-alive connections out of fasthttp between requests.
 //
 // It must never forward a frame that did not open, never let an x-mte-*
 // control header reach an upstream, never log a secret, and never answer an

@@ -166,6 +166,7 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		MaxRequestBodySize:    s.frameLimit,
 		Concurrency:           maxConcurrency,
 		CloseOnShutdown:       true,
+		ConnState:             trackIdle,
 		Logger:                fasthttpLogger{log: log, refusedTLS: &s.refusedTLSLog},
 	}
 	return s, nil
@@ -217,6 +218,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 		return nil
+	}
+	if s.cfg.TLS.Listener == nil {
+		ln = newParkingListener(ln, s.server, relayHandOffAbove)
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
