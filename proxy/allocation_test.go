@@ -171,3 +171,44 @@ func TestSignedZeroAllocations(t *testing.T) {
 		fasthttp.ReleaseResponse(resp)
 	}
 }
+
+// TestClearCopiesZeroAllocations: a request whose headers also travel in
+// clear, all of them (x-mte-encode-headers: false) or all but a list,
+// allocates nothing either: the list is matched against the app's header
+// value in place, and the clear copies go into the pooled request to B.
+func TestClearCopiesZeroAllocations(t *testing.T) {
+	up := fastUpstream(t)
+	b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	a := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	client := &fasthttp.HostClient{Addr: a.Addr}
+	body := make([]byte, 1024)
+	for _, encodeHeaders := range []string{"false", "authorization, Cookie ,x-tenant"} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(a.URL + "/api/items?id=42")
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.Header.Set("Authorization", "Bearer abc")
+		req.Header.Set("Cookie", "sid=1")
+		req.Header.Set("X-Tenant", "t1")
+		req.Header.Set("X-Route", "eu")
+		req.Header.Set("x-mte-outbound-token", relaytest.Token)
+		req.Header.Set("x-mte-upstream", b.URL)
+		req.Header.Set("x-mte-encode-headers", encodeHeaders)
+		req.SetBody(body)
+		send := func() {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != 1024 {
+				t.Fatalf("%s: %v %d %q", encodeHeaders, err, resp.StatusCode(), resp.Body())
+			}
+		}
+		for range 200 { // pair, fill pools
+			send()
+		}
+		allocs := testing.AllocsPerRun(500, send)
+		t.Logf("x-mte-encode-headers: %s: %.2f allocations per request", encodeHeaders, allocs)
+		if allocs > 0 {
+			t.Errorf("x-mte-encode-headers: %s: %.2f allocations per request, want 0", encodeHeaders, allocs)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}

@@ -40,7 +40,7 @@ var (
 	errBadEncodeType = newError("MTE_BAD_ENCODE_TYPE", 400,
 		"x-mte-encode-type must be MKE or MTE", "outbound, to the app")
 	errBadEncodeHeaders = newError("MTE_BAD_ENCODE_HEADERS", 400,
-		"x-mte-encode-headers must be true or false", "outbound, to the app")
+		"x-mte-encode-headers must be true, false or a list of header names", "outbound, to the app")
 	errBadEncodeURL = newError("MTE_BAD_ENCODE_URL", 400,
 		"x-mte-encode-url must be true or false", "outbound, to the app")
 	errBodyTooLarge = newError("MTE_BODY_TOO_LARGE", 413,

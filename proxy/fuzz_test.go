@@ -11,9 +11,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/pqrelay/pqrelay/internal/fuzzseed"
-
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/fuzzseed"
 )
 
 // FuzzParsePeerOrigin: x-mte-upstream comes from the app. Whatever it holds,
@@ -93,6 +92,107 @@ func FuzzValidTokenList(f *testing.F) {
 			if name == "" || !codec.ValidHeaderName([]byte(name)) {
 				t.Fatalf("%q accepted, with item %q", list, item)
 			}
+		}
+	})
+}
+
+// FuzzEncodeHeaders: x-mte-encode-headers comes from the app and decides
+// which of its headers an on-path observer sees. Whatever it holds, parsing
+// must not panic and must agree with a plain reading done with strings (true
+// and false in any case; otherwise names split at commas, trimmed, each a
+// token); for an accepted value, a header travels in clear exactly when the
+// value is false or a list that does not name it, in any case.
+//
+// Seeds: testdata/fuzz/FuzzEncodeHeaders, written from encodeHeadersSeeds.
+func FuzzEncodeHeaders(f *testing.F) {
+	f.Fuzz(func(t *testing.T, value, name []byte) {
+		inClear, sealedOnly, ok := parseEncodeHeaders(value)
+		v := string(value)
+		var listed []string
+		wantOK, wantClear := true, false
+		switch {
+		case v == "" || strings.EqualFold(v, "true"):
+		case strings.EqualFold(v, "false"):
+			wantClear = true
+		default:
+			wantClear = true
+			for _, item := range strings.Split(v, ",") {
+				item = strings.Trim(item, " \t")
+				if item == "" || !codec.ValidHeaderName([]byte(item)) {
+					wantOK = false
+				}
+				listed = append(listed, item)
+			}
+		}
+		if ok != wantOK || ok && inClear != wantClear {
+			t.Fatalf("parseEncodeHeaders(%q) = %v, %q, %v; want in clear %v, ok %v", value, inClear, sealedOnly, ok, wantClear, wantOK)
+		}
+		if !ok {
+			return
+		}
+		o := options{clearHeaders: inClear, sealedOnly: sealedOnly}
+		want := wantClear
+		for _, item := range listed {
+			if strings.EqualFold(item, string(name)) {
+				want = false
+			}
+		}
+		if got := o.headerInClear(name); got != want {
+			t.Fatalf("x-mte-encode-headers: %q: %q in clear %v, want %v", value, name, got, want)
+		}
+	})
+}
+
+func encodeHeadersSeeds() [][2]string {
+	return [][2]string{
+		{"", "Authorization"}, {"true", "Cookie"}, {"FALSE", "Cookie"}, {"False", "x-a"},
+		{"authorization, cookie", "Cookie"}, {"authorization, cookie", "X-Route"},
+		{"AUTHORIZATION,Cookie , \tx-tenant", "x-TENANT"}, {"x-a,", "x-a"}, {",x-a", "x-a"},
+		{"x-a,,x-b", "x-b"}, {"x-a, ,x-b", "x-b"}, {"x-a;q=1", "x-a"}, {"yes please", "yes"},
+		{"x-caf\u00e9", "x-caf\u00e9"}, {"\"cookie\"", "cookie"}, {"true,false", "false"},
+		{"x-a\r\nx-b", "x-b"}, {"cookie", " cookie"}, {"k\u212a", "kk"}, {",", ""},
+	}
+}
+
+// TestWriteEncodeHeadersSeeds rewrites testdata/fuzz/FuzzEncodeHeaders:
+//
+//	PQRELAY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteEncodeHeadersSeeds ./proxy
+func TestWriteEncodeHeadersSeeds(t *testing.T) {
+	if os.Getenv("PQRELAY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set PQRELAY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	for i, seed := range encodeHeadersSeeds() {
+		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzEncodeHeaders", fmt.Sprintf("seed-%02d", i)), []byte(seed[0]), []byte(seed[1]))
+	}
+}
+
+// FuzzRoutePath: the request target comes from the app, and a pass-through
+// pattern decides on what routePath makes of it. An accepted path must be
+// one that every server reads the same way: absolute, UTF-8, no query,
+// fragment, backslash, path parameter, empty or dot segment, and decoding it again (as an upstream
+// that decodes twice would) changes nothing.
+func FuzzRoutePath(f *testing.F) {
+	for _, seed := range []string{
+		"/public/x", "/public/x?a=/admin", "/%61dmin", "/public/..%2fadmin", "/public/%2e%2e/admin",
+		"/public/..;/admin", "//x", `/a\b`, "/%252e", "/x%", "/caf%C3%A9", "/a#b", "",
+		"/%c0%ae%c0%ae/x",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, target []byte) {
+		var scratch []byte
+		path, ok := routePath(target, &scratch)
+		if !ok {
+			return
+		}
+		p := string(path)
+		if p == "" || p[0] != '/' || !utf8.ValidString(p) || strings.ContainsAny(p, `?#\%;`) || strings.Contains(p, "//") ||
+			hasDotSegment(path) {
+			t.Fatalf("routePath(%q) = %q", target, p)
+		}
+		var again []byte
+		if twice, ok := routePath(path, &again); !ok || string(twice) != p {
+			t.Fatalf("routePath(%q) = %q, then %q, %v", target, p, twice, ok)
 		}
 	})
 }
@@ -192,35 +292,4 @@ func TestWriteDomainMapSeeds(t *testing.T) {
 	for i, seed := range domainMapSeeds {
 		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzParseDomainMap", fmt.Sprintf("seed-%02d", i)), []byte(seed))
 	}
-}
-
-// FuzzRoutePath: the request target comes from the app, and a pass-through
-// pattern decides on what routePath makes of it. An accepted path must be
-// one that every server reads the same way: absolute, UTF-8, no query,
-// fragment, backslash, path parameter, empty or dot segment, and decoding it again (as an upstream
-// that decodes twice would) changes nothing.
-func FuzzRoutePath(f *testing.F) {
-	for _, seed := range []string{
-		"/public/x", "/public/x?a=/admin", "/%61dmin", "/public/..%2fadmin", "/public/%2e%2e/admin",
-		"/public/..;/admin", "//x", `/a\b`, "/%252e", "/x%", "/caf%C3%A9", "/a#b", "",
-		"/%c0%ae%c0%ae/x",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, target []byte) {
-		var scratch []byte
-		path, ok := routePath(target, &scratch)
-		if !ok {
-			return
-		}
-		p := string(path)
-		if p == "" || p[0] != '/' || !utf8.ValidString(p) || strings.ContainsAny(p, `?#\%;`) || strings.Contains(p, "//") ||
-			hasDotSegment(path) {
-			t.Fatalf("routePath(%q) = %q", target, p)
-		}
-		var again []byte
-		if twice, ok := routePath(path, &again); !ok || string(twice) != p {
-			t.Fatalf("routePath(%q) = %q, then %q, %v", target, p, twice, ok)
-		}
-	})
 }

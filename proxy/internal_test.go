@@ -59,6 +59,45 @@ func TestErrorTableDocumented(t *testing.T) {
 	}
 }
 
+// TestMigratingGuideCodes keeps docs/MIGRATING.md true to the error table:
+// every relay error code it gives a status, and every code in its error
+// statuses section, is one a relay answers, with that status.
+func TestMigratingGuideCodes(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/MIGRATING.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]int{}
+	for _, e := range errorTable {
+		status[e.code] = e.status
+	}
+	checked := 0
+	for _, re := range []string{"(\\d{3}) `(MTE_[A-Z_]+)`", "`(MTE_[A-Z_]+)` \\((\\d{3})\\)"} {
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(string(doc), -1) {
+			code, n := m[2], m[1]
+			if strings.HasPrefix(m[1], "MTE_") {
+				code, n = m[1], m[2]
+			}
+			if want, _ := strconv.Atoi(n); status[code] != want {
+				t.Errorf("docs/MIGRATING.md gives %s the status %s; the relay answers %d", code, n, status[code])
+			}
+			checked++
+		}
+	}
+	_, section, _ := strings.Cut(string(doc), "\n## Error statuses\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, m := range regexp.MustCompile("`(MTE_[A-Z_]+)`").FindAllStringSubmatch(section, -1) {
+		if _, ok := status[m[1]]; !ok {
+			t.Errorf("docs/MIGRATING.md's error statuses name %s, which proxy/errors.go does not define", m[1])
+		}
+		checked++
+	}
+	if checked < 20 {
+		t.Fatalf("only %d codes found in docs/MIGRATING.md: has its layout changed?", checked)
+	}
+}
+
 // TestPeerTableEvictsIdle: with ALLOWED_PEERS unset, a table filled with
 // origins named once (junk from a token holder, typos) no longer locks real
 // peers out: once those have gone unnamed for peerEvictIdle, a new peer

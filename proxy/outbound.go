@@ -20,7 +20,8 @@ package proxy
 //     refuses links, or the app asked for clear copies) it is POSTed to
 //     the peer at /api/mte-relay (or at the app's own URI when
 //     x-mte-encode-url is false) with x-mte-client-id; with
-//     x-mte-encode-headers false the app's headers travel in clear too.
+//     x-mte-encode-headers false the app's headers travel in clear too,
+//     and with a list of names all but those.
 //  5. openResponse(): a 200 answer is a response frame that must carry the
 //     same counter, open under the response key and name this request's
 //     tag; with JSON_RESPONSES or XML_RESPONSES its body is scanned
@@ -281,8 +282,8 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 // sealRequest appends the sealed frame of the app's request to dst (stage
 // 3). The header fields come from the section as the app sent it (see
 // nextField); with x-mte-encode-headers false they are also copied into
-// clearCopies (unless nil), in clear, while the sealed copy stays the one
-// the inbound relay uses.
+// clearCopies (unless nil), in clear, and with a list all but the listed
+// ones are, while the sealed copy stays the one the inbound relay uses.
 func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.Request, sess *outSession, counter uint64) ([]byte, *relayError) {
 	in := app.req
 	frame := codec.AppendHeader(dst, codec.Header{
@@ -306,7 +307,7 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 		if !env.AddHeader(name, value) {
 			return dst, errTooManyHeaders
 		}
-		if app.opts.clearHeaders && clearCopies != nil {
+		if clearCopies != nil && app.opts.headerInClear(name) {
 			clearCopies.Header.AddBytesKV(name, value)
 		}
 	}
@@ -314,7 +315,7 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 		if !env.AddHeader(strRequestID, app.newID) {
 			return dst, errTooManyHeaders
 		}
-		if app.opts.clearHeaders && clearCopies != nil {
+		if clearCopies != nil && app.opts.headerInClear(strRequestID) {
 			clearCopies.Header.AddBytesKV(strRequestID, app.newID)
 		}
 	}
