@@ -510,6 +510,7 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, errBadRequest)
 	}
 	ctx.SetConnectionClose()
+	lingerAfterRefusal(ctx.Conn())
 }
 
 // refusedBody says why admit gave a request no room for its body.
