@@ -10,6 +10,7 @@ import (
 	"github.com/pqrelay/pqrelay/codec"
 	"github.com/pqrelay/pqrelay/internal/jsonshape"
 	"github.com/pqrelay/pqrelay/internal/metrics"
+	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/pqrelay/pqrelay/upsign"
 	"github.com/valyala/fasthttp"
@@ -18,15 +19,21 @@ import (
 // TestZeroAllocations: in steady state a request through the pair (app
 // client → A → B → upstream and back) allocates nothing (docs/ARCHITECTURE.md
 // §4.1), over a relay link and over per-request HTTP alike, with metrics
-// recorded on both relays.
+// recorded on both relays, and with B choosing the API by Host from
+// DOMAIN_MAP (a key without the port: the longer of the two lookups).
 func TestZeroAllocations(t *testing.T) {
 	for _, carriage := range []struct {
-		name  string
-		links bool
-	}{{"link", true}, {"HTTP", false}} {
+		name      string
+		links     bool
+		domainMap bool
+	}{{"link", true, false}, {"HTTP", false, false}, {"link DOMAIN_MAP", true, true}, {"HTTP DOMAIN_MAP", false, true}} {
 		t.Run(carriage.name, func(t *testing.T) {
 			up := fastUpstream(t)
 			cfgB := relaytest.BaseConfig(up)
+			if carriage.domainMap {
+				cfgB.Upstream = ""
+				cfgB.Domains = []proxy.Domain{{Host: "api.example.com", Upstream: "http://127.0.0.1:9"}, {Host: "127.0.0.1", Upstream: up}}
+			}
 			recA, recB := newRecorder(), newRecorder()
 			cfgB.Metrics = recB
 			b := relaytest.StartRelay(t, cfgB, nil, "")
@@ -159,6 +166,47 @@ func TestSignedZeroAllocations(t *testing.T) {
 		}
 		if allocs := testing.AllocsPerRun(500, send); allocs > 0 {
 			t.Errorf("%s %s: %.2f allocations per request, want 0", signing.Scheme, signing.Algorithm, allocs)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+// TestClearCopiesZeroAllocations: a request whose headers also travel in
+// clear, all of them (x-mte-encode-headers: false) or all but a list,
+// allocates nothing either: the list is matched against the app's header
+// value in place, and the clear copies go into the pooled request to B.
+func TestClearCopiesZeroAllocations(t *testing.T) {
+	up := fastUpstream(t)
+	b := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	a := relaytest.StartRelay(t, relaytest.BaseConfig(up), nil, "")
+	client := &fasthttp.HostClient{Addr: a.Addr}
+	body := make([]byte, 1024)
+	for _, encodeHeaders := range []string{"false", "authorization, Cookie ,x-tenant"} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(a.URL + "/api/items?id=42")
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.Header.Set("Authorization", "Bearer abc")
+		req.Header.Set("Cookie", "sid=1")
+		req.Header.Set("X-Tenant", "t1")
+		req.Header.Set("X-Route", "eu")
+		req.Header.Set("x-mte-outbound-token", relaytest.Token)
+		req.Header.Set("x-mte-upstream", b.URL)
+		req.Header.Set("x-mte-encode-headers", encodeHeaders)
+		req.SetBody(body)
+		send := func() {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != 1024 {
+				t.Fatalf("%s: %v %d %q", encodeHeaders, err, resp.StatusCode(), resp.Body())
+			}
+		}
+		for range 200 { // pair, fill pools
+			send()
+		}
+		allocs := testing.AllocsPerRun(500, send)
+		t.Logf("x-mte-encode-headers: %s: %.2f allocations per request", encodeHeaders, allocs)
+		if allocs > 0 {
+			t.Errorf("x-mte-encode-headers: %s: %.2f allocations per request, want 0", encodeHeaders, allocs)
 		}
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)

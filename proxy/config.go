@@ -23,8 +23,13 @@ type Config struct {
 	Role Role
 	// Upstream is UPSTREAM: the API this relay proxies to in the inbound
 	// role, an http or https origin with an optional base path. Required
-	// unless Role is RoleOutbound.
+	// unless Role is RoleOutbound or Domains is set; not with Domains.
 	Upstream string
+	// Domains is DOMAIN_MAP (ParseDomainMap): several APIs, each chosen by
+	// the Host that frames, pairing requests and links arrive under, each
+	// with its own upstream, sessions and settings. Default none: the one
+	// API is Upstream.
+	Domains []Domain
 	// ClientIDSecret is CLIENT_ID_SECRET, shared by both relays of a pair:
 	// at least 32 characters, and not predictable (see weakSecret).
 	// Required.
@@ -259,27 +264,22 @@ func (c Config) Validate() error {
 	if c.Role > RoleInbound {
 		return errors.New("RELAY_ROLE: must be both, outbound or inbound")
 	}
-	if c.Role.inbound() {
+	switch {
+	case len(c.Domains) > 0 && !c.Role.inbound():
+		return errors.New("DOMAIN_MAP: relay A (RELAY_ROLE=outbound) serves no upstream; set it on relay B")
+	case len(c.Domains) > 0 && c.Upstream != "":
+		return errors.New("DOMAIN_MAP: set either UPSTREAM or DOMAIN_MAP, not both; with DOMAIN_MAP every entry names its upstream")
+	case c.Role.inbound() && len(c.Domains) == 0:
 		if _, _, err := parseUpstream(c.Upstream); err != nil {
 			return err
 		}
 	}
-	switch {
-	case len(c.ClientIDSecret) < session.MinSecretLen:
-		return errors.New("CLIENT_ID_SECRET: must be at least 32 characters, the same on both relays")
-	case weakSecret(c.ClientIDSecret):
-		return errors.New("CLIENT_ID_SECRET: too predictable (a repeated pattern, or too few different characters); use random characters, e.g. openssl rand -hex 32")
+	if err := validateSecret(c.ClientIDSecret); err != nil {
+		return errors.New("CLIENT_ID_SECRET: " + err.Error())
 	}
 	if c.Role.outbound() {
-		switch {
-		case c.OutboundToken == "":
-			return errors.New("OUTBOUND_TOKEN: required; apps send it in x-mte-outbound-token")
-		case len(c.OutboundToken) < MinTokenLen:
-			return errors.New("OUTBOUND_TOKEN: must be at least 16 characters, e.g. openssl rand -hex 16")
-		case !visibleASCII(c.OutboundToken):
-			return errors.New("OUTBOUND_TOKEN: must be visible ASCII characters only (no spaces or controls), since apps send it as a header value")
-		case periodic(c.OutboundToken):
-			return errors.New("OUTBOUND_TOKEN: too predictable (a repeated pattern); use random characters, e.g. openssl rand -hex 16")
+		if err := validateToken(c.OutboundToken); err != nil {
+			return errors.New("OUTBOUND_TOKEN: " + err.Error())
 		}
 	}
 	switch {
@@ -303,18 +303,8 @@ func (c Config) Validate() error {
 	if err := validateLimits(c); err != nil {
 		return err
 	}
-	for _, h := range c.Headers {
-		name := []byte(h.Name)
-		switch {
-		case !codec.ValidHeaderName(name) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl(name):
-			return errors.New("HEADERS: " + quoteName(h.Name) + " is not a valid header to add")
-		case isHopByHop(name, nil) || bytes.EqualFold(name, strContentLength) || bytes.EqualFold(name, strHost):
-			// Set on every request and response, these would redefine how
-			// messages are framed or routed: a request smuggling tool.
-			return errors.New("HEADERS: " + quoteName(h.Name) + " describes the connection or the message's framing; relays set it themselves")
-		case hasPrefixFold(name, accessControlPrefix):
-			return errors.New("HEADERS: " + quoteName(h.Name) + " is a CORS header; set CORS_ORIGINS, CORS_CREDENTIALS and CORS_EXPOSE_HEADERS instead")
-		}
+	if err := c.checkHeaders(c.Headers); err != nil {
+		return errors.New("HEADERS: " + err.Error())
 	}
 	if c.Signing.Scheme != "" {
 		if !c.Role.inbound() {
@@ -322,11 +312,6 @@ func (c Config) Validate() error {
 		}
 		if _, err := upsign.New(c.Signing); err != nil {
 			return err
-		}
-		for _, h := range c.Headers {
-			if c.Signing.Replaces(h.Name) {
-				return errors.New("HEADERS: " + quoteName(h.Name) + " would be replaced by relay B's upstream signature (UPSTREAM_SIGNING)")
-			}
 		}
 	}
 	// Checked in every role, so that a relay whose role changes later
@@ -339,7 +324,108 @@ func (c Config) Validate() error {
 			return errors.New("ALLOWED_PEERS: " + quoteName(p) + " is not an origin like https://relay.example.com:8443")
 		}
 	}
-	return c.validateCORS()
+	if err := c.validateCORS(); err != nil {
+		return err
+	}
+	return c.validateDomains()
+}
+
+// validateDomains checks each DOMAIN_MAP entry's values by the rules of the
+// variables they stand in for; each error names the entry and the field.
+func (c Config) validateDomains() error {
+	seen := map[string]bool{}
+	for _, d := range c.Domains {
+		prefix := "DOMAIN_MAP: " + quoteName(d.Host) + ": "
+		host, err := domainKey(d.Host)
+		switch {
+		case err != nil:
+			return errors.New(prefix + err.Error())
+		case seen[host]:
+			return errors.New(prefix + "the host is listed twice (keys are case-insensitive)")
+		}
+		seen[host] = true
+		if _, _, err := parseUpstream(d.Upstream); err != nil {
+			return errors.New(prefix + "upstream: " + strings.TrimPrefix(err.Error(), "UPSTREAM: "))
+		}
+		if d.ClientIDSecret != "" {
+			if err := validateSecret(d.ClientIDSecret); err != nil {
+				return errors.New(prefix + "client_id_secret: " + err.Error())
+			}
+		}
+		if d.OutboundToken != "" {
+			if err := validateToken(d.OutboundToken); err != nil {
+				return errors.New(prefix + "outbound_token: " + err.Error())
+			}
+		}
+		if err := c.checkHeaders(d.Headers); err != nil {
+			return errors.New(prefix + "headers: " + err.Error())
+		}
+		pt, mte := c.PassThroughRoutes, c.MTERoutes
+		if d.PassThroughRoutes != nil {
+			pt = *d.PassThroughRoutes
+		}
+		if d.MTERoutes != nil {
+			mte = *d.MTERoutes
+		}
+		if _, err := parseRoutes(domainField(d.Host, "pass_through_routes"), pt, domainField(d.Host, "mte_routes"), mte); err != nil {
+			return err
+		}
+		for _, o := range d.CORSOrigins {
+			if err := c.checkCORSOrigin(o); err != nil {
+				if _, ok := corsOrigin(o); ok {
+					return errors.New(prefix + "cors_origins: " + quoteName(o) + " cannot be combined with CORS_CREDENTIALS=true; browsers refuse credentials with * and any site's sandboxed frames send Origin: null")
+				}
+				return errors.New(prefix + "cors_origins: " + err.Error())
+			}
+		}
+	}
+	return nil
+}
+
+// validateSecret applies CLIENT_ID_SECRET's rules; the error lacks the name.
+func validateSecret(secret string) error {
+	switch {
+	case len(secret) < session.MinSecretLen:
+		return errors.New("must be at least 32 characters, the same on both relays")
+	case weakSecret(secret):
+		return errors.New("too predictable (a repeated pattern, or too few different characters); use random characters, e.g. openssl rand -hex 32")
+	}
+	return nil
+}
+
+// validateToken applies OUTBOUND_TOKEN's rules; the error lacks the name.
+func validateToken(token string) error {
+	switch {
+	case token == "":
+		return errors.New("required; apps send it in x-mte-outbound-token")
+	case len(token) < MinTokenLen:
+		return errors.New("must be at least 16 characters, e.g. openssl rand -hex 16")
+	case !visibleASCII(token):
+		return errors.New("must be visible ASCII characters only (no spaces or controls), since apps send it as a header value")
+	case periodic(token):
+		return errors.New("too predictable (a repeated pattern); use random characters, e.g. openssl rand -hex 16")
+	}
+	return nil
+}
+
+// checkHeaders applies HEADERS' rules to hs; the error lacks the name.
+func (c Config) checkHeaders(hs []Header) error {
+	for _, h := range hs {
+		name := []byte(h.Name)
+		switch {
+		case !codec.ValidHeaderName(name) || !codec.ValidHeaderValue([]byte(h.Value)) || isControl(name):
+			return errors.New(quoteName(h.Name) + " is not a valid header to add")
+		case isHopByHop(name, nil) || bytes.EqualFold(name, strContentLength) || bytes.EqualFold(name, strHost):
+			// Set on every request and response, these would redefine how
+			// messages are framed or routed: a request smuggling tool.
+			return errors.New(quoteName(h.Name) + " describes the connection or the message's framing; relays set it themselves")
+		case hasPrefixFold(name, accessControlPrefix):
+			return errors.New(quoteName(h.Name) + " is a CORS header; set CORS_ORIGINS, CORS_CREDENTIALS and CORS_EXPOSE_HEADERS instead")
+		case c.Signing.Scheme != "" && c.Signing.Replaces(h.Name):
+			return errors.New(quoteName(h.Name) + " would be replaced by relay B's upstream signature (UPSTREAM_SIGNING)")
+		}
+	}
+	return nil
 }
 
 // validateCORS checks the CORS_* variables. The Fetch standard's CORS check
@@ -348,13 +434,11 @@ func (c Config) Validate() error {
 // neither may be combined with CORS_CREDENTIALS.
 func (c Config) validateCORS() error {
 	for _, o := range c.CORSOrigins {
-		switch canonical, ok := corsOrigin(o); {
-		case !ok:
-			return errors.New("CORS_ORIGINS: " + quoteName(o) + " is not an origin like https://app.example.com, nor null or *")
-		case c.CORSCredentials && canonical == "*":
-			return errors.New("CORS_CREDENTIALS: true cannot be combined with CORS_ORIGINS=*; browsers refuse credentials with a wildcard origin, so list the origins")
-		case c.CORSCredentials && canonical == "null":
-			return errors.New("CORS_CREDENTIALS: true cannot be combined with null in CORS_ORIGINS; any site's sandboxed frames send Origin: null")
+		if err := c.checkCORSOrigin(o); err != nil {
+			if _, ok := corsOrigin(o); ok {
+				return errors.New("CORS_CREDENTIALS: " + err.Error())
+			}
+			return errors.New("CORS_ORIGINS: " + err.Error())
 		}
 	}
 	for _, m := range c.CORSMethods {
@@ -366,6 +450,20 @@ func (c Config) validateCORS() error {
 		if !codec.ValidHeaderName([]byte(h)) {
 			return errors.New("CORS_EXPOSE_HEADERS: " + quoteName(h) + " is not a header name")
 		}
+	}
+	return nil
+}
+
+// checkCORSOrigin checks one CORS_ORIGINS entry against CORS_CREDENTIALS;
+// the error lacks the variable's name.
+func (c Config) checkCORSOrigin(o string) error {
+	switch canonical, ok := corsOrigin(o); {
+	case !ok:
+		return errors.New(quoteName(o) + " is not an origin like https://app.example.com, nor null or *")
+	case c.CORSCredentials && canonical == "*":
+		return errors.New("true cannot be combined with CORS_ORIGINS=*; browsers refuse credentials with a wildcard origin, so list the origins")
+	case c.CORSCredentials && canonical == "null":
+		return errors.New("true cannot be combined with null in CORS_ORIGINS; any site's sandboxed frames send Origin: null")
 	}
 	return nil
 }
@@ -424,6 +522,13 @@ func (c Config) Warnings() []string {
 	// protect nothing, which an operator would not guess.
 	if c.Role == RoleInbound && (c.JSONResponses || c.XMLResponses) {
 		w = append(w, "JSON_RESPONSES/XML_RESPONSES act on the outbound relay, and RELAY_ROLE is inbound: set them on relay A")
+	}
+	if c.Role == RoleInbound {
+		for _, d := range c.Domains {
+			if d.OutboundToken != "" || d.CORSOrigins != nil {
+				w = append(w, "DOMAIN_MAP: "+quoteName(d.Host)+": outbound_token and cors_origins act on app requests, and RELAY_ROLE is inbound: they have no effect")
+			}
+		}
 	}
 	if c.Role == RoleOutbound && (c.JSONLimits.Enabled() && !c.JSONResponses || c.XMLLimits.Enabled() && !c.XMLResponses) {
 		w = append(w, "JSON_MAX_*/XML_MAX_* check requests on the inbound relay, and RELAY_ROLE is outbound: set them on relay B (or set JSON_RESPONSES/XML_RESPONSES to check responses here)")

@@ -4,7 +4,9 @@
 // sends it to the inbound relay named by x-mte-upstream; as the inbound
 // relay it opens frames, rebuilds the request for UPSTREAM (signed last,
 // with package upsign, when UPSTREAM_SIGNING is set) and seals the answer
-// back. outbound.go is relay A's path and inbound.go relay B's, each
+// back. site.go holds what the inbound role needs per API: one site, or
+// one per DOMAIN_MAP entry chosen by Host (domains.go parses the map).
+// outbound.go is relay A's path and inbound.go relay B's, each
 // opening with a walk through its stages; routes.go holds relay B's route
 // lists (PASS_THROUGH_ROUTES, MTE_ROUTES) and passthrough.go proxies the
 // plain requests they let through; protect.go refuses JSON and XML

@@ -125,6 +125,8 @@ func TestFaithful(t *testing.T) {
 		{"x-mte-encode-type": "mke", "x-mte-encode-headers": "false"},
 		{"x-mte-encode-url": "false"},
 		{"x-mte-encode-type": "MTE", "x-mte-encode-headers": "FALSE", "x-mte-encode-url": "false"},
+		{"x-mte-encode-headers": "x-multi, Content-Type"},
+		{"x-mte-encode-type": "MTE", "x-mte-encode-headers": "authorization", "x-mte-encode-url": "false"},
 	}
 	for _, opt := range options {
 		for _, c := range cases {
@@ -224,7 +226,16 @@ func TestBadOptionsNameTheHeader(t *testing.T) {
 	p := relaytest.NewPair(t, relaytest.Options{})
 	for _, c := range []struct{ header, value, code string }{
 		{"x-mte-encode-type", "AES", "MTE_BAD_ENCODE_TYPE"},
-		{"x-mte-encode-headers", "yes", "MTE_BAD_ENCODE_HEADERS"},
+		// Anything but true and false is a list of header names: an item
+		// that is empty or not a token refuses the request.
+		{"x-mte-encode-headers", "yes please", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", "authorization,", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", ",authorization", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", "authorization,,cookie", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", "authorization, ,cookie", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", "authorization;q=1", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", "x-caf\u00e9", "MTE_BAD_ENCODE_HEADERS"},
+		{"x-mte-encode-headers", "\"cookie\"", "MTE_BAD_ENCODE_HEADERS"},
 		{"x-mte-encode-url", "0", "MTE_BAD_ENCODE_URL"},
 	} {
 		req := p.Request(t, "GET", "/x", nil)

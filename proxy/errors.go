@@ -40,7 +40,7 @@ var (
 	errBadEncodeType = newError("MTE_BAD_ENCODE_TYPE", 400,
 		"x-mte-encode-type must be MKE or MTE", "outbound, to the app")
 	errBadEncodeHeaders = newError("MTE_BAD_ENCODE_HEADERS", 400,
-		"x-mte-encode-headers must be true or false", "outbound, to the app")
+		"x-mte-encode-headers must be true, false or a list of header names", "outbound, to the app")
 	errBadEncodeURL = newError("MTE_BAD_ENCODE_URL", 400,
 		"x-mte-encode-url must be true or false", "outbound, to the app")
 	errBodyTooLarge = newError("MTE_BODY_TOO_LARGE", 413,
@@ -115,6 +115,8 @@ var (
 		"this relay's RELAY_ROLE is inbound: it does not relay app requests; send them to the outbound relay", "inbound-only relay, to the app")
 	errOutboundOnly = newError("MTE_OUTBOUND_ONLY", 403,
 		"this relay's RELAY_ROLE is outbound: it neither pairs nor opens frames; x-mte-upstream must name an inbound relay", "outbound-only relay, to the outbound relay")
+	errUnknownHost = newError("MTE_UNKNOWN_HOST", 421,
+		"this inbound relay serves no DOMAIN_MAP entry for the host x-mte-upstream names; name a host it serves", "inbound, to the outbound relay")
 	errPeerTLS = newError("MTE_PEER_TLS", 502,
 		"TLS to the inbound relay failed: its certificate is not trusted or lacks the name, or it refused this relay's client certificate (the message says which side to fix)", "outbound, to the app")
 	errRouteNotFound = newError("MTE_ROUTE_NOT_FOUND", 404,
@@ -163,7 +165,7 @@ var errorTable = []*relayError{
 	errForbiddenHeader, errSessionUnknown, errClientIDInvalid, errFrameRejected,
 	errPairRejected, errStoreUnavailable, errInternal, errJSONThreat, errJSONInvalid, errXMLThreat,
 	errXMLInvalid, errResponseThreat, errResponseInvalid, errCORSOrigin, errInboundOnly, errOutboundOnly,
-	errPeerTLS, errUpstreamTLS, errRouteNotFound,
+	errPeerTLS, errUpstreamTLS, errUnknownHost, errRouteNotFound,
 }
 
 // ErrorCodes returns every relay error code in the table's order, the

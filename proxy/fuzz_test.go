@@ -1,12 +1,18 @@
 package proxy
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/pqrelay/pqrelay/codec"
+	"github.com/pqrelay/pqrelay/internal/fuzzseed"
 )
 
 // FuzzParsePeerOrigin: x-mte-upstream comes from the app. Whatever it holds,
@@ -90,6 +96,76 @@ func FuzzValidTokenList(f *testing.F) {
 	})
 }
 
+// FuzzEncodeHeaders: x-mte-encode-headers comes from the app and decides
+// which of its headers an on-path observer sees. Whatever it holds, parsing
+// must not panic and must agree with a plain reading done with strings (true
+// and false in any case; otherwise names split at commas, trimmed, each a
+// token); for an accepted value, a header travels in clear exactly when the
+// value is false or a list that does not name it, in any case.
+//
+// Seeds: testdata/fuzz/FuzzEncodeHeaders, written from encodeHeadersSeeds.
+func FuzzEncodeHeaders(f *testing.F) {
+	f.Fuzz(func(t *testing.T, value, name []byte) {
+		inClear, sealedOnly, ok := parseEncodeHeaders(value)
+		v := string(value)
+		var listed []string
+		wantOK, wantClear := true, false
+		switch {
+		case v == "" || strings.EqualFold(v, "true"):
+		case strings.EqualFold(v, "false"):
+			wantClear = true
+		default:
+			wantClear = true
+			for _, item := range strings.Split(v, ",") {
+				item = strings.Trim(item, " \t")
+				if item == "" || !codec.ValidHeaderName([]byte(item)) {
+					wantOK = false
+				}
+				listed = append(listed, item)
+			}
+		}
+		if ok != wantOK || ok && inClear != wantClear {
+			t.Fatalf("parseEncodeHeaders(%q) = %v, %q, %v; want in clear %v, ok %v", value, inClear, sealedOnly, ok, wantClear, wantOK)
+		}
+		if !ok {
+			return
+		}
+		o := options{clearHeaders: inClear, sealedOnly: sealedOnly}
+		want := wantClear
+		for _, item := range listed {
+			if strings.EqualFold(item, string(name)) {
+				want = false
+			}
+		}
+		if got := o.headerInClear(name); got != want {
+			t.Fatalf("x-mte-encode-headers: %q: %q in clear %v, want %v", value, name, got, want)
+		}
+	})
+}
+
+func encodeHeadersSeeds() [][2]string {
+	return [][2]string{
+		{"", "Authorization"}, {"true", "Cookie"}, {"FALSE", "Cookie"}, {"False", "x-a"},
+		{"authorization, cookie", "Cookie"}, {"authorization, cookie", "X-Route"},
+		{"AUTHORIZATION,Cookie , \tx-tenant", "x-TENANT"}, {"x-a,", "x-a"}, {",x-a", "x-a"},
+		{"x-a,,x-b", "x-b"}, {"x-a, ,x-b", "x-b"}, {"x-a;q=1", "x-a"}, {"yes please", "yes"},
+		{"x-caf\u00e9", "x-caf\u00e9"}, {"\"cookie\"", "cookie"}, {"true,false", "false"},
+		{"x-a\r\nx-b", "x-b"}, {"cookie", " cookie"}, {"k\u212a", "kk"}, {",", ""},
+	}
+}
+
+// TestWriteEncodeHeadersSeeds rewrites testdata/fuzz/FuzzEncodeHeaders:
+//
+//	PQRELAY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteEncodeHeadersSeeds ./proxy
+func TestWriteEncodeHeadersSeeds(t *testing.T) {
+	if os.Getenv("PQRELAY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set PQRELAY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	for i, seed := range encodeHeadersSeeds() {
+		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzEncodeHeaders", fmt.Sprintf("seed-%02d", i)), []byte(seed[0]), []byte(seed[1]))
+	}
+}
+
 // FuzzRoutePath: the request target comes from the app, and a pass-through
 // pattern decides on what routePath makes of it. An accepted path must be
 // one that every server reads the same way: absolute, UTF-8, no query,
@@ -119,4 +195,101 @@ func FuzzRoutePath(f *testing.F) {
 			t.Fatalf("routePath(%q) = %q, then %q, %v", target, p, twice, ok)
 		}
 	})
+}
+
+// domainMapSeeds are FuzzParseDomainMap's seeds, valid and not.
+var domainMapSeeds = []string{
+	`{"api.example.com":{"upstream":"http://127.0.0.1:9000"}}`,
+	`{"API.Example.com:8443":{"upstream":"https://api.internal/v1","client_id_secret":"9f1c3a7e52d84b06e1a9c4f27b3d8e50",` +
+		`"outbound_token":"4b7e19c2a05fd386","cors_origins":"https://a.example, null","headers":{"X-Tenant":"a","X-B":""}}}`,
+	`{"[::1]:8081":{"upstream":"http://h"},"10.0.0.1":{"upstream":"http://h","cors_origins":"","headers":{}}}`,
+	`{"a":{"upstream":"http://h"},"A":{"upstream":"http://h"}}`,
+	`{"a":{"upstream":"http://h","upstrem":"x"}}`,
+	`{"a":{"upstream":1}}`, `{"a":{"headers":{"X":1},"upstream":"u"}}`, `{"a":null}`, `{"a":[]}`, `{}`, `[]`, `null`, ``,
+	`{"a:0":{"upstream":"u"}}`, `{"a:":{"upstream":"u"}}`, `{"-a":{"upstream":"u"}}`, `{"a..b":{"upstream":"u"}}`,
+	`{"a":{"upstream":"u"}} {}`, `{"a":{"upstream":"u","client_id_secret":""}}`, `{"a":{"upstream":"u","headers":null}}`,
+	`{"a":{"upstream":"u","pass_through_routes":"^/health$,^/a{1,2}$","mte_routes":""}}`, `{"a":{"upstream":"u","mte_routes":["^/x"]}}`,
+}
+
+// FuzzParseDomainMap: DOMAIN_MAP is operator input, but a typo in it must
+// be an error and never a panic or an entry that means something else.
+// Whatever is accepted has lower-case, well-formed, distinct keys that
+// parse to themselves and an upstream, errors are one line naming
+// DOMAIN_MAP, and the entries written back as JSON parse to the same.
+func FuzzParseDomainMap(f *testing.F) {
+	for _, seed := range domainMapSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		domains, err := ParseDomainMap(string(raw))
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "DOMAIN_MAP: ") || strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("%q: error %q is not one line naming DOMAIN_MAP", raw, msg)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, d := range domains {
+			if again, err := domainKey(d.Host); err != nil || again != d.Host || seen[d.Host] {
+				t.Fatalf("%q: key %q → %q, %v, seen before %v", raw, d.Host, again, err, seen[d.Host])
+			}
+			seen[d.Host] = true
+		}
+		again, err := ParseDomainMap(string(domainMapJSON(t, domains)))
+		if err != nil || !reflect.DeepEqual(again, domains) {
+			t.Fatalf("%q → %+v → %s → %+v, %v", raw, domains, domainMapJSON(t, domains), again, err)
+		}
+	})
+}
+
+// domainMapJSON writes domains back as DOMAIN_MAP, in their order.
+func domainMapJSON(t *testing.T, domains []Domain) []byte {
+	b := []byte{'{'}
+	for i, d := range domains {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		fields := map[string]any{"upstream": d.Upstream}
+		if d.ClientIDSecret != "" {
+			fields["client_id_secret"] = d.ClientIDSecret
+		}
+		if d.OutboundToken != "" {
+			fields["outbound_token"] = d.OutboundToken
+		}
+		if d.CORSOrigins != nil {
+			fields["cors_origins"] = strings.Join(d.CORSOrigins, ",")
+		}
+		if d.Headers != nil {
+			m := map[string]string{}
+			for _, h := range d.Headers {
+				m[h.Name] = h.Value
+			}
+			fields["headers"] = m
+		}
+		if d.PassThroughRoutes != nil {
+			fields["pass_through_routes"] = *d.PassThroughRoutes
+		}
+		if d.MTERoutes != nil {
+			fields["mte_routes"] = *d.MTERoutes
+		}
+		key, err1 := json.Marshal(d.Host)
+		value, err2 := json.Marshal(fields)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		b = append(append(append(b, key...), ':'), value...)
+	}
+	return append(b, '}')
+}
+
+// TestWriteDomainMapSeeds rewrites testdata/fuzz/FuzzParseDomainMap:
+//
+//	PQRELAY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteDomainMapSeeds ./proxy
+func TestWriteDomainMapSeeds(t *testing.T) {
+	if os.Getenv("PQRELAY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set PQRELAY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	for i, seed := range domainMapSeeds {
+		fuzzseed.Write(t, filepath.Join("testdata", "fuzz", "FuzzParseDomainMap", fmt.Sprintf("seed-%02d", i)), []byte(seed))
+	}
 }

@@ -98,8 +98,19 @@ func forwardable(name, connection []byte) bool {
 // options are the per-request choices of the x-mte-encode-* headers.
 type options struct {
 	mode         uint8 // codec.ModeMKE or codec.ModeMTE
-	clearHeaders bool  // x-mte-encode-headers: false
+	clearHeaders bool  // x-mte-encode-headers: false, or a list of names
 	clearURL     bool  // x-mte-encode-url: false
+	// sealedOnly is x-mte-encode-headers' value when it lists header names
+	// (nil otherwise): the headers that stay out of the clear copies. It
+	// points into the app's request, which outlives every use of options.
+	sealedOnly []byte
+}
+
+// headerInClear reports whether the app's forwardable header name also
+// travels in clear. Names are matched against the list as the app sent it,
+// so that deciding costs no allocation.
+func (o *options) headerInClear(name []byte) bool {
+	return o.clearHeaders && !listsToken(o.sealedOnly, name)
 }
 
 func (o options) flags() uint8 {
@@ -130,7 +141,7 @@ func parseOptions(h *fasthttp.RequestHeader) (options, *relayError) {
 		return o, errBadEncodeType
 	}
 	var ok bool
-	if o.clearHeaders, ok = parseNotBool(controlValue(h, hdrEncodeHeaders)); !ok {
+	if o.clearHeaders, o.sealedOnly, ok = parseEncodeHeaders(controlValue(h, hdrEncodeHeaders)); !ok {
 		return o, errBadEncodeHeaders
 	}
 	if o.clearURL, ok = parseNotBool(controlValue(h, hdrEncodeURL)); !ok {
@@ -149,6 +160,21 @@ func parseNotBool(v []byte) (inClear, ok bool) {
 		return true, true
 	}
 	return false, false
+}
+
+// parseEncodeHeaders parses x-mte-encode-headers: true (the default),
+// false, or a comma-separated list of header names (RFC 9110 §5.6.1, any
+// case, optional whitespace), which keeps those headers sealed-only and sends
+// every other one in clear too, as false does. inClear is true for false and
+// for a list; sealedOnly is the list itself, checked but not copied.
+func parseEncodeHeaders(v []byte) (inClear bool, sealedOnly []byte, ok bool) {
+	if inClear, ok = parseNotBool(v); ok {
+		return inClear, nil, true
+	}
+	if validTokenList(v) {
+		return true, v, true
+	}
+	return false, nil, false
 }
 
 // nextField returns the first field of a header section as fasthttp keeps

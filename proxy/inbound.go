@@ -48,11 +48,11 @@ import (
 
 // inbound is the inbound relay's HTTP handler for one relay frame: stages
 // 6–9 through serveFrame, answered as the frame's own HTTP response.
-func (s *Server) inbound(ctx *fasthttp.RequestCtx, idText []byte) {
+func (s *Server) inbound(ctx *fasthttp.RequestCtx, st *site, idText []byte) {
 	start := time.Now()
 	s.metrics.RequestStarted()
 	var a frameAnswer
-	e := s.answerFrame(ctx, idText, &a)
+	e := s.answerFrame(ctx, st, idText, &a)
 	s.inboundDone(start, &a, e)
 }
 
@@ -74,13 +74,13 @@ func (s *Server) inboundDone(start time.Time, a *frameAnswer, e *relayError) {
 
 // answerFrame answers one relay frame into ctx and a, and returns the relay
 // error it answered, in clear or sealed, if any.
-func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, idText []byte, a *frameAnswer) *relayError {
+func (s *Server) answerFrame(ctx *fasthttp.RequestCtx, st *site, idText []byte, a *frameAnswer) *relayError {
 	if !ctx.IsPost() {
 		writeError(ctx, errClientIDInvalid)
 		return errClientIDInvalid
 	}
 	buf := bytebufferpool.Get()
-	*a = s.serveFrame(idText, ctx.Request.Body(), buf)
+	*a = s.serveFrame(st, idText, ctx.Request.Body(), buf)
 	if a.err != nil {
 		writeError(ctx, a.err)
 		if a.hasProof {
@@ -126,21 +126,21 @@ type frameAnswer struct {
 	bytesOut               int
 }
 
-// serveFrame runs stages 6–9 for the frame sent with client id idText and
-// leaves the sealed response frame in out.B. It does not depend on how the
-// frame arrived.
-func (s *Server) serveFrame(idText, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
+// serveFrame runs stages 6–9 for the frame sent to st with client id
+// idText and leaves the sealed response frame in out.B. It does not depend
+// on how the frame arrived.
+func (s *Server) serveFrame(st *site, idText, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
 	id, err := session.ParseClientID(idText)
 	if err != nil {
 		a.err = errClientIDInvalid
 		return a
 	}
-	return s.serveFrameOf(&id, frame, out)
+	return s.serveFrameOf(st, &id, frame, out)
 }
 
 // serveFrameOf is serveFrame for a client id already parsed.
-func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
-	sess, e := s.lookup(id)
+func (s *Server) serveFrameOf(st *site, id *session.ClientID, frame []byte, out *bytebufferpool.ByteBuffer) (a frameAnswer) {
+	sess, e := s.lookup(st, id)
 	if e != nil {
 		a.err = e
 		if e == errSessionUnknown && len(frame) >= codec.Overhead {
@@ -150,8 +150,8 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 			// Only this path allocates: the id and the proof escape to the
 			// HMAC, and a.proof must not, or every answer would.
 			unknown := *id
-			kept := s.store.Kept(storeCtx)
-			copy(a.proof[:], s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), kept))
+			kept := st.store.Kept(storeCtx)
+			copy(a.proof[:], st.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), kept))
 			a.hasProof = true
 		}
 		return a
@@ -170,7 +170,7 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 	if err != nil {
 		return s.refuse(metrics.RefusedUnauthentic)
 	}
-	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
+	if err := st.store.Accept(storeCtx, sess, h.Counter); err != nil {
 		if errors.Is(err, session.ErrReplay) {
 			return s.refuse(metrics.RefusedReplay)
 		}
@@ -186,7 +186,7 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 	a.method, a.uri, a.bytesIn = r.Method, r.URI, len(r.Body)
 	// On the path as opened and authenticated: nothing outside MTE_ROUTES
 	// reaches the upstream, nor costs a body scan.
-	if !s.routes.sealedAllowed(r.URI, &out.B) {
+	if !st.routes.sealedAllowed(r.URI, &out.B) {
 		a.sealed = errRouteNotFound
 		s.sealResponse(sess, h, tag[:], nil, errRouteNotFound, out)
 		return a
@@ -199,7 +199,7 @@ func (s *Server) serveFrameOf(id *session.ClientID, frame []byte, out *bytebuffe
 		s.sealResponse(sess, h, tag[:], nil, e, out)
 		return a
 	}
-	s.forward(sess, h, tag[:], &r, out, &a)
+	s.forward(st, sess, h, tag[:], &r, out, &a)
 	return a
 }
 
@@ -216,19 +216,19 @@ func (s *Server) refuse(why metrics.Refusal) frameAnswer {
 // window, and its envelope must be exactly LINK /api/mte-link; then the
 // connection becomes a link of that session. A refusal is answered as for
 // a relay frame, so A keeps to HTTP or pairs anew.
-func (s *Server) acceptLink(ctx *fasthttp.RequestCtx) {
+func (s *Server) acceptLink(ctx *fasthttp.RequestCtx, st *site) {
 	id, err := session.ParseClientID(ctx.Request.Header.Peek(link.ClientIDHeader))
 	if err != nil {
 		writeError(ctx, errClientIDInvalid)
 		return
 	}
 	frame := ctx.Request.Body()
-	sess, e := s.lookup(&id)
+	sess, e := s.lookup(st, &id)
 	if e != nil {
 		writeError(ctx, e)
 		if e == errSessionUnknown && len(frame) >= codec.Overhead {
 			unknown := id
-			proof := s.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), s.store.Kept(storeCtx))
+			proof := st.secrets.AppendUnknownSessionProof(nil, &unknown, codec.Tag(frame), st.store.Kept(storeCtx))
 			ctx.Response.Header.Set(hdrRelayProof, base64.RawURLEncoding.EncodeToString(proof))
 		}
 		return
@@ -243,7 +243,7 @@ func (s *Server) acceptLink(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errFrameRejected)
 		return
 	}
-	if err := s.store.Accept(storeCtx, sess, h.Counter); err != nil {
+	if err := st.store.Accept(storeCtx, sess, h.Counter); err != nil {
 		if errors.Is(err, session.ErrReplay) {
 			writeError(ctx, errFrameRejected)
 		} else {
@@ -258,14 +258,16 @@ func (s *Server) acceptLink(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.Response.Header.Set(hdrRelay, Version)
-	s.links.Accept(ctx, func(ex *link.Exchange) { s.serveLink(&id, ex) })
+	// The link belongs to the session, so to st: its requests are served
+	// under st whatever Host they might claim.
+	s.links.Accept(ctx, func(ex *link.Exchange) { s.serveLink(st, &id, ex) })
 }
 
 // serveLink answers one request on a link of the session id names: the
 // same stages 6–9 as a frame over HTTP, with the answer or the relay error
 // sent back on the link. The link id must be the frame's counter
 // (docs/PROTOCOL.md §10.3).
-func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
+func (s *Server) serveLink(st *site, id *session.ClientID, ex *link.Exchange) {
 	answered := false
 	defer func() {
 		// As handle() does for HTTP: a request that makes the relay panic
@@ -287,7 +289,7 @@ func (s *Server) serveLink(id *session.ClientID, ex *link.Exchange) {
 		return
 	}
 	out := bytebufferpool.ByteBuffer{B: ex.Buffer()}
-	a := s.serveFrameOf(id, frame, &out)
+	a := s.serveFrameOf(st, id, frame, &out)
 	e := a.err
 	if e == nil {
 		e = a.sealed
@@ -316,17 +318,17 @@ var storeCtx = context.Background()
 // is the one it was issued under: a local map read
 // on the hot path; on a miss the id's MAC is checked before the store may
 // ask a shared backend, so that junk ids cost no network round trip.
-func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
-	if sess, e := s.lookupLocal(id); e != errSessionUnknown {
+func (s *Server) lookup(st *site, id *session.ClientID) (*session.Session, *relayError) {
+	if sess, e := s.lookupLocal(st, id); e != errSessionUnknown {
 		return sess, e
 	}
 	// A copy, so that only this path's id escapes to the HMAC's heap and the
 	// hit path stays allocation-free.
 	unknown := *id
-	if s.secrets.VerifyClientID(&unknown) != nil {
+	if st.secrets.VerifyClientID(&unknown) != nil {
 		return nil, errClientIDInvalid
 	}
-	sess, err := s.store.Get(storeCtx, unknown.ID())
+	sess, err := st.store.Get(storeCtx, unknown.ID())
 	switch {
 	case errors.Is(err, session.ErrUnknownSession):
 		return nil, errSessionUnknown
@@ -342,8 +344,8 @@ func (s *Server) lookup(id *session.ClientID) (*session.Session, *relayError) {
 
 // lookupLocal finds a session this process serves without I/O and checks,
 // in constant time, that id is the one it was issued under.
-func (s *Server) lookupLocal(id *session.ClientID) (*session.Session, *relayError) {
-	sess, ok := s.store.GetLocal(id.ID())
+func (s *Server) lookupLocal(st *site, id *session.ClientID) (*session.Session, *relayError) {
+	sess, ok := st.store.GetLocal(id.ID())
 	if !ok {
 		return nil, errSessionUnknown
 	}
@@ -364,7 +366,7 @@ func (s *Server) fresh(ms int64) bool {
 // out (stages 8 and 9). This relay's own limits apply to what the outbound
 // relay sent as much as to what the upstream answers. It notes in a what it
 // sealed: the upstream's status, or the relay error sent instead.
-func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer, a *frameAnswer) {
+func (s *Server) forward(st *site, sess *session.Session, h codec.Header, tag []byte, r *codec.Request, out *bytebufferpool.ByteBuffer, a *frameAnswer) {
 	if e := s.checkUpstreamTarget(len(r.Body), r.URI); e != nil {
 		a.sealed = e
 		s.sealResponse(sess, h, tag, nil, e, out)
@@ -373,7 +375,7 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
-	s.beginUpstream(ureq, out, r.Method, r.URI)
+	s.beginUpstream(st, ureq, out, r.Method, r.URI)
 	for name, value, ok := r.Headers.Next(); ok; name, value, ok = r.Headers.Next() {
 		if bytes.EqualFold(name, strRequestID) {
 			a.requestID = value
@@ -385,14 +387,14 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 			s.sealResponse(sess, h, tag, nil, errForbiddenHeader, out)
 			return
 		}
-		s.addUpstreamField(ureq, name, value, nil)
+		s.addUpstreamField(st, ureq, name, value, nil)
 	}
-	if e := s.finishUpstream(ureq, r.Method, r.Body); e != nil {
+	if e := s.finishUpstream(st, ureq, r.Method, r.Body); e != nil {
 		a.sealed = e
 		s.sealResponse(sess, h, tag, nil, e, out)
 		return
 	}
-	if e := s.sendUpstream(ureq, uresp); e != nil {
+	if e := s.sendUpstream(st, ureq, uresp); e != nil {
 		a.sealed = e
 		s.sealResponse(sess, h, tag, nil, e, out)
 		return
@@ -413,12 +415,12 @@ func (s *Server) forward(sess *session.Session, h codec.Header, tag []byte, r *c
 // like is off: it would rewrite Cookie (quotes dropped, a pair without a
 // name lost), and the upstream must get the app's fields byte for byte. So
 // the relay writes Host and Content-Length itself.
-func (s *Server) beginUpstream(ureq *fasthttp.Request, scratch *bytebufferpool.ByteBuffer, method, target []byte) {
+func (s *Server) beginUpstream(st *site, ureq *fasthttp.Request, scratch *bytebufferpool.ByteBuffer, method, target []byte) {
 	ureq.Header.DisableSpecialHeader()
-	scratch.B = append(append(scratch.B[:0], s.upstreamPrefix...), target...)
+	scratch.B = append(append(scratch.B[:0], st.upstreamPrefix...), target...)
 	ureq.SetRequestURIBytes(scratch.B)
 	ureq.Header.SetMethodBytes(method)
-	ureq.Header.AddBytesKV(strHost, s.upstreamHost)
+	ureq.Header.AddBytesKV(strHost, st.upstreamHost)
 }
 
 // checkUpstreamTarget refuses what no request to the upstream may carry: a
@@ -438,11 +440,11 @@ func (s *Server) checkUpstreamTarget(bodyLen int, target []byte) *relayError {
 // is a control or hop-by-hop field (also one connection, the request's
 // Connection value, names), one the relay derives (Host, Content-Length),
 // Expect, or one HEADERS replaces.
-func (s *Server) addUpstreamField(ureq *fasthttp.Request, name, value, connection []byte) {
+func (s *Server) addUpstreamField(st *site, ureq *fasthttp.Request, name, value, connection []byte) {
 	// Expect: 100-continue asked whether to send the body; the relay has it
 	// whole and sends it whole: an interim 100 from the upstream would only
 	// be a response the relay does not pass on.
-	if !forwardable(name, connection) || bytes.EqualFold(name, strExpect) || s.extraHeader(name) {
+	if !forwardable(name, connection) || bytes.EqualFold(name, strExpect) || st.extraHeader(name) {
 		return
 	}
 	ureq.Header.AddBytesKV(name, value)
@@ -450,8 +452,8 @@ func (s *Server) addUpstreamField(ureq *fasthttp.Request, name, value, connectio
 
 // finishUpstream adds HEADERS, the length and the body to ureq, and signs
 // it when UPSTREAM_SIGNING is set.
-func (s *Server) finishUpstream(ureq *fasthttp.Request, method, body []byte) *relayError {
-	for _, x := range s.extraHeaders {
+func (s *Server) finishUpstream(st *site, ureq *fasthttp.Request, method, body []byte) *relayError {
+	for _, x := range st.extraHeaders {
 		ureq.Header.AddBytesKV(x[0], x[1])
 	}
 	// As fasthttp does with special headers on: a length for every request
@@ -477,9 +479,9 @@ func (s *Server) finishUpstream(ureq *fasthttp.Request, method, body []byte) *re
 
 // sendUpstream sends ureq with UPSTREAM_TIMEOUT and returns the relay
 // error to answer instead of uresp, if any.
-func (s *Server) sendUpstream(ureq *fasthttp.Request, uresp *fasthttp.Response) *relayError {
+func (s *Server) sendUpstream(st *site, ureq *fasthttp.Request, uresp *fasthttp.Response) *relayError {
 	sent := time.Now()
-	err := s.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
+	err := st.upstream.DoTimeout(ureq, uresp, s.cfg.UpstreamTimeout)
 	s.metrics.UpstreamDone(time.Since(sent))
 	// Set after the call, which resets the response: a response without a
 	// Content-Type must reach the app without one, not with fasthttp's
@@ -487,7 +489,7 @@ func (s *Server) sendUpstream(ureq *fasthttp.Request, uresp *fasthttp.Response) 
 	uresp.Header.SetNoDefaultContentType(true)
 	switch {
 	case err != nil:
-		return s.upstreamFailure(err)
+		return s.upstreamFailure(st, err)
 	case !relayable(uresp):
 		return errUpstreamBadResponse
 	}
@@ -500,12 +502,12 @@ var (
 	strHead   = []byte(fasthttp.MethodHead)
 )
 
-// extraHeader reports whether HEADERS sets a field called name, or one
+// extraHeader reports whether st's HEADERS set a field called name, or one
 // the upstream may read as name: servers that map field names to CGI-style
 // variables (Rack, WSGI, PHP) read "X_Tenant" as "X-Tenant", and the
 // client's copy must not stand beside, or override, the relay's.
-func (s *Server) extraHeader(name []byte) bool {
-	for _, x := range s.extraHeaders {
+func (st *site) extraHeader(name []byte) bool {
+	for _, x := range st.extraHeaders {
 		if sameCGIName(name, x[0]) {
 			return true
 		}
@@ -593,11 +595,11 @@ func relayable(up *fasthttp.Response) bool {
 
 // upstreamFailure is upstreamError with TLS failures told apart, each
 // logged with the verification error at most once per tlsLogEvery.
-func (s *Server) upstreamFailure(err error) *relayError {
-	if s.upstream.IsTLS && tlsconf.Classify(err) == tlsconf.NotTLS && upstreamError(err) == errUpstreamUnreachable {
+func (s *Server) upstreamFailure(st *site, err error) *relayError {
+	if st.upstream.IsTLS && tlsconf.Classify(err) == tlsconf.NotTLS && upstreamError(err) == errUpstreamUnreachable {
 		// Perhaps a TLS 1.3 API refusing our client certificate, which
 		// fasthttp reports as a closed or reset connection.
-		if terr := s.cfg.TLS.Upstream.Diagnose(s.upstream.Addr, s.upstreamName, diagnoseTimeout); terr != nil {
+		if terr := s.cfg.TLS.Upstream.Diagnose(st.upstream.Addr, st.upstreamName, diagnoseTimeout); terr != nil {
 			err = terr
 		}
 	}
@@ -662,9 +664,9 @@ var errPairReplayed = fmt.Errorf("%w: a request this relay already answered (rep
 
 // acceptPairing is the inbound relay's side of pairing (docs/PROTOCOL.md
 // §3.2): verify, answer, store the session.
-func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
+func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx, st *site) {
 	now := s.now()
-	resp, sess, err := s.secrets.ConsumePairRequest(ctx.Request.Body(), now, s.cfg.SessionLifetime)
+	resp, sess, err := st.secrets.ConsumePairRequest(ctx.Request.Body(), now, s.cfg.SessionLifetime)
 	if err == nil && !s.pairSeen.FirstTime(ctx.Request.Body(), now) {
 		err = errPairReplayed // answering it again would store a useless session
 	}
@@ -675,7 +677,7 @@ func (s *Server) acceptPairing(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, errPairRejected)
 		return
 	}
-	if err := s.store.Put(storeCtx, sess); err != nil {
+	if err := st.store.Put(storeCtx, sess); err != nil {
 		s.log.Warn("pairing: store unavailable", "err", err)
 		s.metrics.StoreCommandError()
 		s.metrics.Pairing(metrics.Inbound, metrics.ResultFailed)

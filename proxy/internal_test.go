@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,19 +59,57 @@ func TestErrorTableDocumented(t *testing.T) {
 	}
 }
 
+// TestMigratingGuideCodes keeps docs/MIGRATING.md true to the error table:
+// every relay error code it gives a status, and every code in its error
+// statuses section, is one a relay answers, with that status.
+func TestMigratingGuideCodes(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/MIGRATING.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]int{}
+	for _, e := range errorTable {
+		status[e.code] = e.status
+	}
+	checked := 0
+	for _, re := range []string{"(\\d{3}) `(MTE_[A-Z_]+)`", "`(MTE_[A-Z_]+)` \\((\\d{3})\\)"} {
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(string(doc), -1) {
+			code, n := m[2], m[1]
+			if strings.HasPrefix(m[1], "MTE_") {
+				code, n = m[1], m[2]
+			}
+			if want, _ := strconv.Atoi(n); status[code] != want {
+				t.Errorf("docs/MIGRATING.md gives %s the status %s; the relay answers %d", code, n, status[code])
+			}
+			checked++
+		}
+	}
+	_, section, _ := strings.Cut(string(doc), "\n## Error statuses\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, m := range regexp.MustCompile("`(MTE_[A-Z_]+)`").FindAllStringSubmatch(section, -1) {
+		if _, ok := status[m[1]]; !ok {
+			t.Errorf("docs/MIGRATING.md's error statuses name %s, which proxy/errors.go does not define", m[1])
+		}
+		checked++
+	}
+	if checked < 20 {
+		t.Fatalf("only %d codes found in docs/MIGRATING.md: has its layout changed?", checked)
+	}
+}
+
 // TestPeerTableEvictsIdle: with ALLOWED_PEERS unset, a table filled with
 // origins named once (junk from a token holder, typos) no longer locks real
 // peers out: once those have gone unnamed for peerEvictIdle, a new peer
 // takes their place, and a peer still in use stays.
 func TestPeerTableEvictsIdle(t *testing.T) {
 	t.Parallel()
-	store := session.NewMemoryStore(0)
-	t.Cleanup(func() { store.Close() })
 	s, err := New(Config{Upstream: "http://127.0.0.1:9", ClientIDSecret: "peer-table-test-secret-8f3a91c07d2e4b65", OutboundToken: "peer-table-test-token-5521"},
-		store, slog.New(slog.DiscardHandler))
+		func(string, *session.Secrets) (session.Store, error) { return session.NewMemoryStore(0), nil }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	start := time.Now().UnixNano()
 	for i := range maxPeers {
 		if _, e := s.peers.lookup(s, fmt.Appendf(nil, "http://junk-%d.example", i), start); e != nil {
@@ -91,5 +130,38 @@ func TestPeerTableEvictsIdle(t *testing.T) {
 	}
 	if s.peers.byValue[string(inUse)] == nil || len(s.peers.byValue) != 2 {
 		t.Errorf("values after eviction: %d, the one in use kept: %v", len(s.peers.byValue), s.peers.byValue[string(inUse)] != nil)
+	}
+}
+
+// TestDomainSiteChoice: an entry is chosen by the Host field in any case,
+// the key with the request's port before the key without one; IPv6
+// literals keep their colons; anything else is in no entry.
+func TestDomainSiteChoice(t *testing.T) {
+	t.Parallel()
+	cfg := Config{ClientIDSecret: "site-choice-test-secret-8f3a91c07d2e4b65", OutboundToken: "site-choice-test-token-5521"}
+	for _, host := range []string{"api.example.com", "api.example.com:8443", "[::1]", "10.0.0.1:9000"} {
+		cfg.Domains = append(cfg.Domains, Domain{Host: host, Upstream: "http://127.0.0.1:9"})
+	}
+	s, err := New(cfg, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for host, want := range map[string]string{
+		"api.example.com": "api.example.com", "API.Example.COM": "api.example.com", "api.example.com:80": "api.example.com",
+		"api.example.com:8443": "api.example.com:8443", "API.EXAMPLE.COM:8443": "api.example.com:8443",
+		"[::1]": "[::1]", "[::1]:8080": "[::1]", "10.0.0.1:9000": "10.0.0.1:9000", "10.0.0.1": "", "10.0.0.1:9001": "",
+		"example.com": "", "": "", ":8443": "", "api.example.com.": "", strings.Repeat("a", 300): "",
+	} {
+		got := ""
+		if st := s.siteFor([]byte(host)); st != nil {
+			got = st.host
+		}
+		if got != want {
+			t.Errorf("Host %q: entry %q, want %q", host, got, want)
+		}
+		if app := s.appSite([]byte(host)); (want == "") != (app == s.site) {
+			t.Errorf("Host %q: app requests use the relay-wide site: %v", host, app == s.site)
+		}
 	}
 }

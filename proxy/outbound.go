@@ -20,7 +20,8 @@ package proxy
 //     refuses links, or the app asked for clear copies) it is POSTed to
 //     the peer at /api/mte-relay (or at the app's own URI when
 //     x-mte-encode-url is false) with x-mte-client-id; with
-//     x-mte-encode-headers false the app's headers travel in clear too.
+//     x-mte-encode-headers false the app's headers travel in clear too,
+//     and with a list of names all but those.
 //  5. openResponse(): a 200 answer is a response frame that must carry the
 //     same counter, open under the response key and name this request's
 //     tag; with JSON_RESPONSES or XML_RESPONSES its body is scanned
@@ -62,13 +63,14 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 	if generated {
 		newID = id
 	}
-	e := s.relay(ctx, start, newID)
+	app := s.appSite(ctx.Request.Header.Host())
+	e := s.relay(ctx, app, start, newID)
 	outcome, code := e.outcomeOrOK(), ""
 	if e != nil {
-		s.fail(ctx, e)
+		s.fail(ctx, app, e)
 		code = e.code
 	} else {
-		s.decorate(ctx)
+		s.decorate(ctx, app)
 		// The inbound relay's own errors (upstream down or slow) arrive
 		// sealed, as an answer like any other: count them by their code.
 		if o, ok := outcomeByCode[string(ctx.Response.Header.Peek(hdrRelayError))]; ok {
@@ -88,13 +90,13 @@ func (s *Server) outbound(ctx *fasthttp.RequestCtx) {
 // relay is stages 1–5: the app's request through the peer and back into
 // ctx.Response, or the relay error to answer instead. newID, if not nil,
 // is the request id relay A made for the envelope.
-func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) *relayError {
+func (s *Server) relay(ctx *fasthttp.RequestCtx, app *site, start time.Time, newID []byte) *relayError {
 	// One deadline for the whole exchange, pairing included: the app hears
 	// back within PEER_TIMEOUT, however the time is spent.
 	now := start
 	deadline := now.Add(s.cfg.PeerTimeout)
 	h := &ctx.Request.Header
-	if e := s.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
+	if e := app.checkToken(controlValue(h, hdrOutboundToken)); e != nil {
 		return e
 	}
 	p, e := s.peers.lookup(s, controlValue(h, hdrUpstream), now.UnixNano())
@@ -115,13 +117,13 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, start time.Time, newID []byte) 
 	if len(ctx.Request.Body()) > s.cfg.MaxBodyBytes {
 		return errBodyTooLarge
 	}
-	app := appRequest{req: &ctx.Request, target: target, opts: opts, newID: newID}
+	req := appRequest{req: &ctx.Request, target: target, opts: opts, newID: newID}
 	for attempt := 0; ; attempt++ {
 		sess, e := p.session(s, deadline)
 		if e != nil {
 			return e
 		}
-		e, again := s.exchange(ctx, p, sess, &app, deadline)
+		e, again := s.exchange(ctx, p, sess, &req, deadline)
 		if !again {
 			return e
 		}
@@ -140,14 +142,14 @@ type appRequest struct {
 	newID  []byte // the x-request-id relay A made, replacing the app's fields; nil: the app's id is kept
 }
 
-// checkToken compares an x-mte-outbound-token value with OUTBOUND_TOKEN as
-// SHA-256 hashes, so that timing reveals neither how much matched nor the
-// token's length.
-func (s *Server) checkToken(token []byte) *relayError {
+// checkToken compares an x-mte-outbound-token value with st's token
+// (OUTBOUND_TOKEN, or the DOMAIN_MAP entry's) as SHA-256 hashes, so that
+// timing reveals neither how much matched nor the token's length.
+func (st *site) checkToken(token []byte) *relayError {
 	if len(token) == 0 {
 		return errTokenMissing
 	}
-	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+	if got := sha256.Sum256(token); subtle.ConstantTimeCompare(got[:], st.tokenHash[:]) != 1 {
 		return errTokenInvalid
 	}
 	return nil
@@ -280,8 +282,8 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, p *peer, sess *outSession, a
 // sealRequest appends the sealed frame of the app's request to dst (stage
 // 3). The header fields come from the section as the app sent it (see
 // nextField); with x-mte-encode-headers false they are also copied into
-// clearCopies (unless nil), in clear, while the sealed copy stays the one
-// the inbound relay uses.
+// clearCopies (unless nil), in clear, and with a list all but the listed
+// ones are, while the sealed copy stays the one the inbound relay uses.
 func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.Request, sess *outSession, counter uint64) ([]byte, *relayError) {
 	in := app.req
 	frame := codec.AppendHeader(dst, codec.Header{
@@ -305,7 +307,7 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 		if !env.AddHeader(name, value) {
 			return dst, errTooManyHeaders
 		}
-		if app.opts.clearHeaders && clearCopies != nil {
+		if clearCopies != nil && app.opts.headerInClear(name) {
 			clearCopies.Header.AddBytesKV(name, value)
 		}
 	}
@@ -313,7 +315,7 @@ func (s *Server) sealRequest(dst []byte, app *appRequest, clearCopies *fasthttp.
 		if !env.AddHeader(strRequestID, app.newID) {
 			return dst, errTooManyHeaders
 		}
-		if app.opts.clearHeaders && clearCopies != nil {
+		if clearCopies != nil && app.opts.headerInClear(strRequestID) {
 			clearCopies.Header.AddBytesKV(strRequestID, app.newID)
 		}
 	}
@@ -557,7 +559,7 @@ func (s *Server) consumePairAnswer(p *peer, ini *session.Initiator, resp *fastht
 		if code == "" {
 			return nil, errPeerNotRelay
 		}
-		if code == errOutboundOnly.code {
+		if code == errOutboundOnly.code || code == errUnknownHost.code {
 			refused := *errPeerRefused
 			refused.peerCode = []byte(code)
 			return nil, &refused

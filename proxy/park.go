@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -150,6 +151,11 @@ type idleConn struct {
 	// Shutdown closes idle connections from its own goroutine.
 	parking atomic.Bool
 
+	// linger: the relay answered a request without reading its body and
+	// closes c (serverError); see lingerClose. Set and read on the
+	// goroutine serving c.
+	linger bool
+
 	waitReadable func(fd uintptr) bool
 	peek         [1]byte
 	peeked       bool
@@ -172,6 +178,9 @@ func (c *idleConn) serve() {
 			c.l.srv.Logger.Printf("error when serving connection %q<->%q: %v", c.LocalAddr(), c.RemoteAddr(), err)
 		}
 		if !c.parking.Load() {
+			if c.linger {
+				c.lingerClose()
+			}
 			c.l.open.Add(-1)
 			return
 		}
@@ -263,10 +272,44 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 func (c *idleConn) Close() error {
-	if c.parking.Load() {
+	if c.parking.Load() || c.linger {
 		return nil
 	}
 	return c.TCPConn.Close()
+}
+
+// lingerAfterRefusal marks the connection of a request answered without
+// its body being read, so that closing it lingers (lingerClose). Only plain
+// TCP connections are parked, so only they linger.
+func lingerAfterRefusal(nc net.Conn) {
+	if c, ok := nc.(*idleConn); ok {
+		c.linger = true
+	}
+}
+
+// Lingering bounds: enough for a client to finish sending a body of a
+// few MiB on loopback or a LAN and read the answer, short enough that a
+// client cannot hold sockets with it.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 8 << 20
+)
+
+// lingerClose closes a connection whose client may still be sending the
+// body the relay refused. Closing a socket with unread data makes the
+// kernel answer with a reset, which can reach the client before it has
+// read the relay's answer (it then sees a broken pipe, not the 413 or 403
+// naming what was wrong). So the relay ends its side of the stream, reads
+// and drops what the client still sends, within lingerTime and
+// lingerBytes, and closes (RFC 9112 §9.6). It runs on the goroutine that
+// served c, which counts in the listener's bound until it is done.
+func (c *idleConn) lingerClose() {
+	c.linger = false
+	if c.TCPConn.CloseWrite() == nil && c.TCPConn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+		// A timeout, a reset or the client's end all end the drain alike.
+		_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)
+	}
+	c.TCPConn.Close()
 }
 
 // trackIdle is fasthttp's ConnState hook. It leaves the other states

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -75,5 +76,39 @@ func TestParkedConnectionShutdown(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("after Shutdown: read %v, want EOF", err)
+	}
+}
+
+// TestRefusedBodyAnswerArrives: a client that sends a large body the relay
+// refuses without reading (no token: no room for a body) reads the relay's
+// answer naming why, rather than a connection reset. Closing a socket with
+// the body unread would make the kernel reset the connection, and the
+// client could lose the answer; the relay lingers instead (park.go).
+func TestRefusedBodyAnswerArrives(t *testing.T) {
+	t.Parallel()
+	a := relaytest.StartRelay(t, relaytest.BaseConfig(fastUpstream(t)), nil, "")
+	const size = 4 << 20
+	for i := range 5 {
+		c, err := net.Dial("tcp", a.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			head := "POST /api/items HTTP/1.1\r\nHost: relay\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
+			c.Write(append([]byte(head), make([]byte, size)...))
+		}()
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(c)); err != nil {
+			t.Fatalf("attempt %d: reading the refusal: %v", i, err)
+		}
+		if code := string(resp.Header.Peek("x-mte-relay-error")); resp.StatusCode() != 401 || code != "MTE_TOKEN_MISSING" {
+			t.Fatalf("attempt %d: %d %s, want 401 MTE_TOKEN_MISSING", i, resp.StatusCode(), code)
+		}
+		// And the relay does close the connection, within its lingering time.
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("attempt %d: after the refusal: %v", i, err)
+		}
+		c.Close()
 	}
 }

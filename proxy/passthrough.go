@@ -18,38 +18,38 @@ import (
 func (s *Server) routeUnsealed(ctx *fasthttp.RequestCtx) bool {
 	scratch := bytebufferpool.Get()
 	defer bytebufferpool.Put(scratch)
-	if route := s.routePlain(&ctx.Request.Header, &scratch.B); route != plainOther {
-		s.passThrough(ctx, route, scratch)
+	if route, st := s.routePlain(&ctx.Request.Header, &scratch.B); route != plainOther {
+		s.passThrough(ctx, st, route, scratch)
 		return true
 	}
 	if !s.cfg.Role.outbound() {
-		s.fail(ctx, errInboundOnly)
+		s.fail(ctx, s.appSite(ctx.Request.Header.Host()), errInboundOnly)
 		s.countRefusal(metrics.Outbound, errInboundOnly)
 		return true
 	}
 	return false
 }
 
-// passThrough answers a plain request as route says: plainNotFound is
+// passThrough answers a plain request to st as route says: plainNotFound is
 // refused MTE_ROUTE_NOT_FOUND; plainPassThrough is proxied to the upstream
 // as an ordinary reverse proxy would, built as forward builds a sealed one
 // (the same limits, HEADERS, signing and upstream errors), and the
 // upstream's answer, hop-by-hop and x-mte-* fields dropped, goes to ctx in
 // clear. Both are counted and logged under their own role. scratch holds
 // the upstream URI.
-func (s *Server) passThrough(ctx *fasthttp.RequestCtx, route plainRoute, scratch *bytebufferpool.ByteBuffer) {
+func (s *Server) passThrough(ctx *fasthttp.RequestCtx, st *site, route plainRoute, scratch *bytebufferpool.ByteBuffer) {
 	start := time.Now()
 	s.metrics.RequestStarted()
 	status, bytesOut := 0, 0
 	e := errRouteNotFound
 	if route == plainPassThrough {
-		e = s.passThroughAnswer(ctx, scratch, &status, &bytesOut)
+		e = s.passThroughAnswer(ctx, st, scratch, &status, &bytesOut)
 	}
 	if e != nil {
 		writeError(ctx, e)
 		status = e.status
 	}
-	s.addExtraHeaders(ctx)
+	st.addExtraHeaders(ctx)
 	d := time.Since(start)
 	s.metrics.RequestDone(metrics.PassThrough, e.outcomeOrOK(), d)
 	if s.cfg.AccessLog {
@@ -63,7 +63,7 @@ func (s *Server) passThrough(ctx *fasthttp.RequestCtx, route plainRoute, scratch
 	}
 }
 
-func (s *Server) passThroughAnswer(ctx *fasthttp.RequestCtx, scratch *bytebufferpool.ByteBuffer, status, bytesOut *int) *relayError {
+func (s *Server) passThroughAnswer(ctx *fasthttp.RequestCtx, st *site, scratch *bytebufferpool.ByteBuffer, status, bytesOut *int) *relayError {
 	h := &ctx.Request.Header
 	method := h.Method()
 	if !codec.ValidMethod(method) {
@@ -85,7 +85,7 @@ func (s *Server) passThroughAnswer(ctx *fasthttp.RequestCtx, scratch *bytebuffer
 	ureq, uresp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(ureq)
 	defer fasthttp.ReleaseResponse(uresp)
-	s.beginUpstream(ureq, scratch, method, target)
+	s.beginUpstream(st, ureq, scratch, method, target)
 	for {
 		name, value, rest, ok, bad := nextField(raw)
 		if bad {
@@ -95,16 +95,16 @@ func (s *Server) passThroughAnswer(ctx *fasthttp.RequestCtx, scratch *bytebuffer
 			break
 		}
 		media.add(name, value)
-		s.addUpstreamField(ureq, name, value, connection)
+		s.addUpstreamField(st, ureq, name, value, connection)
 		raw = rest
 	}
 	if e := s.requestLimits.checkMedia(media, body, requestJSONErrors, requestXMLErrors); e != nil {
 		return e
 	}
-	if e := s.finishUpstream(ureq, method, body); e != nil {
+	if e := s.finishUpstream(st, ureq, method, body); e != nil {
 		return e
 	}
-	if e := s.sendUpstream(ureq, uresp); e != nil {
+	if e := s.sendUpstream(st, ureq, uresp); e != nil {
 		return e
 	}
 	*status, *bytesOut = uresp.StatusCode(), len(uresp.Body())

@@ -113,6 +113,7 @@ func rawRequestSeeds() []string {
 		"GET /api/mte-echo/hello HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /x HTTP/1.1\nHost: a\n" + strings.ReplaceAll(ctl, "\r\n", "\n") + "\n",
 		"POST /x HTTP/1.1\r\nHost: a\r\n" + ctl + "x-mte-encode-type: MTE\r\nx-mte-encode-headers: false\r\nx-mte-encode-url: false\r\nContent-Length: 2\r\n\r\nhi",
+		"POST /x HTTP/1.1\r\nHost: a\r\n" + ctl + "x-mte-encode-headers: authorization, COOKIE\r\nAuthorization: Bearer a\r\nCookie: c=1\r\nX-Route: r\r\nContent-Length: 2\r\n\r\nhi",
 	}
 }
 

@@ -1,12 +1,14 @@
 package proxy_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pqrelay/pqrelay/internal/redistest"
+	"github.com/pqrelay/pqrelay/proxy"
 	"github.com/pqrelay/pqrelay/relaytest"
 	"github.com/pqrelay/pqrelay/session"
 )
@@ -93,5 +95,36 @@ func TestReadinessDrain(t *testing.T) {
 	}
 	if r := do(t, p.Request(t, "POST", "/still", strings.NewReader("served"))); r.status != 200 || string(r.body) != "served" {
 		t.Errorf("draining: a request through the pair got %d %q", r.status, r.body)
+	}
+}
+
+// TestReadinessCoversEveryDomain: with DOMAIN_MAP each entry has its own
+// store; here each on its own redis-server. Losing the second entry's Redis
+// makes readiness 503 and health degraded, although the first entry's store
+// is fine.
+func TestReadinessCoversEveryDomain(t *testing.T) {
+	t.Parallel()
+	redis := map[string]*redistest.Server{"one.example": redistest.Start(t), "two.example": redistest.Start(t)}
+	cfg := relaytest.BaseConfig("")
+	cfg.Domains = []proxy.Domain{{Host: "one.example", Upstream: "http://127.0.0.1:9"}, {Host: "two.example", Upstream: "http://127.0.0.1:9"}}
+	b := relaytest.StartRelayStores(t, cfg, func(namespace string, secrets *session.Secrets) (session.Store, error) {
+		rc, err := session.ParseRedisURL(redis[namespace].URL() + "?dial_timeout=500ms")
+		if err != nil {
+			return nil, err
+		}
+		rc.Namespace = namespace
+		return session.NewRedisStore(rc, secrets, nil)
+	}, "")
+	eventually(t, b.URL, "/api/mte-ready", 200)
+	redis["two.example"].Kill()
+	eventually(t, b.URL, "/api/mte-ready", 503)
+	resp, err := http.Get(b.URL + "/api/mte-health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"status":"degraded"`) {
+		t.Errorf("health with one entry's Redis down: %d %s", resp.StatusCode, body)
 	}
 }

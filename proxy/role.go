@@ -22,8 +22,8 @@ func (s *Server) refusedByRole(ctx *fasthttp.RequestCtx) bool {
 	case RoleInbound:
 		// With routes set, routeUnsealed refuses what it does not pass
 		// through.
-		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) && !s.routes.set() {
-			s.fail(ctx, errInboundOnly)
+		if controlValue(&ctx.Request.Header, hdrClientID) == nil && !s.ownEndpoint(ctx) && !s.anyRoutes {
+			s.fail(ctx, s.appSite(ctx.Request.Header.Host()), errInboundOnly)
 			s.countRefusal(metrics.Outbound, errInboundOnly)
 			return true
 		}
@@ -53,5 +53,5 @@ func (s *Server) ownEndpoint(ctx *fasthttp.RequestCtx) bool {
 		bytes.Equal(path, pathHealth), bytes.Equal(path, pathReady):
 		return ctx.IsGet()
 	}
-	return s.cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))
+	return s.appSite(ctx.Request.Header.Host()).cors.isPreflight(ctx) || ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*"))
 }

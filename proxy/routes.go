@@ -204,27 +204,30 @@ const (
 	plainNotFound
 )
 
-// routePlain classifies a plain request by its header section. Only the
-// inbound role passes requests through, and never an app's request for the
-// outbound role (x-mte-outbound-token or x-mte-upstream set). With neither
-// list set it costs one length check.
-func (s *Server) routePlain(h *fasthttp.RequestHeader, scratch *[]byte) plainRoute {
-	if !s.routes.set() || !s.cfg.Role.inbound() ||
+// routePlain classifies a plain request by its header section, under the
+// route lists of the site its Host names (none under a Host in no
+// DOMAIN_MAP entry), and returns that site. Only the inbound role passes
+// requests through, and never an app's request for the outbound role
+// (x-mte-outbound-token or x-mte-upstream set). With neither list set it
+// costs one length check.
+func (s *Server) routePlain(h *fasthttp.RequestHeader, scratch *[]byte) (plainRoute, *site) {
+	st := s.siteFor(h.Host())
+	if st == nil || !st.routes.set() || !s.cfg.Role.inbound() ||
 		controlValue(h, hdrOutboundToken) != nil || controlValue(h, hdrUpstream) != nil {
-		return plainOther
+		return plainOther, st
 	}
 	target, e := originForm(h.RequestURI())
 	if e != nil || passesNoMethod(h.Method()) {
-		return plainNotFound
+		return plainNotFound, st
 	}
 	path, ok := routePath(target, scratch)
 	switch {
-	case ok && s.routes.passThrough.match(path):
-		return plainPassThrough
-	case ok && s.routes.mte.match(path):
-		return plainOther
+	case ok && st.routes.passThrough.match(path):
+		return plainPassThrough, st
+	case ok && st.routes.mte.match(path):
+		return plainOther, st
 	}
-	return plainNotFound
+	return plainNotFound, st
 }
 
 // passesNoMethod reports the methods no route passes through, in any case:

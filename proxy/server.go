@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
@@ -34,25 +33,25 @@ const Version = "pqrelay/1"
 
 // Server is one relay. It serves both roles on one listener.
 type Server struct {
-	cfg     Config
+	cfg Config
+	// secrets are CLIENT_ID_SECRET's, which the outbound role pairs under.
 	secrets *session.Secrets
-	store   session.Store
 	log     *slog.Logger
 	metrics metrics.Recorder
 	suite   session.Suite
-	// tokenHash is SHA-256(OUTBOUND_TOKEN): tokens are compared as hashes,
-	// so that timing reveals neither how much matched nor the length.
-	tokenHash [sha256.Size]byte
 
-	upstream       *fasthttp.HostClient
-	upstreamName   string // UPSTREAM's host name, which its certificate must carry
-	upstreamPrefix []byte // scheme://host/base-path that relayed URIs are appended to
-	upstreamHost   []byte // the Host field of requests to the upstream
-	peers          peerSet
-	extraHeaders   [][2][]byte
-	signer         *upsign.Signer // nil: UPSTREAM_SIGNING unset
-	cors           corsPolicy
-	routes         routes     // PASS_THROUGH_ROUTES, MTE_ROUTES
+	// site is the relay-wide site: the one site without DOMAIN_MAP; with
+	// it, the token, CORS and headers of app requests under a Host in no
+	// entry. sites are DOMAIN_MAP's entries by key, nil without it.
+	site     *site
+	sites    map[string]*site
+	siteList []*site // every site with a store, for health, readiness and Close
+
+	peers  peerSet
+	signer *upsign.Signer // nil: UPSTREAM_SIGNING unset
+	// anyRoutes is set when a site has PASS_THROUGH_ROUTES or MTE_ROUTES:
+	// without, plain requests cost no route lookup.
+	anyRoutes      bool
 	frameLimit     int        // the largest frame a peer may send or answer
 	requestLimits  protection // JSON_MAX_*, XML_MAX_*: checked by the inbound relay
 	responseLimits protection // the same with JSON_RESPONSES, XML_RESPONSES: checked by the outbound relay
@@ -76,8 +75,10 @@ type Server struct {
 	draining atomic.Bool
 }
 
-// New returns a relay serving cfg with sessions in store. It validates cfg.
-func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
+// New returns a relay serving cfg, with each site's sessions in a store
+// from open (one site without DOMAIN_MAP, one per entry with it; nil opens
+// a MemoryStore each). It validates cfg. Close closes the stores once the relay has shut down.
+func New(cfg Config, open StoreOpener, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -86,29 +87,21 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	up, base, _ := parseUpstream(cfg.Upstream)
-	if up == nil {
-		// RELAY_ROLE=outbound without UPSTREAM: the client below is never
-		// used, since frames are refused before they would need it.
-		up = &url.URL{Scheme: "http", Host: "upstream.invalid"}
-	}
 	s := &Server{
-		cfg:            cfg,
-		secrets:        secrets,
-		store:          store,
-		log:            log,
-		metrics:        cfg.Metrics,
-		suite:          session.DefaultSuite(),
-		tokenHash:      sha256.Sum256([]byte(cfg.OutboundToken)),
-		upstreamPrefix: []byte(up.Scheme + "://" + up.Host + base),
-		upstreamName:   up.Hostname(),
-		upstreamHost:   []byte(up.Host),
-		cors:           newCORSPolicy(cfg),
-		now:            time.Now,
-		responder:      randomUint32(),
+		cfg:       cfg,
+		secrets:   secrets,
+		log:       log,
+		metrics:   cfg.Metrics,
+		suite:     session.DefaultSuite(),
+		now:       time.Now,
+		responder: randomUint32(),
 		// A frame holds the body and headers, padded in MTE mode.
 		frameLimit:    codec.PaddedLen(cfg.MaxBodyBytes+cfg.MaxHeaderBytes+envelopeSlack) + codec.Overhead,
 		requestLimits: protection{json: cfg.JSONLimits, xml: cfg.XMLLimits},
+	}
+	if err := s.newSites(open); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if cfg.JSONResponses {
 		s.responseLimits.json = cfg.JSONLimits
@@ -117,25 +110,6 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		s.responseLimits.xml = cfg.XMLLimits
 	}
 	s.requestIDs.init()
-	if cfg.Role.inbound() { // relay A ignores them (a warning says so)
-		if s.routes, err = parseRoutes("PASS_THROUGH_ROUTES", cfg.PassThroughRoutes, "MTE_ROUTES", cfg.MTERoutes); err != nil {
-			return nil, err
-		}
-	}
-	s.upstream = &fasthttp.HostClient{
-		Addr:                     addrWithPort(up.Host, up.Scheme == "https"),
-		IsTLS:                    up.Scheme == "https",
-		DialTimeout:              newDialer(upstreamTLS(cfg.TLS, up)).dial,
-		NoDefaultUserAgentHeader: true,
-		DisablePathNormalizing:   true,
-		MaxConns:                 maxConnsPerHost,
-		MaxConnWaitTimeout:       cfg.UpstreamTimeout,
-		MaxIdleConnDuration:      upstreamIdle,
-		ReadBufferSize:           cfg.MaxHeaderBytes,
-		WriteBufferSize:          writeBufferSize,
-		MaxResponseBodySize:      cfg.MaxBodyBytes,
-		RetryIfErr:               retryUpstream,
-	}
 	s.links.MaxMessage = s.frameLimit
 	s.links.IdleTimeout = cfg.IdleTimeout
 	s.peers = peerSet{byValue: map[string]*peer{}, byOrig: map[string]*peer{}, allowed: map[string]bool{}}
@@ -147,9 +121,6 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		if s.signer, err = upsign.New(cfg.Signing); err != nil {
 			return nil, err
 		}
-	}
-	for _, h := range cfg.Headers {
-		s.extraHeaders = append(s.extraHeaders, [2][]byte{[]byte(h.Name), []byte(h.Value)})
 	}
 	s.server = &fasthttp.Server{
 		Handler:               s.handle,
@@ -170,6 +141,41 @@ func New(cfg Config, store session.Store, log *slog.Logger) (*Server, error) {
 		Logger:                fasthttpLogger{log: log, refusedTLS: &s.refusedTLSLog},
 	}
 	return s, nil
+}
+
+// newSites builds the relay-wide site and one per DOMAIN_MAP entry, each
+// with its store but the relay-wide one beside DOMAIN_MAP, which serves no
+// frames.
+func (s *Server) newSites(open StoreOpener) error {
+	if open == nil {
+		open = func(string, *session.Secrets) (session.Store, error) { return session.NewMemoryStore(0), nil }
+	}
+	if len(s.cfg.Domains) == 0 {
+		st, err := s.newSite("", &s.cfg, open)
+		if err != nil {
+			return err
+		}
+		s.site, s.siteList = st, []*site{st}
+		s.anyRoutes = st.routes.set()
+		return nil
+	}
+	var err error
+	if s.site, err = s.newSite("", &s.cfg, nil); err != nil {
+		return err
+	}
+	s.sites = make(map[string]*site, len(s.cfg.Domains))
+	for i := range s.cfg.Domains {
+		d := &s.cfg.Domains[i]
+		cfg := domainConfig(s.cfg, d)
+		st, err := s.newSite(d.Host, &cfg, open)
+		if err != nil {
+			return err
+		}
+		s.sites[d.Host] = st
+		s.siteList = append(s.siteList, st)
+		s.anyRoutes = s.anyRoutes || st.routes.set()
+	}
+	return nil
 }
 
 // retryUpstream is the inbound relay's one rule for sending a request to the
@@ -307,17 +313,23 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if id := controlValue(&ctx.Request.Header, hdrClientID); id != nil {
-		s.inbound(ctx, id)
+		if st := s.inboundSite(ctx); st != nil {
+			s.inbound(ctx, st, id)
+		}
 		return
 	}
 	if link.IsUpgrade(&ctx.Request.Header) {
-		s.acceptLink(ctx)
+		if st := s.inboundSite(ctx); st != nil {
+			s.acceptLink(ctx, st)
+		}
 		return
 	}
 	path := ctx.Path()
 	switch {
 	case bytes.Equal(path, pathPair) && ctx.IsPost():
-		s.acceptPairing(ctx)
+		if st := s.inboundSite(ctx); st != nil {
+			s.acceptPairing(ctx, st)
+		}
 	case bytes.Equal(path, pathRelay) && (ctx.IsHead() || ctx.IsGet()):
 		ctx.Response.Header.Set(hdrRelay, Version)
 	case (bytes.Equal(path, pathEcho) || bytes.HasPrefix(path, pathEchoMsg)) && ctx.IsGet():
@@ -329,16 +341,31 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.health(ctx)
 	case bytes.Equal(path, pathReady) && ctx.IsGet():
 		s.ready(ctx)
-	case s.cors.isPreflight(ctx):
-		s.cors.preflight(ctx)
+	case s.appSite(ctx.Request.Header.Host()).cors.isPreflight(ctx):
+		s.appSite(ctx.Request.Header.Host()).cors.preflight(ctx) // a second lookup only with DOMAIN_MAP, only for preflights
 	case ctx.IsOptions() && bytes.Equal(ctx.Request.Header.RequestURI(), []byte("*")):
 		// OPTIONS * asks about this server, not a resource (RFC 9110 §9.3.7).
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-	case s.routes.set() && s.routeUnsealed(ctx):
+	case s.anyRoutes && s.routeUnsealed(ctx):
 	default:
 		s.outbound(ctx)
 	}
+}
+
+// inboundSite returns the site a frame, pairing request or link upgrade
+// arrived for, chosen by its Host before anything else is looked at; for a
+// Host in no DOMAIN_MAP entry it answers MTE_UNKNOWN_HOST and returns nil.
+func (s *Server) inboundSite(ctx *fasthttp.RequestCtx) *site {
+	st := s.siteFor(ctx.Request.Header.Host())
+	if st == nil {
+		writeError(ctx, errUnknownHost)
+		s.countRefusal(metrics.Inbound, errUnknownHost)
+		if s.cfg.Debug {
+			s.log.Debug("request for a host in no DOMAIN_MAP entry", "host", string(ctx.Request.Header.Host()))
+		}
+	}
+	return st
 }
 
 // admit runs once a request's header section is in, before its body is
@@ -353,22 +380,22 @@ func (s *Server) admit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	limit := noBody
 	switch {
 	case h.PeekBytes(hdrClientID) != nil:
-		if s.cfg.Role.inbound() && s.issuedClientID(h.PeekBytes(hdrClientID)) {
+		if st := s.siteFor(h.Host()); s.cfg.Role.inbound() && st != nil && s.issuedClientID(st, h.PeekBytes(hdrClientID)) {
 			limit = s.frameLimit
 		}
 	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
-		if s.cfg.Role.inbound() {
+		if s.cfg.Role.inbound() && s.siteFor(h.Host()) != nil {
 			limit = pairBodyLimit
 		}
 	case link.IsUpgrade(h):
-		if s.cfg.Role.inbound() && s.issuedClientID(h.Peek(link.ClientIDHeader)) {
+		if st := s.siteFor(h.Host()); s.cfg.Role.inbound() && st != nil && s.issuedClientID(st, h.Peek(link.ClientIDHeader)) {
 			limit = linkBodyLimit
 		}
-	case s.routes.passThrough.set() && s.plainRouteOf(h) == plainPassThrough:
+	case s.anyRoutes && s.plainRouteOf(h) == plainPassThrough:
 		// Read whole, like an app's request: passThrough answers a body
 		// over MAX_BODY_BYTES 413.
 		limit = s.frameLimit
-	case s.cfg.Role.outbound() && s.checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
+	case s.cfg.Role.outbound() && s.appSite(h.Host()).checkToken(h.PeekBytes(hdrOutboundToken)) == nil:
 		// A frame's worth, beyond MAX_BODY_BYTES: a body a little too large
 		// is read and answered 413 by outbound(), which a client that is
 		// still writing it can read; past this, the connection is cut.
@@ -391,16 +418,16 @@ const (
 // serves, or one whose MAC this fleet's secret made (the session may be
 // unknown: its refusal carries a proof bound to the frame, so the frame is
 // read).
-func (s *Server) issuedClientID(text []byte) bool {
+func (s *Server) issuedClientID(st *site, text []byte) bool {
 	id, err := session.ParseClientID(text)
 	if err != nil {
 		return false
 	}
-	if _, e := s.lookupLocal(&id); e == nil {
+	if _, e := s.lookupLocal(st, &id); e == nil {
 		return true
 	}
 	unknown := id
-	return s.secrets.VerifyClientID(&unknown) == nil
+	return st.secrets.VerifyClientID(&unknown) == nil
 }
 
 func (s *Server) echo(ctx *fasthttp.RequestCtx, path []byte) {
@@ -411,24 +438,27 @@ func (s *Server) echo(ctx *fasthttp.RequestCtx, path []byte) {
 	b, _ := json.Marshal(out)
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.SetBody(b)
-	s.decorate(ctx)
+	s.decorate(ctx, s.appSite(ctx.Request.Header.Host()))
 }
 
 // healthReporter is implemented by stores that can be degraded (Redis).
 type healthReporter interface{ Health() error }
 
+// health reports the session stores of every site: degraded, naming the
+// first store's error, when any is (with DOMAIN_MAP, each entry has one).
 func (s *Server) health(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentType("application/json")
-	hr, ok := s.store.(healthReporter)
-	if !ok {
-		ctx.Response.SetBodyString(`{"status":"ok"}`)
-		return
-	}
-	if err := hr.Health(); err != nil {
+	var storeErr error
+	s.eachStore(func(st session.Store) {
+		if hr, ok := st.(healthReporter); ok && storeErr == nil {
+			storeErr = hr.Health()
+		}
+	})
+	if storeErr != nil {
 		// 200 all the same: a degraded replica still serves (sessions it
 		// paired itself), and a 503 here would make load balancers that
 		// probe this endpoint drop every replica during a Redis outage.
-		b, _ := json.Marshal(map[string]string{"status": "degraded", "store": err.Error()})
+		b, _ := json.Marshal(map[string]string{"status": "degraded", "store": storeErr.Error()})
 		ctx.Response.SetBody(b)
 		return
 	}
@@ -445,11 +475,17 @@ type servingReporter interface{ Serving() bool }
 // restarting a relay that is alive and waiting for Redis.
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentType("application/json")
-	switch sr, ok := s.store.(servingReporter); {
+	serving := true
+	s.eachStore(func(st session.Store) {
+		if sr, ok := st.(servingReporter); ok && !sr.Serving() {
+			serving = false
+		}
+	})
+	switch {
 	case s.draining.Load():
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.Response.SetBodyString(`{"ready":false,"reason":"shutting down"}`)
-	case ok && !sr.Serving():
+	case !serving:
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.Response.SetBodyString(`{"ready":false,"reason":"session store unreachable"}`)
 	default:
@@ -474,18 +510,26 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, errBadRequest)
 	}
 	ctx.SetConnectionClose()
+	lingerAfterRefusal(ctx.Conn())
 }
 
 // refusedBody says why admit gave a request no room for its body.
 func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 	switch {
 	case h.PeekBytes(hdrClientID) != nil:
-		if !s.issuedClientID(h.PeekBytes(hdrClientID)) {
+		if st := s.siteFor(h.Host()); st == nil {
+			return errUnknownHost
+		} else if !s.issuedClientID(st, h.PeekBytes(hdrClientID)) {
 			return errClientIDInvalid
 		}
 	case bytes.Equal(h.RequestURI(), pathPair) && h.IsPost():
+		if s.siteFor(h.Host()) == nil {
+			return errUnknownHost
+		}
 	case link.IsUpgrade(h):
-		if !s.issuedClientID(h.Peek(link.ClientIDHeader)) {
+		if st := s.siteFor(h.Host()); st == nil {
+			return errUnknownHost
+		} else if !s.issuedClientID(st, h.Peek(link.ClientIDHeader)) {
 			return errClientIDInvalid
 		}
 	default:
@@ -500,7 +544,7 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 		if !s.cfg.Role.outbound() {
 			return errInboundOnly // only with route lists set: refusedByRole answers first otherwise
 		}
-		if e := s.checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
+		if e := s.appSite(h.Host()).checkToken(h.PeekBytes(hdrOutboundToken)); e != nil {
 			return e
 		}
 	}
@@ -511,26 +555,28 @@ func (s *Server) refusedBody(h *fasthttp.RequestHeader) *relayError {
 func (s *Server) plainRouteOf(h *fasthttp.RequestHeader) plainRoute {
 	scratch := bytebufferpool.Get()
 	defer bytebufferpool.Put(scratch)
-	return s.routePlain(h, &scratch.B)
+	route, _ := s.routePlain(h, &scratch.B)
+	return route
 }
 
-// decorate adds HEADERS and CORS fields to a response for the app.
-func (s *Server) decorate(ctx *fasthttp.RequestCtx) {
-	s.addExtraHeaders(ctx)
-	s.cors.decorate(ctx)
+// decorate adds the headers and CORS fields of st (HEADERS and
+// CORS_ORIGINS, or the DOMAIN_MAP entry's) to a response for the app.
+func (s *Server) decorate(ctx *fasthttp.RequestCtx, st *site) {
+	st.addExtraHeaders(ctx)
+	st.cors.decorate(ctx)
 }
 
-// addExtraHeaders sets the HEADERS fields on ctx's response.
-func (s *Server) addExtraHeaders(ctx *fasthttp.RequestCtx) {
-	for _, h := range s.extraHeaders {
+// addExtraHeaders sets st's HEADERS fields on ctx's response.
+func (st *site) addExtraHeaders(ctx *fasthttp.RequestCtx) {
+	for _, h := range st.extraHeaders {
 		ctx.Response.Header.SetBytesKV(h[0], h[1])
 	}
 }
 
 // fail answers the app with e, decorated like any other response.
-func (s *Server) fail(ctx *fasthttp.RequestCtx, e *relayError) {
+func (s *Server) fail(ctx *fasthttp.RequestCtx, st *site, e *relayError) {
 	writeError(ctx, e)
-	s.decorate(ctx)
+	s.decorate(ctx, st)
 	if s.cfg.Debug {
 		s.log.Debug("request refused", "method", string(ctx.Method()), "code", e.code, "status", e.status)
 	}

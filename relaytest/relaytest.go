@@ -133,7 +133,10 @@ type Relay struct {
 	URL    string // http://127.0.0.1:port, or https:// with Config.TLS.Listener
 	Addr   string
 	Config proxy.Config
+	// Store is the store of the relay's one site without DOMAIN_MAP; with
+	// DOMAIN_MAP, Stores has each entry's by its host.
 	Store  session.Store
+	Stores map[string]session.Store
 	Server *proxy.Server
 	logs   *logBuffer
 	t      testing.TB
@@ -141,18 +144,37 @@ type Relay struct {
 }
 
 // StartRelay starts a relay with cfg on a free port (or on addr, when not
-// empty) with a fresh memory store unless store is given.
+// empty) with a fresh memory store unless store is given. With
+// cfg.Domains, each entry gets a fresh memory store.
 func StartRelay(t testing.TB, cfg proxy.Config, store session.Store, addr string) *Relay {
 	t.Helper()
-	if store == nil {
-		store = session.NewMemoryStore(0)
-	}
-	r := &Relay{Config: cfg, Store: store, t: t, logs: &logBuffer{}}
+	return StartRelayStores(t, cfg, func(namespace string, _ *session.Secrets) (session.Store, error) {
+		if namespace == "" && store != nil {
+			return store, nil
+		}
+		return session.NewMemoryStore(0), nil
+	}, addr)
+}
+
+// StartRelayStores is StartRelay with each site's store from open.
+func StartRelayStores(t testing.TB, cfg proxy.Config, open proxy.StoreOpener, addr string) *Relay {
+	t.Helper()
+	r := &Relay{Config: cfg, Stores: map[string]session.Store{}, t: t, logs: &logBuffer{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(cfg, store, log)
+	var mu sync.Mutex // open runs in New, before the relay serves
+	srv, err := proxy.New(cfg, func(namespace string, secrets *session.Secrets) (session.Store, error) {
+		st, err := open(namespace, secrets)
+		if err == nil {
+			mu.Lock()
+			r.Stores[namespace] = st
+			mu.Unlock()
+		}
+		return st, err
+	}, log)
 	if err != nil {
 		t.Fatalf("relaytest: proxy.New: %v", err)
 	}
+	r.Store = r.Stores[""]
 	var ln net.Listener
 	if addr == "" {
 		ln = listen(t)
@@ -174,7 +196,7 @@ func StartRelay(t testing.TB, cfg proxy.Config, store session.Store, addr string
 }
 
 // Stop shuts the relay down, waiting for in-flight requests, and closes its
-// store. Stopping twice is harmless.
+// stores. Stopping twice is harmless.
 func (r *Relay) Stop() {
 	select {
 	case <-r.done:
@@ -185,7 +207,17 @@ func (r *Relay) Stop() {
 	defer cancel()
 	r.Server.Shutdown(ctx)
 	<-r.done
-	r.Store.Close()
+	r.Server.Close()
+}
+
+// ServeAlso serves the relay on a further listener at addr (a loopback
+// address such as 127.0.0.2:0), so that peers reach it under another Host,
+// and returns that listener's URL. Stop closes it with the others.
+func (r *Relay) ServeAlso(t testing.TB, addr string) string {
+	t.Helper()
+	ln := listenOn(t, addr)
+	go r.Server.Serve(ln)
+	return strings.TrimSuffix(r.URL, r.Addr) + ln.Addr().String()
 }
 
 // Logs returns everything the relay logged (at debug level).

@@ -42,6 +42,7 @@ import (
 //     itself.
 type RedisStore struct {
 	cfg     RedisConfig
+	keys    redisKeys
 	secrets *Secrets
 	log     *slog.Logger
 	now     func() time.Time
@@ -87,10 +88,29 @@ var ErrStoreUnavailable = errors.New("session: shared store unavailable")
 
 var errBadReply = errors.New("session: unexpected reply from redis")
 
-// Keys in Redis.
+// redisKeyPrefix begins every key in Redis.
+const redisKeyPrefix = "pqrelay:"
+
+// redisKeys are the key names of one store (docs/REDIS.md): under
+// pqrelay: for a relay without DOMAIN_MAP, under pqrelay:d:<host>: for a
+// DOMAIN_MAP entry's, so that no entry finds another's sessions or replay
+// records. No namespace's keys begin with another's: a host has no colon
+// but before its port, and the default's next letter is never d.
+type redisKeys struct {
+	session string // + hex id: the sealed session
+	window  string // + the replay record's chunk (redis_replay.go)
+	epoch   string // the Redis time, in µs, when this fleet's data began
+}
+
+func keysFor(namespace string) redisKeys {
+	p := redisKeyPrefix
+	if namespace != "" {
+		p += "d:" + namespace + ":"
+	}
+	return redisKeys{session: p + "s:", window: p + "r:", epoch: p + "epoch"}
+}
+
 const (
-	redisKeyPrefix   = "pqrelay:"
-	sessionKeyPrefix = redisKeyPrefix + "s:" // + hex id: the sealed session
 	// loadAttempts bounds how often a load retries when an invalidation for
 	// the same shard arrives while it reads.
 	loadAttempts = 3
@@ -117,6 +137,7 @@ func NewRedisStore(cfg RedisConfig, secrets *Secrets, log *slog.Logger) (*RedisS
 	}
 	r := &RedisStore{
 		cfg:     cfg.withDefaults(),
+		keys:    keysFor(cfg.Namespace),
 		secrets: secrets,
 		log:     log.With("redis", cfg.String()),
 		now:     time.Now,
@@ -176,7 +197,7 @@ func (r *RedisStore) load(ctx context.Context, id ID, old *localEntry) (*Session
 	if c == nil {
 		return nil, ErrUnknownSession
 	}
-	key := sessionKey(id)
+	key := r.keys.sessionKey(id)
 	cached := true
 	var s *Session
 	for range loadAttempts {
@@ -341,7 +362,7 @@ const tombstone = ""
 // the key is missing when nx is set; ok is false when s has expired and
 // there is nothing to write.
 func (r *RedisStore) writeCmd(c *redisClient, id ID, s *Session, now time.Time, nx bool) (cmd rueidis.Completed, ok bool) {
-	key := sessionKey(id)
+	key := r.keys.sessionKey(id)
 	value, ttl := tombstone, MaxLifetime.Milliseconds()
 	if s != nil {
 		if ttl = s.Expires.Sub(now).Milliseconds(); ttl <= 0 {
@@ -444,13 +465,10 @@ func (r *RedisStore) Kept(ctx context.Context) time.Duration {
 	return time.Duration(us) * time.Microsecond
 }
 
-// epochKey holds the Redis time, in µs, when this fleet's data began.
-const epochKey = redisKeyPrefix + "epoch"
-
 // epochAge returns the epoch's age in µs, starting a new epoch (age 0) when
 // Redis has none.
 func (r *RedisStore) epochAge(ctx context.Context, c *redisClient) (int64, error) {
-	res := c.DoMulti(ctx, c.B().Time().Build(), c.B().Get().Key(epochKey).Build())
+	res := c.DoMulti(ctx, c.B().Time().Build(), c.B().Get().Key(r.keys.epoch).Build())
 	t, err := res[0].AsStrSlice()
 	if err != nil {
 		return 0, err
@@ -467,7 +485,7 @@ func (r *RedisStore) epochAge(ctx context.Context, c *redisClient) (int64, error
 	epoch, err := res[1].AsInt64()
 	if rueidis.IsRedisNil(err) {
 		// Replicas racing here both write about now; one of them wins.
-		err := c.Do(ctx, c.B().Set().Key(epochKey).Value(strconv.FormatInt(now, 10)).Nx().Build()).Error()
+		err := c.Do(ctx, c.B().Set().Key(r.keys.epoch).Value(strconv.FormatInt(now, 10)).Nx().Build()).Error()
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return 0, err
 		}
@@ -824,7 +842,7 @@ func (r *RedisStore) onInvalidations(keys []rueidis.RedisMessage) {
 		if err != nil {
 			continue
 		}
-		if id, ok := idFromSessionKey(k); ok {
+		if id, ok := r.keys.idFromSessionKey(k); ok {
 			r.local.invalidate(id)
 		}
 	}
@@ -845,7 +863,7 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 		// Broadcast tracking of the session prefix: every replica hears
 		// of every session write, including writes to sessions it never
 		// read (those it paired itself).
-		ClientTrackingOptions: []string{"PREFIX", sessionKeyPrefix, "BCAST"},
+		ClientTrackingOptions: []string{"PREFIX", r.keys.session, "BCAST"},
 		OnInvalidations:       r.onInvalidations,
 		// One connection per node. rueidis keeps a cache per connection
 		// and each connection hears every invalidation; with several, our
@@ -891,15 +909,14 @@ func (r *RedisStore) clientOption() rueidis.ClientOption {
 	return opt
 }
 
-func sessionKey(id ID) string {
-	var b [len(sessionKeyPrefix) + 2*IDLen]byte
-	k := append(b[:0], sessionKeyPrefix...)
-	return string(hex.AppendEncode(k, id[:]))
+func (k redisKeys) sessionKey(id ID) string {
+	b := make([]byte, 0, len(k.session)+2*IDLen)
+	return string(hex.AppendEncode(append(b, k.session...), id[:]))
 }
 
-func idFromSessionKey(k string) (ID, bool) {
+func (k redisKeys) idFromSessionKey(key string) (ID, bool) {
 	var id ID
-	hexID, ok := strings.CutPrefix(k, sessionKeyPrefix)
+	hexID, ok := strings.CutPrefix(key, k.session)
 	if !ok || len(hexID) != 2*IDLen {
 		return id, false
 	}

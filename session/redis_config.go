@@ -50,6 +50,11 @@ type RedisConfig struct {
 	// Accept answers ErrStoreUnavailable.
 	OutageLocalWindow bool
 
+	// Namespace is the DOMAIN_MAP entry whose sessions the store holds:
+	// its keys are under pqrelay:d:<Namespace>: instead of pqrelay:
+	// (docs/REDIS.md). Empty for a relay without DOMAIN_MAP.
+	Namespace string
+
 	password string
 
 	// Back-off between connection attempts and outage probes; zero means

@@ -14,7 +14,7 @@ import (
 // commands, that sets the counter's bit and returns its old value, so two
 // replicas racing on one counter cannot both see it clear.
 //
-//	key:   pqrelay:r:<hex id>:<created, Unix ms>:<counter / chunkCounters>
+//	key:   pqrelay:r:<hex id> (pqrelay:d:<host>:r:… for a DOMAIN_MAP entry):<created, Unix ms>:<counter / chunkCounters>
 //	value: bit 0: "expiry set" marker; bit 1+counter%chunkCounters: seen
 //
 // A chunk is created without an expiry by its first BITFIELD. The same
@@ -28,7 +28,6 @@ import (
 // between replicas. A busy session so keeps about chunkRetire worth of
 // counters, a bit each; an idle one a single chunk.
 const (
-	windowKeyPrefix = redisKeyPrefix + "r:"
 	// chunkCounters per bitmap: 1 KiB. A stamp (one extra round trip in a
 	// pipeline) costs one request in 8,192.
 	chunkCounters = 8192
@@ -40,9 +39,9 @@ const (
 
 // appendChunkKey appends the key of chunk of s's replay record. A session
 // replaced under the same id has another creation time, so another record.
-func appendChunkKey(dst []byte, s *Session, chunk uint64) []byte {
+func (k redisKeys) appendChunkKey(dst []byte, s *Session, chunk uint64) []byte {
 	id := s.ClientID.ID()
-	dst = append(dst, windowKeyPrefix...)
+	dst = append(dst, k.window...)
 	dst = hex.AppendEncode(dst, id[:])
 	dst = append(dst, ':')
 	dst = strconv.AppendInt(dst, s.Created.UnixMilli(), 10)
@@ -50,16 +49,16 @@ func appendChunkKey(dst []byte, s *Session, chunk uint64) []byte {
 	return strconv.AppendUint(dst, chunk, 10)
 }
 
-func chunkKey(s *Session, chunk uint64) string {
-	var b [len(windowKeyPrefix) + 2*IDLen + 2 + 2*20]byte
-	return string(appendChunkKey(b[:0], s, chunk))
+func (k redisKeys) chunkKey(s *Session, chunk uint64) string {
+	var b [64 + 2*IDLen + 2 + 2*20]byte // on the stack for short namespaces
+	return string(k.appendChunkKey(b[:0], s, chunk))
 }
 
 // acceptShared records counter in the shared record and reports whether
 // some replica had recorded it before.
 func (r *RedisStore) acceptShared(ctx context.Context, c *redisClient, s *Session, counter uint64) (seen bool, err error) {
 	chunk := counter / chunkCounters
-	key := chunkKey(s, chunk)
+	key := r.keys.chunkKey(s, chunk)
 	bits, err := c.Do(ctx, c.B().Bitfield().Key(key).
 		Set("u1", int64(counter%chunkCounters)+1, 1).
 		Get("u1", 0).Build()).AsIntSlice()
@@ -85,7 +84,7 @@ func (r *RedisStore) stampChunk(ctx context.Context, c *redisClient, s *Session,
 		c.B().Pexpireat().Key(key).MillisecondsTimestamp(s.Expires.Add(MaxClockSkew).UnixMilli()).Build(),
 		c.B().Setbit().Key(key).Offset(0).Value(1).Build())
 	if chunk > 0 {
-		cmds = append(cmds, c.B().Pexpire().Key(chunkKey(s, chunk-1)).Milliseconds(chunkRetire.Milliseconds()).Build())
+		cmds = append(cmds, c.B().Pexpire().Key(r.keys.chunkKey(s, chunk-1)).Milliseconds(chunkRetire.Milliseconds()).Build())
 	}
 	r.stats.stamps.Add(1)
 	c.DoMulti(ctx, cmds...)

@@ -343,7 +343,7 @@ func TestRedisSharedRecordExpiry(t *testing.T) {
 	}
 	pttl := func(chunk uint64) time.Duration {
 		t.Helper()
-		v, err := srv.Do("PTTL", chunkKey(s, chunk))
+		v, err := srv.Do("PTTL", keysFor("").chunkKey(s, chunk))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -555,7 +555,7 @@ func TestRedisAtRest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if name == epochKey {
+		if name == keysFor("").epoch {
 			// The one key without a TTL: it dates the data, and holds only
 			// a time.
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
@@ -564,11 +564,11 @@ func TestRedisAtRest(t *testing.T) {
 			continue
 		}
 		switch {
-		case name == sessionKey(s.ClientID.ID()):
+		case name == keysFor("").sessionKey(s.ClientID.ID()):
 			if len(v) != SealedSessionLen {
 				t.Errorf("session blob is %d bytes, want %d", len(v), SealedSessionLen)
 			}
-		case name == chunkKey(s, 0):
+		case name == keysFor("").chunkKey(s, 0):
 			if len(v) > chunkCounters/8+1 {
 				t.Errorf("replay chunk is %d bytes, want at most %d", len(v), chunkCounters/8+1)
 			}
@@ -770,7 +770,7 @@ func TestRedisOutageLocalWindow(t *testing.T) {
 	if got, err := a.Get(ctx, s.ClientID.ID()); err != nil || got != sa {
 		t.Fatalf("a after Redis lost the session: %v (same entry: %v)", err, got == sa)
 	}
-	if _, err := srv.Do("GET", sessionKey(s.ClientID.ID())); err != nil {
+	if _, err := srv.Do("GET", keysFor("").sessionKey(s.ClientID.ID())); err != nil {
 		t.Fatalf("the session was not written back: %v", err)
 	}
 	if got, err := b.Get(ctx, s.ClientID.ID()); err != nil || got != sb {
@@ -876,7 +876,7 @@ func TestRedisLostSessionDropped(t *testing.T) {
 	if _, err := a.Get(ctx, s.ClientID.ID()); !errors.Is(err, ErrUnknownSession) {
 		t.Fatalf("a serves a session Redis lost: %v", err)
 	}
-	if _, err := srv.Do("GET", sessionKey(s.ClientID.ID())); !errors.Is(err, redistest.ErrNil) {
+	if _, err := srv.Do("GET", keysFor("").sessionKey(s.ClientID.ID())); !errors.Is(err, redistest.ErrNil) {
 		t.Fatalf("a lost session was written back without OutageLocalWindow: %v", err)
 	}
 	if n := a.stats.writeBacks.Load(); n != 0 {
@@ -886,7 +886,7 @@ func TestRedisLostSessionDropped(t *testing.T) {
 
 // isTombstone reports whether Redis holds Delete's tombstone for id.
 func isTombstone(srv *redistest.Server, id ID) bool {
-	v, err := srv.Do("GET", sessionKey(id))
+	v, err := srv.Do("GET", keysFor("").sessionKey(id))
 	return err == nil && v == tombstone
 }
 
@@ -959,7 +959,7 @@ func TestRedisStartsWithoutRedis(t *testing.T) {
 	// The session paired before Redis was reached and not used is shared
 	// now; the one that served a request stays here.
 	srv.Password = "hunter2-topsecret"
-	if n, err := srv.Do("EXISTS", sessionKey(idle.ClientID.ID()), sessionKey(s.ClientID.ID())); err != nil || n != "1" {
+	if n, err := srv.Do("EXISTS", keysFor("").sessionKey(idle.ClientID.ID()), keysFor("").sessionKey(s.ClientID.ID())); err != nil || n != "1" {
 		t.Fatalf("sessions in Redis: %s %v, want the unused one only", n, err)
 	}
 }
@@ -1154,5 +1154,54 @@ func TestRedisTLS(t *testing.T) {
 				t.Fatalf("the second replica does not see the session: %v", err)
 			}
 		})
+	}
+}
+
+// TestRedisNamespaces: two stores of one relay's DOMAIN_MAP entries on one
+// Redis, with the same secret, keep apart: a session put in one is unknown
+// to the other (on its own and on a second replica), its replay record is
+// its own, and every key is under the entry's namespace.
+func TestRedisNamespaces(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	sec := testSecrets(t)
+	ctx := context.Background()
+	open := func(namespace string) *RedisStore {
+		cfg := testRedisConfig(t, srv.URL())
+		cfg.Namespace = namespace
+		r := openTestRedisConfig(t, cfg, sec, nil)
+		waitHealthy(t, r)
+		return r
+	}
+	one, two, oneAgain := open("api.example.com"), open("api.example.com:8443"), open("api.example.com")
+	s := newTestSession(t, sec, time.Hour)
+	mustPut(t, one, s)
+	if err := one.Accept(ctx, s, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Get(ctx, s.ClientID.ID()); !errors.Is(err, ErrUnknownSession) {
+		t.Fatalf("another entry's store found the session: %v", err)
+	}
+	if _, ok := two.GetLocal(s.ClientID.ID()); ok {
+		t.Fatal("another entry's store holds the session locally")
+	}
+	got, err := oneAgain.Get(ctx, s.ClientID.ID())
+	if err != nil {
+		t.Fatalf("a replica of the same entry: %v", err)
+	}
+	if err := oneAgain.Accept(ctx, got, 1); !errors.Is(err, ErrReplay) {
+		t.Fatalf("the same entry's replica accepted counter 1 again: %v", err)
+	}
+	keys, err := srv.Do("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range strings.SplitSeq(keys, "\n") {
+		if !strings.HasPrefix(name, "pqrelay:d:api.example.com:") && !strings.HasPrefix(name, "pqrelay:d:api.example.com:8443:") {
+			t.Errorf("key %q is outside the entries' namespaces", name)
+		}
+	}
+	if !strings.Contains(keys, "pqrelay:d:api.example.com:s:") || !strings.Contains(keys, "pqrelay:d:api.example.com:r:") {
+		t.Errorf("keys in Redis: %q, want the entry's session and replay record under pqrelay:d:api.example.com:", keys)
 	}
 }

@@ -44,8 +44,17 @@ type variable struct {
 var variables = []variable{
 	{"RELAY_ROLE", proxy.RoleBoth.String(), "both, outbound (app requests only) or inbound (pairing and frames only)",
 		func(st *settings, v string) (err error) { st.proxy.Role, err = proxy.ParseRole(v); return err }},
-	{"UPSTREAM", "required unless RELAY_ROLE=outbound", "the API the inbound relay proxies to: http(s)://host[:port][/base-path]",
+	{"UPSTREAM", "required unless RELAY_ROLE=outbound or DOMAIN_MAP", "the API the inbound relay proxies to: http(s)://host[:port][/base-path]",
 		func(st *settings, v string) error { st.proxy.Upstream = v; return nil }},
+	{"DOMAIN_MAP", "unset: one API, UPSTREAM", `instead of UPSTREAM, several APIs chosen by Host: {"api.example.com":{"upstream":"http://10.0.0.5:9000",...}} (README)`,
+		func(st *settings, v string) (err error) {
+			st.proxy.Domains, err = proxy.ParseDomainMap(v)
+			if err != nil {
+				// ParseDomainMap names DOMAIN_MAP itself; loadSettings adds it.
+				return errors.New(strings.TrimPrefix(err.Error(), "DOMAIN_MAP: "))
+			}
+			return nil
+		}},
 	{"CLIENT_ID_SECRET", "required", "at least 32 characters, the same on both relays of a pair",
 		func(st *settings, v string) error { st.proxy.ClientIDSecret = v; return nil }},
 	{"OUTBOUND_TOKEN", "required unless RELAY_ROLE=inbound", "what apps send in x-mte-outbound-token: 16+ visible ASCII characters",
@@ -121,9 +130,7 @@ var variables = []variable{
 			if err := json.Unmarshal([]byte(v), &m); err != nil {
 				return errors.New(`must be a JSON object of strings, e.g. {"X-Env":"prod"}`)
 			}
-			for k, val := range m {
-				st.proxy.Headers = append(st.proxy.Headers, proxy.Header{Name: k, Value: val})
-			}
+			st.proxy.Headers = proxy.HeadersFromMap(m)
 			return nil
 		}},
 	{"CORS_ORIGINS", "none", "comma-separated origins (or *) the outbound relay answers with CORS headers",
@@ -273,20 +280,20 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return st, err
 	}
 	var err error
-	st.tls, err = loadTLS(getenv, st.redis)
+	st.tls, err = loadTLS(getenv, st.redis, st.proxy.Domains)
 	st.proxy.TLS = st.tls
 	return st, err
 }
 
 // loadTLS reads the TLS variables, refuses those that cannot apply, and
 // opens and checks every file they name.
-func loadTLS(getenv func(string) string, redis *session.RedisConfig) (*tlsconf.Set, error) {
+func loadTLS(getenv func(string) string, redis *session.RedisConfig, domains []proxy.Domain) (*tlsconf.Set, error) {
 	ts, err := tlsconf.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
-	if ts.Upstream.Configured() && !strings.HasPrefix(getenv("UPSTREAM"), "https://") {
-		return nil, errors.New(firstSet(getenv, "UPSTREAM") + ": applies only with an https:// UPSTREAM")
+	if ts.Upstream.Configured() && !httpsUpstream(getenv("UPSTREAM"), domains) {
+		return nil, errors.New(firstSet(getenv, "UPSTREAM") + ": applies only with an https:// UPSTREAM (or DOMAIN_MAP upstream)")
 	}
 	if ts.Redis.Configured() && (redis == nil || !redis.TLS) {
 		return nil, errors.New(firstSet(getenv, "REDIS") + ": applies only with a rediss:// REDIS_URL")
@@ -299,6 +306,20 @@ func loadTLS(getenv func(string) string, redis *session.RedisConfig) (*tlsconf.S
 		redis.TLSConfig = set.Redis.Config(redis.TLSServerName())
 	}
 	return set, nil
+}
+
+// httpsUpstream reports whether the relay dials an upstream over TLS: UPSTREAM
+// or a DOMAIN_MAP entry's upstream is https://.
+func httpsUpstream(upstream string, domains []proxy.Domain) bool {
+	if strings.HasPrefix(upstream, "https://") {
+		return true
+	}
+	for _, d := range domains {
+		if strings.HasPrefix(d.Upstream, "https://") {
+			return true
+		}
+	}
+	return false
 }
 
 // firstSet names the first of a client side's file variables that is set.

@@ -312,6 +312,10 @@ func TestWarnings(t *testing.T) {
 		{[]string{"RELAY_ROLE", "inbound", "JSON_MAX_DEPTH", "20", "JSON_RESPONSES", "true"}, []string{"JSON_RESPONSES/XML_RESPONSES act on the outbound relay"}},
 		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20"}, []string{"set them on relay B"}},
 		{[]string{"RELAY_ROLE", "outbound", "ALLOWED_PEERS", "https://relay-b.example", "XML_MAX_DEPTH", "20", "XML_RESPONSES", "true"}, nil},
+		{[]string{"RELAY_ROLE", "inbound", "UPSTREAM", "", "DOMAIN_MAP", `{"a.example":{"upstream":"http://h","outbound_token":"c0ffee1234567890abcd"},"b.example":{"upstream":"http://h"}}`},
+			[]string{`DOMAIN_MAP: "a.example": outbound_token and cors_origins act on app requests`}},
+		{[]string{"RELAY_ROLE", "inbound", "UPSTREAM", "", "DOMAIN_MAP", `{"a.example":{"upstream":"http://h","cors_origins":""}}`},
+			[]string{`DOMAIN_MAP: "a.example": outbound_token and cors_origins`}},
 	}
 	for _, c := range cases {
 		st, err := loadSettings(env(c.kv...))
@@ -345,6 +349,7 @@ func TestBadConfigExits(t *testing.T) {
 		{"HEADERS", `{"Connection":"close"}`, "HEADERS"},
 		{"RELAY_ROLE", "edge", "RELAY_ROLE"},
 		{"CORS_CREDENTIALS", "true", "CORS_CREDENTIALS"}, // with CORS_ORIGINS=*
+		{"DOMAIN_MAP", `{"api.example.com":{"upstream":"http://h","upstrem":"http://x"}}`, "DOMAIN_MAP"},
 	}
 	// A port already taken: a relay that wrongly accepted its config exits
 	// at once (status 1) instead of serving.
@@ -391,5 +396,64 @@ func TestFIPSModes(t *testing.T) {
 		if !strings.Contains(string(out), c.want) {
 			t.Errorf("%s: output %q, want %q", c.godebug, out, c.want)
 		}
+	}
+}
+
+// TestDomainMapSettings: DOMAIN_MAP replaces UPSTREAM; a malformed map, and
+// each invalid field of an entry, stops the relay with one line naming
+// DOMAIN_MAP, the entry and the field, never echoing a secret.
+func TestDomainMapSettings(t *testing.T) {
+	t.Parallel()
+	const entry = `"api.example.com"`
+	cases := []struct {
+		upstream, domainMap string
+		want                string // the error's start; "" for accepted
+	}{
+		{"", `{"api.example.com":{"upstream":"http://127.0.0.1:9000"},"API.example.com:8443":{"upstream":"https://10.0.0.5/v1",` +
+			`"client_id_secret":"5e0b9d3f71a24c68b8e1f0a7c3d95b2e4f6a1c08","outbound_token":"c0ffee1234567890abcd",` +
+			`"cors_origins":"https://app.example.com","headers":{"X-Tenant":"a"}}}`, ""},
+		{"http://127.0.0.1:9000", `{"api.example.com":{"upstream":"http://127.0.0.1:9000"}}`, "DOMAIN_MAP: set either UPSTREAM or DOMAIN_MAP"},
+		{"", `api.example.com=http://127.0.0.1:9000`, "DOMAIN_MAP: must be a JSON object"},
+		{"", `{}`, "DOMAIN_MAP: no entries"},
+		{"", `{"api.example.com":{"upstream":"http://h"}`, "DOMAIN_MAP: not valid JSON"},
+		{"", `{"api.example.com":"http://h"}`, "DOMAIN_MAP: " + entry + ": must be an object"},
+		{"", `{"api.example.com":{"upstream":"http://h"},"API.EXAMPLE.COM":{"upstream":"http://h"}}`, `DOMAIN_MAP: "API.EXAMPLE.COM": the host is listed twice`},
+		{"", `{"https://api.example.com":{"upstream":"http://h"}}`, `DOMAIN_MAP: "https://api.example.com": `},
+		{"", `{"api.example.com:0":{"upstream":"http://h"}}`, `DOMAIN_MAP: "api.example.com:0": the port`},
+		{"", `{"api.example.com":{}}`, "DOMAIN_MAP: " + entry + ": upstream: required"},
+		{"", `{"api.example.com":{"upstream":"127.0.0.1:9000"}}`, "DOMAIN_MAP: " + entry + ": upstream: must be an http:// or https:// URL"},
+		{"", `{"api.example.com":{"upstream":"http://h","upstrem":"http://x"}}`, "DOMAIN_MAP: " + entry + `: unknown field "upstrem"`},
+		{"", `{"api.example.com":{"upstream":"http://h","mte_route":"^/x$"}}`, "DOMAIN_MAP: " + entry + `: unknown field "mte_route"`},
+		{"", `{"api.example.com":{"upstream":"http://h","mte_routes":"^/x$,(unclosed"}}`, "DOMAIN_MAP: " + entry + `: mte_routes: "(unclosed" is not an RE2`},
+		{"", `{"api.example.com":{"upstream":"http://h","pass_through_routes":"^/a,,^/b"}}`, "DOMAIN_MAP: " + entry + `: pass_through_routes: an empty pattern`},
+		{"", `{"api.example.com":{"upstream":9000}}`, "DOMAIN_MAP: " + entry + ": upstream: wrong type"},
+		{"", `{"api.example.com":{"upstream":"http://h","client_id_secret":"hunter2hunter2hunter2hunter2hunter2"}}`,
+			"DOMAIN_MAP: " + entry + ": client_id_secret: too predictable"},
+		{"", `{"api.example.com":{"upstream":"http://h","client_id_secret":"short"}}`, "DOMAIN_MAP: " + entry + ": client_id_secret: must be at least 32"},
+		{"", `{"api.example.com":{"upstream":"http://h","client_id_secret":""}}`, "DOMAIN_MAP: " + entry + ": client_id_secret: empty"},
+		{"", `{"api.example.com":{"upstream":"http://h","outbound_token":"hunter2"}}`, "DOMAIN_MAP: " + entry + ": outbound_token: must be at least 16"},
+		{"", `{"api.example.com":{"upstream":"http://h","cors_origins":"app.example.com"}}`, "DOMAIN_MAP: " + entry + `: cors_origins: "app.example.com" is not an origin`},
+		{"", `{"api.example.com":{"upstream":"http://h","headers":{"Host":"evil.example"}}}`, "DOMAIN_MAP: " + entry + `: headers: "Host" describes the connection`},
+		{"", `{"api.example.com":{"upstream":"http://h","headers":{"X-A":1}}}`, "DOMAIN_MAP: " + entry + ": headers: wrong type"},
+		{"", `{"api.example.com":{"upstream":"http://h","headers":["X-A"]}}`, "DOMAIN_MAP: " + entry + ": headers: wrong type"},
+	}
+	for _, c := range cases {
+		st, err := loadSettings(env("UPSTREAM", c.upstream, "DOMAIN_MAP", c.domainMap))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.domainMap, err)
+		case c.want == "" && len(st.proxy.Domains) != 2:
+			t.Errorf("%s: %d entries", c.domainMap, len(st.proxy.Domains))
+		case c.want == "":
+		case err == nil:
+			t.Errorf("%s: accepted", c.domainMap)
+		case !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%s: error %q, want one line starting %q, no secret", c.domainMap, err, c.want)
+		}
+	}
+	// An outbound-only relay serves no upstream.
+	if _, err := loadSettings(env("UPSTREAM", "", "RELAY_ROLE", "outbound", "DOMAIN_MAP", `{"a.example":{"upstream":"http://h"}}`)); err == nil ||
+		!strings.HasPrefix(err.Error(), "DOMAIN_MAP: ") {
+		t.Errorf("DOMAIN_MAP with RELAY_ROLE=outbound: %v", err)
 	}
 }

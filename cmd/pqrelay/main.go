@@ -49,22 +49,18 @@ func main() {
 }
 
 func run(st settings, log *slog.Logger) error {
-	store, err := newStore(st, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	var rec *metrics.Relay
 	var srv *proxy.Server
 	if st.metricsPort != 0 {
 		// Scrapes start after srv is set: the metrics listener opens below.
-		rec = newMetrics(store, func() int { return srv.LinkConnections() })
+		rec = newMetrics(st.redis != nil, func() *proxy.Server { return srv })
 		st.proxy.Metrics = rec
 	}
-	srv, err = proxy.New(st.proxy, store, log)
+	srv, err := proxy.New(st.proxy, storeOpener(st, log), log)
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	ln, err := net.Listen("tcp", net.JoinHostPort(st.addr, strconv.Itoa(st.port)))
 	if err != nil {
 		return err
@@ -133,12 +129,14 @@ func newLogger(w io.Writer, st settings) *slog.Logger {
 }
 
 // newMetrics is the relay's set of series, every relay error code among
-// the outcomes; links reports the relay links served.
-func newMetrics(store session.Store, links func() int) *metrics.Relay {
+// the outcomes; srv returns the relay, set before the first scrape, for
+// the relay links served and, with Redis, whether a store is degraded.
+func newMetrics(redis bool, srv func() *proxy.Server) *metrics.Relay {
 	v, c := buildVersion()
-	opts := metrics.Options{Version: v, Commit: c, Codes: proxy.ErrorCodes(), LinkConnections: links}
-	if hr, ok := store.(interface{ Health() error }); ok {
-		opts.StoreDegraded = func() bool { return hr.Health() != nil }
+	opts := metrics.Options{Version: v, Commit: c, Codes: proxy.ErrorCodes(),
+		LinkConnections: func() int { return srv().LinkConnections() }}
+	if redis {
+		opts.StoreDegraded = func() bool { return srv().StoreDegraded() }
 	}
 	return metrics.New(opts)
 }
@@ -165,16 +163,22 @@ func serveMetrics(st settings, rec *metrics.Relay, log *slog.Logger) (stop func(
 // shutdownGrace bounds how long SIGTERM waits for in-flight requests.
 const shutdownGrace = 30 * time.Second
 
-// newStore returns the session store: Redis when REDIS_URL is set (it
-// connects in the background and never blocks start-up), else memory.
-func newStore(st settings, log *slog.Logger) (session.Store, error) {
-	if st.redis == nil {
-		return session.NewMemoryStore(0), nil
+// storeOpener opens each site's session store: Redis when REDIS_URL is set
+// (it connects in the background and never blocks start-up), each
+// DOMAIN_MAP entry's under its own namespace and sealed under its own
+// secret, else memory.
+func storeOpener(st settings, log *slog.Logger) proxy.StoreOpener {
+	return func(namespace string, secrets *session.Secrets) (session.Store, error) {
+		if st.redis == nil {
+			return session.NewMemoryStore(0), nil
+		}
+		cfg := *st.redis
+		cfg.Namespace = namespace
+		if namespace == "" {
+			log.Info("sessions in Redis", "redis", cfg.String())
+		} else {
+			log.Info("sessions in Redis", "redis", cfg.String(), "domain", namespace)
+		}
+		return session.NewRedisStore(cfg, secrets, log)
 	}
-	secrets, err := session.NewSecrets(st.proxy.ClientIDSecret)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("sessions in Redis", "redis", st.redis.String())
-	return session.NewRedisStore(*st.redis, secrets, log)
 }

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pqrelay/pqrelay/internal/redistest"
 	"github.com/pqrelay/pqrelay/internal/syncbuf"
 )
 
@@ -198,5 +200,54 @@ func TestStartupWarnings(t *testing.T) {
 		if len(lines) != c.want || c.want == 1 && !(strings.Contains(lines[0], "level=WARN") && strings.Contains(lines[0], "PEER_TIMEOUT")) {
 			t.Errorf("%v: UPSTREAM_TIMEOUT lines %q, want %d warning", c.env, lines, c.want)
 		}
+	}
+}
+
+// TestDomainMapBinary runs the real binaries: relay B with DOMAIN_MAP and
+// REDIS_URL serves the entry its Host names, keeping that entry's sessions
+// in Redis under the entry's namespace, and answers a Host in no entry
+// with MTE_UNKNOWN_HOST, which relay A passes on to the app.
+func TestDomainMapBinary(t *testing.T) {
+	t.Parallel()
+	redis := redistest.Start(t)
+	var calls atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.WriteString(w, "api "+r.URL.Path)
+	}))
+	t.Cleanup(api.Close)
+	b := startRelay(t, "", "RELAY_ROLE=inbound", "REDIS_URL="+redis.URL(),
+		`DOMAIN_MAP={"127.0.0.1":{"upstream":"`+api.URL+`/v2"},"api.example.com":{"upstream":"http://127.0.0.1:9"}}`)
+	a := startRelay(t, "", "RELAY_ROLE=outbound")
+	send := func(peer string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", a.url+"/orders", nil)
+		req.Header.Set("x-mte-outbound-token", goodToken)
+		req.Header.Set("x-mte-upstream", peer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	if resp, body := send(b.url); resp.StatusCode != 200 || body != "api /v2/orders" {
+		t.Fatalf("entry 127.0.0.1: %d %q", resp.StatusCode, body)
+	}
+	keys, err := redis.Do("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(keys, "pqrelay:d:127.0.0.1:s:") || strings.Contains(keys, "pqrelay:s:") {
+		t.Errorf("keys in Redis: %q, want the session under the entry's namespace", keys)
+	}
+	// localhost resolves to 127.0.0.1 but is in no entry.
+	n := calls.Load()
+	peer := strings.Replace(b.url, "127.0.0.1", "localhost", 1)
+	if resp, body := send(peer); resp.StatusCode != 502 || resp.Header.Get("x-mte-peer-error") != "MTE_UNKNOWN_HOST" {
+		t.Fatalf("a host in no entry: %d %q, peer error %q", resp.StatusCode, body, resp.Header.Get("x-mte-peer-error"))
+	}
+	if calls.Load() != n {
+		t.Fatal("the API was called for a host in no entry")
 	}
 }
