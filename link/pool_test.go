@@ -38,21 +38,28 @@ func closePool(t testing.TB, p *Pool) {
 	})
 }
 
-// TestPoolGrows: no request waits for a dial (ErrNoLink until the first
-// connection is up), the set opens MinConns, and more while the least busy
-// connection is saturated, up to MaxConns.
-func TestPoolGrows(t *testing.T) {
-	t.Parallel()
+// startHoldingServer starts a link server that echoes each request, holding
+// the ones that say "hold" until unblock (also called at cleanup).
+func startHoldingServer(t *testing.T) (srv *testServer, unblock func()) {
 	release := make(chan struct{})
-	srv := startServer(t, &Server{}, func(ex *Exchange) {
+	srv = startServer(t, &Server{}, func(ex *Exchange) {
 		if string(ex.Request()) == "hold" {
 			<-release
 		}
 		echo(ex)
 	})
 	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
+	unblock = func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock)
+	return srv, unblock
+}
+
+// TestPoolGrows: no request waits for a dial (ErrNoLink until the first
+// connection is up), the set opens MinConns, and more while the least busy
+// connection is saturated, up to MaxConns.
+func TestPoolGrows(t *testing.T) {
+	t.Parallel()
+	srv, unblock := startHoldingServer(t)
 	d := &rawDialer{addr: srv.addr, cfg: ClientConfig{MaxInFlight: 4}}
 	p := NewPool(d.dial, PoolConfig{MinConns: 2, MaxConns: 3, Saturated: 2})
 	closePool(t, p)
@@ -96,16 +103,7 @@ func TestPoolGrows(t *testing.T) {
 // them, so the surplus goes idle and closes, and no request fails.
 func TestPoolSurplusIdlesOut(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	srv := startServer(t, &Server{}, func(ex *Exchange) {
-		if string(ex.Request()) == "hold" {
-			<-release
-		}
-		echo(ex)
-	})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock)
+	srv, unblock := startHoldingServer(t)
 	d := &rawDialer{addr: srv.addr, cfg: ClientConfig{MaxInFlight: 4, IdleTimeout: 300 * time.Millisecond}}
 	p := NewPool(d.dial, PoolConfig{MinConns: 2, MaxConns: 3, Saturated: 2})
 	closePool(t, p)
