@@ -61,26 +61,8 @@ mkdir -p bin
 go build -o bin/ ./cmd/...
 
 pki=$work/pki
-mkdir -p "$pki"
-(
-	cd "$pki"
-	newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-	newkey ca.key
-	openssl req -x509 -new -key ca.key -sha256 -days 1 -subj "/CN=pqrelay bench CA" \
-		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-		-out ca.crt 2>/dev/null
-	leaf() { # leaf NAME CN EXTENDED-USAGE SAN
-		newkey "$1.key"
-		openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr" 2>/dev/null
-		printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-			"extendedKeyUsage=$3" "subjectAltName=$4" >"$1.ext"
-		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -set_serial "0x$(random_hex 8)" \
-			-days 1 -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-		cat "$1.crt" "$1.key" >"$1.pem"
-	}
-	leaf server b.pqrelay.test serverAuth "DNS:b.pqrelay.test,IP:127.0.0.1"
-	leaf client a.pqrelay.test clientAuth "DNS:a.pqrelay.test"
-)
+. benchmarks/pair/pki.sh # the CA and leaf certificates run.sh uses
+make_pki "$pki"
 chmod 0711 "$work"
 
 up_port=$(free_port)
